@@ -1,0 +1,2 @@
+"""The CLIP study pipeline: one module per DVC stage plus shared modules (config, hub, data, clip,
+classify, metrics)."""

@@ -1,0 +1,46 @@
+"""Stage similarity: cosine similarity against the raw dot product, with the best template.
+
+Scaling an image embedding never changes how it ranks the classes, so any difference comes from
+the class text embeddings' norms: classes with longer text vectors win the dot product more often.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from stages import classify, data
+from stages.config import parse_args, read_json, run, write_json
+from stages.metrics import classification_metrics, spread
+
+
+def main() -> None:
+    args = parse_args(__doc__, {"features": "data/features", "zeroshot": "data/zeroshot",
+                                "zeroshot_metrics": "metrics/zeroshot.json", "metrics": "metrics/similarity.json"})
+    best = read_json(args.zeroshot_metrics)["best"]
+    with np.load(Path(args.zeroshot) / "text_features.npz", allow_pickle=False) as npz:
+        text_features = npz[best]
+    image_features, labels = data.load_features(Path(args.features) / "test.npz")
+
+    results = {}
+    for metric in ("cosine", "dot"):
+        scores = classify.similarity_scores(image_features, text_features, metric)
+        results[metric] = classification_metrics(labels, scores)
+        results[metric]["predicted_classes"] = int(len(np.unique(scores.argmax(axis=1))))
+    text_norms = np.linalg.norm(text_features, axis=1)
+    dot_wins = np.bincount(classify.similarity_scores(image_features, text_features, "dot").argmax(axis=1),
+                           minlength=len(text_norms))
+    write_json(args.metrics, {
+        "template": best, "num_classes": len(text_norms), **results,
+        "text_norms": spread(text_norms),
+        "image_norms": spread(np.linalg.norm(image_features, axis=1)),
+        # > 0: the dot product predicts classes with longer text embeddings more often
+        "dot_predictions_vs_text_norm_corr": round(float(np.corrcoef(text_norms, dot_wins)[0, 1]), 6)
+        if dot_wins.std() > 0 else 0.0,
+    })
+    print(f"similarity: cosine {results['cosine']['top1']:.4f} vs dot {results['dot']['top1']:.4f} top-1")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,56 @@
+"""Stage summary: zero-shot (best template) against the linear probe, with the labelled data each
+needs, as JSON and a markdown table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stages.config import parse_args, read_json, run, write_json
+
+
+def summary_table(summary: dict) -> str:
+    """The markdown table of ``summary`` (the JSON written beside it)."""
+    zeroshot, probe, similarity = summary["zeroshot"], summary["probe"], summary["similarity"]
+    rows = [
+        ("zero-shot, cosine", f"`{zeroshot['template']}`", zeroshot["top1"], zeroshot["top5"],
+         zeroshot["macro_f1"], "none (class names only)"),
+        ("zero-shot, dot product", f"`{zeroshot['template']}`", similarity["dot_top1"], similarity["dot_top5"],
+         similarity["dot_macro_f1"], "none (class names only)"),
+        (f"linear probe, epoch {probe['epochs']}", "-", probe["top1"], probe["top5"], probe["macro_f1"],
+         f"{probe['labelled_images']} labelled images"),
+        (f"linear probe, best epoch ({probe['best_epoch']})", "-", probe["best_top1"], "", probe["best_macro_f1"],
+         f"{probe['labelled_images']} labelled images"),
+    ]
+    lines = [f"# CLIP study summary\n",
+             f"{summary['num_classes']} classes (chance top-1 {1 / summary['num_classes']:.4f}), "
+             f"{summary['num_test_images']} test images.\n",
+             "| classifier | prompt | top-1 | top-5 | macro-F1 | labelled data needed |",
+             "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |" for row in rows]
+    lines.append(f"\nThe probe is {summary['probe_minus_zeroshot_top1']:+.4f} top-1 from zero-shot.\n")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = parse_args(__doc__, {"zeroshot": "metrics/zeroshot.json", "similarity": "metrics/similarity.json",
+                                "probe": "metrics/probe.json", "out": "metrics/summary.json",
+                                "table": "metrics/summary.md"})
+    zeroshot, similarity, probe = read_json(args.zeroshot), read_json(args.similarity), read_json(args.probe)
+    best = zeroshot["templates"][zeroshot["best"]]
+    summary = {
+        "num_classes": zeroshot["num_classes"], "num_test_images": zeroshot["num_test_images"],
+        "zeroshot": {"template": best["template"], "top1": best["top1"], "top5": best["top5"],
+                     "macro_f1": best["macro_f1"], "labelled_images": 0},
+        "similarity": {f"dot_{k}": similarity["dot"][k] for k in ("top1", "top5", "macro_f1")},
+        "probe": {"top1": probe["top1"], "top5": probe["top5"], "macro_f1": probe["macro_f1"],
+                  "epochs": probe["epochs"], "best_epoch": probe["best_epoch"], "best_top1": probe["best_top1"],
+                  "best_macro_f1": probe["best_macro_f1"], "labelled_images": probe["num_train_images"]},
+        "probe_minus_zeroshot_top1": round(probe["top1"] - best["top1"], 6),
+    }
+    write_json(args.out, summary)
+    Path(args.table).write_text(summary_table(summary))
+    print(summary_table(summary))
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,99 @@
+"""Small CLIP checkpoints built here: a BPE tokenizer trained on our own texts, a small
+``CLIPConfig``, and an image processor, saved as an ordinary local model directory.
+
+The offline demo pretrains one; the tests use a random one. Either loads with
+``from_pretrained(directory)`` like any hub checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+import transformers
+from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+
+BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+# CLIP's own pre-tokenisation: words, single digits, runs of punctuation; then bytes as characters.
+# transformers 5.x names the torchvision-free processor CLIPImageProcessorPil; 4.x has only the PIL one.
+CLIPImageProcessor = (transformers.CLIPImageProcessorPil if hasattr(transformers, "CLIPImageProcessorPil")
+                      else transformers.CLIPImageProcessor)
+CLIP_SPLIT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> CLIPTokenizer:
+    """A byte-level BPE in CLIP's format (``</w>`` ends a word), trained on ``texts``.
+
+    Every byte appears with and without ``</w>``, so no text ever maps to the unknown token
+    (which is CLIP's end-of-text token: it would end the text where pooling reads it).
+    """
+    bpe = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
+    bpe.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(CLIP_SPLIT), behavior="removed", invert=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+    ])
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=[BOS, EOS], initial_alphabet=alphabet,
+        end_of_word_suffix="</w>", show_progress=False))
+    with tempfile.TemporaryDirectory() as folder:
+        vocab_file, merges_file = bpe.model.save(folder)
+        vocab = json.loads(Path(vocab_file).read_text())
+        for token in alphabet + [c + "</w>" for c in alphabet]:
+            vocab.setdefault(token, len(vocab))
+        Path(vocab_file).write_text(json.dumps(vocab))
+        # file paths work in transformers 4.x and 5.x alike
+        return CLIPTokenizer(vocab_file, merges_file, model_max_length=77)
+
+
+def small_clip_config(tokenizer: CLIPTokenizer, image_size: int = 32, patch_size: int = 8,
+                      vision_hidden: int = 32, vision_layers: int = 2, text_hidden: int = 32,
+                      text_layers: int = 2, heads: int = 2, projection_dim: int = 16,
+                      max_text_length: int = 32) -> CLIPConfig:
+    """A small CLIP architecture whose special-token ids match ``tokenizer``'s.
+
+    The text config defaults to CLIP's ids (eos 49407) and pools the first eos position: with a
+    small vocabulary the ids must be the tokenizer's or every text pools token 0.
+    """
+    special = {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
+               "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+    return CLIPConfig(
+        text_config={"hidden_size": text_hidden, "intermediate_size": 4 * text_hidden,
+                     "num_hidden_layers": text_layers, "num_attention_heads": heads,
+                     "max_position_embeddings": max_text_length, **special},
+        vision_config={"hidden_size": vision_hidden, "intermediate_size": 4 * vision_hidden,
+                       "num_hidden_layers": vision_layers, "num_attention_heads": heads,
+                       "image_size": image_size, "patch_size": patch_size},
+        projection_dim=projection_dim)
+
+
+def image_processor(image_size: int) -> CLIPImageProcessor:
+    """CLIP's preprocessing (resize shortest edge, centre crop, CLIP mean/std) at ``image_size``."""
+    return CLIPImageProcessor(size={"shortest_edge": image_size},
+                              crop_size={"height": image_size, "width": image_size},
+                              image_mean=CLIP_MEAN, image_std=CLIP_STD)
+
+
+def random_small_clip(texts: Iterable[str], seed: int = 0, vocab_size: int = 300,
+                      **config: int) -> tuple[CLIPModel, CLIPTokenizer, CLIPImageProcessor]:
+    """A randomly initialised small CLIP with a tokenizer trained on ``texts``."""
+    tokenizer = train_tokenizer(texts, vocab_size)
+    cfg = small_clip_config(tokenizer, **config)
+    torch.manual_seed(seed)
+    return CLIPModel(cfg).eval(), tokenizer, image_processor(cfg.vision_config.image_size)
+
+
+def save_checkpoint(out: Path, model: CLIPModel, tokenizer: CLIPTokenizer, processor: CLIPImageProcessor) -> None:
+    """An ordinary local checkpoint directory: config + safetensors, tokenizer, image processor."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    processor.save_pretrained(out)
