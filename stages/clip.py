@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
-from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
+from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, CLIPModel
 
 from stages.config import UserError
 from stages.hub import load_from_hub
@@ -30,10 +30,15 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def _load(cls: Any, name: str) -> Any:
+def _load(cls: Any, name: str, what: str) -> Any:
     """``cls.from_pretrained(name)`` from a local directory, the cache, or (if reachable) the hub."""
     if Path(name).is_dir():
-        return cls.from_pretrained(name)
+        try:
+            return cls.from_pretrained(name)
+        except OSError as error:
+            raise UserError(f"model.name: {name} has no loadable {what} ({str(error).splitlines()[0][:120]}); "
+                            "a checkpoint directory needs what save_pretrained writes for the model, "
+                            "tokenizer and image processor") from error
     if Path(name).suffix or name.startswith((".", "/")) or name.count("/") > 1:
         raise UserError(f"model.name: '{name}' is neither a local directory nor a hub id like "
                         "'openai/clip-vit-base-patch32': check the path")
@@ -43,21 +48,20 @@ def _load(cls: Any, name: str) -> Any:
 
 def load_model(name: str, device: torch.device) -> CLIPModel:
     """A CLIP checkpoint (hub id or local directory) in eval mode on ``device``."""
-    try:
-        model = _load(CLIPModel, name)
-    except (ValueError, KeyError) as error:  # e.g. a checkpoint of another architecture
-        raise UserError(f"model.name: '{name}' is not a CLIP checkpoint ({error}); use a CLIP model "
-                        "such as openai/clip-vit-base-patch32") from error
-    return model.to(device).eval()
+    model_type = _load(AutoConfig, name, "config").model_type
+    if model_type != "clip":
+        raise UserError(f"model.name: '{name}' is a '{model_type}' checkpoint, not a CLIP checkpoint; use a "
+                        "CLIP model such as openai/clip-vit-base-patch32")
+    return _load(CLIPModel, name, "CLIP weights").to(device).eval()
 
 
 def load_image_processor(name: str) -> Any:
     """The checkpoint's image processor (without torchvision, transformers 5.x picks its PIL backend)."""
-    return _load(AutoImageProcessor, name)
+    return _load(AutoImageProcessor, name, "image processor")
 
 
 def load_tokenizer(name: str) -> Any:
-    return _load(AutoTokenizer, name)
+    return _load(AutoTokenizer, name, "tokenizer")
 
 
 def _embedding(output: Any) -> torch.Tensor:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
 
 
@@ -13,9 +16,12 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, 
     """
     classes = np.arange(scores.shape[1])
     predictions = scores.argmax(axis=1)
+    with warnings.catch_warnings():  # with <= 5 classes top-5 is 1 by definition; sklearn warns
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        top5 = top_k_accuracy_score(labels, scores, k=min(5, len(classes)), labels=classes)
     return {
         "top1": round(float(accuracy_score(labels, predictions)), 6),
-        "top5": round(float(top_k_accuracy_score(labels, scores, k=min(5, len(classes)), labels=classes)), 6),
+        "top5": round(float(top5), 6),
         "macro_f1": round(float(f1_score(labels, predictions, labels=classes, average="macro",
                                          zero_division=0)), 6),
     }

@@ -1,0 +1,92 @@
+"""Sources, class selection and names, the split, and the subset format."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stages import data
+from stages.config import UserError
+
+
+def test_split_is_stratified_seeded_and_disjoint():
+    labels = np.repeat(np.arange(5), 20)
+    train, test = data.split_indices(labels, 0.2, seed=0)
+    assert len(set(train) & set(test)) == 0 and len(train) + len(test) == 100
+    assert np.bincount(labels[test]).tolist() == [4] * 5  # 20 % of every class
+    again, _ = data.split_indices(labels, 0.2, seed=0)
+    other, _ = data.split_indices(labels, 0.2, seed=1)
+    np.testing.assert_array_equal(train, again)
+    assert not np.array_equal(train, other)
+
+
+def test_split_needs_two_images_per_class():
+    with pytest.raises(UserError, match="at least 2 per class"):
+        data.split_indices(np.array([0, 0, 1]), 0.5, seed=0)
+
+
+def test_cap_per_class():
+    labels = np.array([0] * 10 + [1] * 3)
+    kept = data.cap_per_class(labels, 4, seed=0)
+    assert np.bincount(labels[kept]).tolist() == [4, 3]
+    np.testing.assert_array_equal(kept, data.cap_per_class(labels, 4, seed=0))
+    assert len(data.cap_per_class(labels, None, seed=0)) == 13
+
+
+def test_class_names_curated_for_wnids_and_readable_for_folders(tmp_path):
+    names = data.class_names(["n01443537", "red_circle"])
+    assert names == {"n01443537": "goldfish", "red_circle": "red circle"}
+    names_file = tmp_path / "names.tsv"
+    names_file.write_text("red_circle\tcrimson disc\n")
+    assert data.class_names(["red_circle", "blue_square"], str(names_file)) == \
+        {"red_circle": "crimson disc", "blue_square": "blue square"}
+
+
+def test_select_classes():
+    available = ["a_1", "b_2", "c_3", "d_4"]
+    names = data.class_names(available)
+    assert data.select_classes(available, names, "all", 0) == available
+    chosen = data.select_classes(available, names, 2, seed=0)
+    assert len(chosen) == 2 and chosen == data.select_classes(available, names, 2, seed=0)
+    assert data.select_classes(available, names, ["c_3", "a 1"], 0) == ["a_1", "c_3"]  # ids or names
+    with pytest.raises(UserError, match=r"data.classes: \['zebra'\] not in the dataset"):
+        data.select_classes(available, names, ["a_1", "zebra"], 0)
+    with pytest.raises(UserError, match="5 classes requested, the dataset has 4"):
+        data.select_classes(available, names, 5, 0)
+
+
+def test_scan_image_folder_and_subset_roundtrip(shape_folder, tmp_path):
+    examples = data.scan_image_folder(shape_folder)
+    assert len(examples) == 49 * 4
+    assert examples[0].class_id == "blue_circle" and examples[0].path.suffix == ".png"
+    labels = np.repeat(np.arange(49), 4)
+    classes = [{"id": c, "name": c.replace("_", " ")} for c in dict.fromkeys(e.class_id for e in examples)]
+    train, test = data.split_indices(labels, 0.25, seed=0)
+    data.write_subset(tmp_path / "subset", examples, labels, classes, {"train": train, "test": test})
+    paths, read_labels = data.read_split(tmp_path / "subset", "test")
+    assert len(paths) == 49 and read_labels.tolist() == labels[test].tolist()
+    assert paths[0].read_bytes() == examples[test[0]].path.read_bytes()  # bytes copied, not re-encoded
+    assert data.read_classes(tmp_path / "subset") == classes
+
+
+def test_folder_with_one_class_is_refused(tmp_path):
+    (tmp_path / "cat").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "cat" / "1.png")
+    with pytest.raises(UserError, match="1 class folder"):
+        data.load_examples(str(tmp_path), "train")
+    with pytest.raises(UserError, match="0 class folder"):
+        data.load_examples(str(tmp_path / "cat"), "train")
+
+
+def test_encoded_bytes_keep_their_format():
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="JPEG")
+    assert data.Example(class_id="x", data=buffer.getvalue()).suffix() == ".jpg"
+
+
+def test_features_roundtrip_without_pickle(tmp_path):
+    features, labels = np.ones((3, 4), dtype=np.float64), np.array([0, 1, 1])
+    data.save_features(tmp_path / "f.npz", features, labels)
+    loaded, loaded_labels = data.load_features(tmp_path / "f.npz")
+    assert loaded.dtype == np.float32 and loaded_labels.tolist() == [0, 1, 1]

@@ -1,0 +1,88 @@
+"""Mistakes users make get one line naming the bad value and the fix, exit code 2, and no traceback."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_stage(tmp_path: Path, stage: str, params: dict, *args: str, env: dict | None = None):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return subprocess.run([sys.executable, "-m", f"stages.{stage}", "--params", str(tmp_path / "params.yaml"), *args],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+
+
+def assert_one_line_error(done, *fragments: str):
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def data_params(dataset, **changes):
+    return {"data": {"dataset": str(dataset), "split": "train", "classes": "all", "max_per_class": None,
+                     "test_size": 0.2, "seed": 0, "class_names": None, **changes}}
+
+
+@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}],
+                         ids=["offline-mode", "hub-unreachable"])
+def test_missing_model_offline_fails_fast(tmp_path, env):
+    params = {"model": {"name": "openai/clip-vit-base-patch32", "device": "cpu"}, "extract": {"batch_size": 2}}
+    start = time.monotonic()
+    done = run_stage(tmp_path, "extract", params, "--subset", str(tmp_path), "--out", str(tmp_path / "f"),
+                     env={"HF_HOME": str(tmp_path / "hf"), **env})
+    assert time.monotonic() - start < 30  # the imports take most of it; no minutes of retries
+    assert_one_line_error(done, "model 'openai/clip-vit-base-patch32'", "hf download", "local directory")
+
+
+def test_missing_dataset_offline_fails_fast(tmp_path):
+    done = run_stage(tmp_path, "fetch", data_params("zh-plus/tiny-imagenet"), "--out", str(tmp_path / "s"),
+                     env={"HF_HOME": str(tmp_path / "hf")})
+    assert_one_line_error(done, "dataset 'zh-plus/tiny-imagenet'", "--repo-type dataset", "data.dataset")
+
+
+def test_class_missing_from_the_dataset(tmp_path, shape_folder):
+    done = run_stage(tmp_path, "fetch", data_params(shape_folder, classes=["red circle", "pink elephant"]),
+                     "--out", str(tmp_path / "s"))
+    assert_one_line_error(done, "data.classes", "pink elephant")
+
+
+@pytest.mark.parametrize("folders", [[], ["cat"]], ids=["empty", "one-class"])
+def test_folder_without_two_classes(tmp_path, folders):
+    from PIL import Image
+    root = tmp_path / "images"
+    root.mkdir()
+    for name in folders:
+        (root / name).mkdir()
+        Image.new("RGB", (8, 8)).save(root / name / "1.png")
+    done = run_stage(tmp_path, "fetch", data_params(root), "--out", str(tmp_path / "s"))
+    assert_one_line_error(done, f"has {len(folders)} class folder(s)", "at least 2")
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.5, "0.2"])
+def test_bad_test_size(tmp_path, shape_folder, value):
+    done = run_stage(tmp_path, "fetch", data_params(shape_folder, test_size=value), "--out", str(tmp_path / "s"))
+    assert_one_line_error(done, "data.test_size", "between 0 and 1")
+
+
+def test_template_without_placeholder(tmp_path, tiny_clip_dir):
+    params = {"model": {"name": str(tiny_clip_dir), "device": "cpu"}, "zeroshot": {"templates": ["a photo of a cat"]}}
+    done = run_stage(tmp_path, "zeroshot", params, "--subset", str(tmp_path), "--features", str(tmp_path))
+    assert_one_line_error(done, "'a photo of a cat'", "{}")
+
+
+def test_not_a_clip_checkpoint(tmp_path):
+    from transformers import BertConfig, BertModel
+    BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
+                         vocab_size=10)).save_pretrained(tmp_path / "bert")
+    params = {"model": {"name": str(tmp_path / "bert"), "device": "cpu"}, "extract": {"batch_size": 2}}
+    done = run_stage(tmp_path, "extract", params, "--subset", str(tmp_path), "--out", str(tmp_path / "f"))
+    assert_one_line_error(done, "'bert' checkpoint, not a CLIP checkpoint")

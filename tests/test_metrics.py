@@ -1,0 +1,44 @@
+"""Metrics equal scikit-learn's and hand-computed values."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
+
+from stages.metrics import classification_metrics, spread
+
+
+def test_known_values():
+    labels = np.array([0, 1, 2, 2])
+    scores = np.array([[0.9, 0.1, 0.0],   # right
+                       [0.8, 0.1, 0.1],   # wrong (0), label 1 second
+                       [0.1, 0.2, 0.7],   # right
+                       [0.5, 0.4, 0.1]])  # wrong (0), label 2 last
+    m = classification_metrics(labels, scores)
+    assert m["top1"] == 0.5
+    assert m["top5"] == 1.0  # k is capped at the number of classes
+    # per class F1: class 0: p=1/3 r=1 -> 0.5; class 1: 0; class 2: p=1 r=0.5 -> 2/3
+    assert m["macro_f1"] == pytest.approx((0.5 + 0 + 2 / 3) / 3, abs=1e-6)
+
+
+def test_equal_to_sklearn_on_random_scores():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 12, 500)
+    scores = rng.normal(size=(500, 12)) + 1.5 * np.eye(12)[labels]
+    m = classification_metrics(labels, scores)
+    predictions = scores.argmax(1)
+    assert m["top1"] == pytest.approx(accuracy_score(labels, predictions), abs=1e-6)
+    assert m["top5"] == pytest.approx(top_k_accuracy_score(labels, scores, k=5), abs=1e-6)
+    assert m["macro_f1"] == pytest.approx(f1_score(labels, predictions, average="macro"), abs=1e-6)
+    assert 0.3 < m["top1"] < m["top5"] < 1
+
+
+def test_macro_f1_counts_classes_never_predicted():
+    labels = np.array([0, 0, 1, 1])
+    scores = np.array([[1, 0, 0], [1, 0, 0], [1, 0, 0], [1, 0, 0]], dtype=float)
+    # class 0: p=0.5 r=1 -> 2/3; classes 1 and 2 score 0
+    assert classification_metrics(labels, scores)["macro_f1"] == pytest.approx(2 / 9, abs=1e-6)
+
+
+def test_spread():
+    assert spread(np.array([1.0, 2.0, 3.0])) == {"min": 1.0, "max": 3.0, "mean": 2.0,
+                                                 "std": pytest.approx(0.816497, abs=1e-6)}
