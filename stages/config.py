@@ -45,6 +45,25 @@ def section(params: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
+def integer(params: dict[str, Any], section_name: str, key: str, minimum: int = 1,
+            maximum: int | None = None) -> int:
+    """A whole-number param in [minimum, maximum]; a bool or a float (e.g. 6.5e2) is refused, not truncated."""
+    value = params.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (
+            maximum is not None and value > maximum):
+        upper = "" if maximum is None else f" and <= {maximum}"
+        raise UserError(f"{section_name}.{key}: {value!r} must be a whole number >= {minimum}{upper}")
+    return value
+
+
+def number(params: dict[str, Any], section_name: str, key: str, positive: bool = True) -> float:
+    """A numeric param that is > 0 (or >= 0 with ``positive=False``)."""
+    value = params.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
+        raise UserError(f"{section_name}.{key}: {value!r} must be a number {'> 0' if positive else '>= 0'}")
+    return float(value)
+
+
 def parse_args(description: str, paths: dict[str, str]) -> argparse.Namespace:
     """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path (with defaults)."""
     parser = argparse.ArgumentParser(description=description)

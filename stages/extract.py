@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from stages import clip, data
-from stages.config import load_params, parse_args, run, section
+from stages.config import integer, load_params, parse_args, run, section
 
 
 def main() -> None:
     args = parse_args(__doc__, {"subset": "data/subset", "out": "data/features"})
     params = load_params(args.params)
-    model_params, batch_size = section(params, "model"), int(section(params, "extract")["batch_size"])
+    model_params, batch_size = section(params, "model"), integer(section(params, "extract"), "extract", "batch_size")
     device = clip.pick_device(str(model_params.get("device", "auto")))
     model = clip.load_model(str(model_params["name"]), device)
     processor = clip.load_image_processor(str(model_params["name"]))

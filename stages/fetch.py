@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from stages import data
-from stages.config import UserError, load_params, parse_args, run, section
+from stages.config import UserError, integer, load_params, parse_args, run, section
 
 
 def check_fraction(test_size: object) -> float:
@@ -19,11 +19,9 @@ def check_fraction(test_size: object) -> float:
 def main() -> None:
     args = parse_args(__doc__, {"out": "data/subset"})
     params = section(load_params(args.params), "data")
-    seed = int(params.get("seed", 0))
-    test_size = check_fraction(params.get("test_size", 0.2))
-    max_per_class = params.get("max_per_class")
-    if max_per_class is not None and (not isinstance(max_per_class, int) or max_per_class < 2):
-        raise UserError(f"data.max_per_class: {max_per_class!r} must be null (all) or a whole number >= 2")
+    seed = integer(params, "data", "seed", minimum=0)
+    test_size = check_fraction(params.get("test_size"))
+    max_per_class = None if params.get("max_per_class") is None else integer(params, "data", "max_per_class", 2)
 
     examples = data.load_examples(str(params["dataset"]), str(params.get("split", "train")))
     available = list(dict.fromkeys(example.class_id for example in examples))

@@ -45,9 +45,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> CLIPTokenizer:
         end_of_word_suffix="</w>", show_progress=False))
     with tempfile.TemporaryDirectory() as folder:
         vocab_file, merges_file = bpe.model.save(folder)
-        vocab = json.loads(Path(vocab_file).read_text())
-        for token in alphabet + [c + "</w>" for c in alphabet]:
-            vocab.setdefault(token, len(vocab))
+        merges = [line.split(" ") for line in Path(merges_file).read_text().splitlines()
+                  if line and not line.startswith("#version")]
+        # Ids in a fixed order (specials, bytes, bytes</w>, merges, as in CLIP's own vocabulary): the
+        # trainer numbers the </w> tokens in hash-map order, different on every run
+        # (huggingface/tokenizers#1794), and with it the initial weights of every embedding row.
+        order = [BOS, EOS] + alphabet + [c + "</w>" for c in alphabet] + [a + b for a, b in merges]
+        vocab = {token: i for i, token in enumerate(dict.fromkeys(order))}
         Path(vocab_file).write_text(json.dumps(vocab))
         # file paths work in transformers 4.x and 5.x alike
         return CLIPTokenizer(vocab_file, merges_file, model_max_length=77)

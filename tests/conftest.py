@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from stages import shapes, tinyclip
+from tests.dvc_repo import commit, project_copy, repro, set_params
 
 
 def shape_prompts() -> list[str]:
@@ -39,3 +40,15 @@ def shape_folder(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("shapes")
     shapes.write_image_folder(root, per_class=4, seed=0)
     return root
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory, tiny_clip_dir, shape_folder) -> tuple[Path, set[str]]:
+    """The main pipeline run once with `dvc repro` in a fresh git + DVC repo, on the tiny model and
+    6 shape classes; returns the repo and the stages that ran."""
+    repo = project_copy(tmp_path_factory.mktemp("repo"), "dvc.yaml", "params.yaml")
+    set_params(repo, data__dataset=str(shape_folder), data__classes=6, data__test_size=0.5,
+               model__name=str(tiny_clip_dir), model__device="cpu", extract__batch_size=5,
+               probe__epochs=3, probe__lr=0.01, probe__batch_size=4)
+    commit(repo)
+    return repo, repro(repo)

@@ -1,0 +1,55 @@
+"""Stage heldout (demo): zero-shot top-1 on test images of classes seen in pretraining against
+classes held out of it. Held-out classes are (colour, shape) pairs the model never saw captioned:
+classifying them is compositional zero-shot, the heart of the CLIP paper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from stages import classify, data
+from stages.config import UserError, parse_args, read_json, run, write_json
+from stages.metrics import classification_metrics
+
+
+def group_top1(labels: np.ndarray, scores: np.ndarray, group: np.ndarray) -> dict[str, float]:
+    """top-1 over the images whose class is in ``group`` (True) and not (False); scores over all classes."""
+    in_group = np.isin(labels, np.flatnonzero(group))
+    return {"seen_top1": classification_metrics(labels[~in_group], scores[~in_group])["top1"],
+            "held_out_top1": classification_metrics(labels[in_group], scores[in_group])["top1"]}
+
+
+def main() -> None:
+    args = parse_args(__doc__, {"subset": "demo/data/subset", "features": "demo/data/features",
+                                "zeroshot": "demo/data/zeroshot", "zeroshot_metrics": "demo/metrics/zeroshot.json",
+                                "held_out": "demo/data/held_out.json", "metrics": "demo/metrics/heldout.json"})
+    names = [c["name"] for c in data.read_classes(args.subset)]
+    held_out = read_json(args.held_out)["classes"]
+    unknown = sorted(set(held_out) - set(names))
+    if unknown:
+        raise UserError(f"{args.held_out}: classes {unknown} are not in the subset: keep data.classes: all")
+    group = np.isin(names, held_out)
+    image_features, labels = data.load_features(Path(args.features) / "test.npz")
+    zeroshot = read_json(args.zeroshot_metrics)
+
+    with np.load(Path(args.zeroshot) / "text_features.npz", allow_pickle=False) as npz:
+        text_features = {key: npz[key] for key in npz.files}
+    templates = {key: {"template": zeroshot["templates"][key]["template"],
+                       **group_top1(labels, classify.similarity_scores(image_features, text, "cosine"), group)}
+                 for key, text in text_features.items()}
+    best = text_features[zeroshot["best"]]
+    write_json(args.metrics, {
+        "num_classes": len(names), "chance_top1": round(1 / len(names), 6), "held_out_classes": held_out,
+        "num_held_out_test_images": int(np.isin(labels, np.flatnonzero(group)).sum()),
+        "templates": templates,
+        "best": zeroshot["best"],
+        "cosine": group_top1(labels, classify.similarity_scores(image_features, best, "cosine"), group),
+        "dot": group_top1(labels, classify.similarity_scores(image_features, best, "dot"), group),
+    })
+    for key, result in templates.items():
+        print(f"heldout: seen {result['seen_top1']:.4f}  held-out {result['held_out_top1']:.4f}  {key}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,58 @@
+"""Running DVC in a throwaway copy of the project: a fresh git + DVC repo with the stages package."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sh(repo: Path, *args: str) -> str:
+    """Run a command in ``repo`` with the venv's python first on PATH; return its output."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1"}
+    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def repro(repo: Path, *targets: str) -> set[str]:
+    """`dvc repro [targets]`; the names of the stages that ran."""
+    out = sh(repo, sys.executable, "-m", "dvc", "repro", *targets)
+    return {name.split(":")[-1] for name in re.findall(r"Running stage '([^']+)'", out)}
+
+
+def set_params(repo: Path, file: str = "params.yaml", **changes) -> None:
+    """Change params: ``section__key=value``."""
+    params = yaml.safe_load((repo / file).read_text())
+    for dotted, value in changes.items():
+        section, key = dotted.split("__")
+        params[section][key] = value
+    (repo / file).write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def metrics(repo: Path, name: str, folder: str = "metrics"):
+    return json.loads((repo / folder / name).read_text())
+
+
+def project_copy(repo: Path, *files: str) -> Path:
+    """The stages package, DVC's config and ``files`` copied into ``repo``, then git init + commit."""
+    shutil.copytree(ROOT / "stages", repo / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
+    for name in (".gitignore", ".dvcignore", *files):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, repo / name)
+    sh(repo, "git", "init", "-q")
+    commit(repo)
+    return repo
+
+
+def commit(repo: Path, message: str = "state") -> None:
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)

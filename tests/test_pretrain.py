@@ -1,0 +1,180 @@
+"""Tests for the demo-only stages generate and pretrain, at tiny sizes (a few seconds in all)."""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
+
+from stages import generate, pretrain, shapes, tinyclip
+from stages.config import UserError
+
+TINY_SIZES = {"vision_hidden": 32, "vision_layers": 1, "patch_size": 8, "text_hidden": 32, "text_layers": 1,
+              "heads": 2, "projection_dim": 16, "max_text_length": 32}
+TINY_PARAMS = {
+    "generate": {"seed": 0, "pretrain_images": 96, "eval_per_class": 2, "image_size": 16, "held_out": 7},
+    "pretrain": {"seed": 0, "steps": 4, "batch_size": 16, "lr": 0.002, "warmup_steps": 2, "weight_decay": 0.1,
+                 "vocab_size": 300, **TINY_SIZES},
+}
+
+
+def run_stage(main, monkeypatch, *argv: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["stage", *argv])
+    main()
+
+
+def write_params(path: Path, params: dict) -> Path:
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def tiny_set(n: int = 48, size: int = 16):
+    images, captions, _ = shapes.pretraining_set(n, seed=1, held_out=shapes.held_out_pairs(0), size=size)
+    tokenizer = tinyclip.train_tokenizer(captions, 300)
+    input_ids, attention_mask = pretrain.tokenize(tokenizer, captions, max_length=32)
+    pixels = pretrain.preprocess_pixels(images, tinyclip.image_processor(size))
+    return tokenizer, pixels, input_ids, attention_mask
+
+
+def tiny_model(tokenizer, size: int = 16, seed: int = 0) -> CLIPModel:
+    torch.manual_seed(seed)
+    return CLIPModel(tinyclip.small_clip_config(tokenizer, image_size=size, **TINY_SIZES))
+
+
+def contrastive_loss(model: CLIPModel, pixels, input_ids, attention_mask) -> float:
+    with torch.no_grad():
+        return model(input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixels,
+                     return_loss=True).loss.item()
+
+
+@pytest.mark.parametrize("size", [16, 32])
+def test_preprocess_pixels_matches_the_image_processor(size):
+    rng = np.random.default_rng(0)
+    images = [shapes.render(colour, shape, rng, size) for colour, shape in shapes.all_classes()[::7]]
+    processor = tinyclip.image_processor(size)
+    expected = processor(images=images, return_tensors="pt")["pixel_values"]
+    pixels = pretrain.preprocess_pixels(np.stack([np.asarray(image) for image in images]), processor)
+    assert pixels.shape == expected.shape and pixels.dtype == torch.float32
+    assert torch.allclose(pixels, expected, atol=1e-5, rtol=0)
+
+
+def test_preprocess_pixels_refuses_images_that_need_resizing():
+    with pytest.raises(ValueError, match="resizing"):
+        pretrain.preprocess_pixels(np.zeros((2, 16, 16, 3), dtype=np.uint8), tinyclip.image_processor(32))
+
+
+def test_lr_schedule_warms_up_linearly_then_decays_to_zero():
+    warmup, total = 10, 100
+    factors = [pretrain.lr_schedule(step, warmup, total) for step in range(total)]
+    assert factors[:warmup] == pytest.approx([(step + 1) / warmup for step in range(warmup)])
+    assert factors[warmup - 1] == pytest.approx(1.0) and factors[warmup] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[warmup:], factors[warmup + 1:]))
+    assert 0 < factors[-1] < 0.001
+    assert pretrain.lr_schedule(0, 0, 5) == pytest.approx(1.0)  # no warm-up
+
+
+def test_batch_order_covers_each_pass_without_repeats():
+    order = pretrain.batch_order(10, steps=7, batch_size=3, generator=torch.Generator().manual_seed(0))
+    assert order.shape == (7, 3)
+    first_pass = order[:3].flatten()  # 3 full batches per pass of 10 examples
+    assert len(set(first_pass.tolist())) == 9
+    with pytest.raises(UserError, match="pretrain.batch_size"):
+        pretrain.batch_order(10, steps=1, batch_size=11, generator=torch.Generator())
+
+
+def test_tokenize_pads_to_the_longest_caption_and_checks_the_length():
+    tokenizer = tinyclip.train_tokenizer(["a red circle", "a photo of a blue star on a dark background"], 300)
+    input_ids, attention_mask = pretrain.tokenize(tokenizer, ["a red circle", "a red circle on a dark background"], 32)
+    assert input_ids.shape == attention_mask.shape and input_ids.shape[0] == 2
+    assert attention_mask[1].all() and not attention_mask[0].all()
+    assert (input_ids[:, 0] == tokenizer.bos_token_id).all()
+    expected = tokenizer(["a red circle"])["input_ids"][0]
+    assert input_ids[0, :len(expected)].tolist() == expected
+    with pytest.raises(UserError, match="pretrain.max_text_length"):
+        pretrain.tokenize(tokenizer, ["a red circle on a dark background"], 3)
+
+
+def test_a_few_steps_reduce_the_loss_and_are_deterministic():
+    tokenizer, pixels, input_ids, attention_mask = tiny_set()
+    model = tiny_model(tokenizer)
+    before = contrastive_loss(model, pixels, input_ids, attention_mask)
+    log = pretrain.pretrain(model, pixels, input_ids, attention_mask, steps=30, batch_size=16, lr=0.003,
+                            warmup_steps=5, weight_decay=0.1, seed=0, log_every=10)
+    after = contrastive_loss(model, pixels, input_ids, attention_mask)
+    assert after < before - 0.3
+    assert [entry["step"] for entry in log] == [10, 20, 30] and not model.training
+
+    again = tiny_model(tokenizer)
+    pretrain.pretrain(again, pixels, input_ids, attention_mask, steps=30, batch_size=16, lr=0.003,
+                      warmup_steps=5, weight_decay=0.1, seed=0, log_every=10)
+    for (name, weight), other in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(weight, other), name
+
+
+def test_generate_and_pretrain_stages_end_to_end(tmp_path, monkeypatch):
+    params = write_params(tmp_path / "params.yaml", TINY_PARAMS)
+    npz, images, held_out, out = (tmp_path / "pretrain.npz", tmp_path / "shapes", tmp_path / "held_out.json",
+                                  tmp_path / "model")
+    run_stage(generate.main, monkeypatch, "--params", str(params), "--pretrain", str(npz),
+              "--images", str(images), "--held-out", str(held_out))
+
+    with np.load(npz, allow_pickle=False) as data:
+        assert data["images"].shape == (96, 16, 16, 3) and data["images"].dtype == np.uint8
+        assert data["captions"].dtype.kind == "U" and data["captions"].shape == (96,)
+        assert data["labels"].dtype == np.int64
+        seen = {shapes.class_name(*shapes.all_classes()[label]) for label in data["labels"].tolist()}
+    record = json.loads(held_out.read_text())
+    assert len(record["classes"]) == 7 and not set(record["classes"]) & seen
+    assert record["folders"] == [name.replace(" ", "_") for name in record["classes"]]
+    folders = sorted(path.name for path in images.iterdir())
+    assert len(folders) == 49 and set(record["folders"]) <= set(folders)
+    assert len(list((images / record["folders"][0]).glob("*.png"))) == 2
+
+    run_stage(pretrain.main, monkeypatch, "--params", str(params), "--pretrain", str(npz), "--out", str(out))
+    model = CLIPModel.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    processor = AutoImageProcessor.from_pretrained(out)
+    assert model.config.vision_config.image_size == 16 and model.config.projection_dim == 16
+    assert len(json.loads((out / "training_log.json").read_text())) == 1  # 4 steps, one entry
+    pixels = processor(images=[Image.open(next((images / folders[0]).glob("*.png")))], return_tensors="pt")
+    tokens = tokenizer(["a photo of a " + record["classes"][0]], return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**tokens, pixel_values=pixels["pixel_values"]).logits_per_image
+    assert logits.shape == (1, 1) and torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("held_out", 8, "generate.held_out"),
+    ("pretrain_images", 0, "generate.pretrain_images"),
+    ("eval_per_class", 1.5, "generate.eval_per_class"),
+])
+def test_generate_rejects_bad_params(tmp_path, monkeypatch, key, value, match):
+    params = write_params(tmp_path / "params.yaml", {"generate": {**TINY_PARAMS["generate"], key: value}})
+    with pytest.raises(UserError, match=match):
+        run_stage(generate.main, monkeypatch, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
+                  "--images", str(tmp_path / "shapes"), "--held-out", str(tmp_path / "held_out.json"))
+    assert not (tmp_path / "p.npz").exists()
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("steps", 0, "pretrain.steps"),
+    ("lr", -1, "pretrain.lr"),
+    ("vision_hidden", 33, "pretrain.vision_hidden"),
+    ("patch_size", 5, "pretrain.patch_size"),
+])
+def test_pretrain_rejects_bad_params(tmp_path, monkeypatch, key, value, match):
+    images, captions, labels = shapes.pretraining_set(8, 0, shapes.held_out_pairs(0), size=16)
+    generate.write_pretraining_set(tmp_path / "p.npz", images, captions, labels)
+    params = write_params(tmp_path / "params.yaml", {"pretrain": {**TINY_PARAMS["pretrain"], key: value}})
+    with pytest.raises(UserError, match=match):
+        run_stage(pretrain.main, monkeypatch, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
+                  "--out", str(tmp_path / "model"))
