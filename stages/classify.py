@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -48,6 +49,29 @@ def template_key(template: str, max_words: int = 5) -> str:
 def class_prompts(template: str, names: list[str]) -> list[str]:
     """The template filled with each class name (literal replace: other braces stay as written)."""
     return [template.replace("{}", name) for name in names]
+
+
+def ensemble_templates(spec: str | list[str], name: str) -> list[str]:
+    """An ensemble's templates: an inline list, or a text file with one template a line."""
+    if isinstance(spec, str):
+        path = Path(spec)
+        if not path.is_file():
+            raise UserError(f"zeroshot.ensembles.{name}: file {spec} not found: give a file with one template "
+                            "a line (e.g. stages/assets/clip_imagenet_templates.txt) or a list")
+        spec = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not isinstance(spec, list) or not spec:
+        raise UserError(f"zeroshot.ensembles.{name}: {spec!r} must be a template file or a non-empty list")
+    template_keys(spec)  # every template must hold one {}
+    return [str(template) for template in spec]
+
+
+def ensemble_weights(embeddings: np.ndarray) -> np.ndarray:
+    """CLIP's prompt ensemble: (T, C, D) embeddings of T prompts per class -> (C, D) class weights.
+
+    Each prompt's embedding is L2-normalised, the T of a class are averaged, and the mean is
+    renormalised, so no template counts more for having a longer text vector.
+    """
+    return l2_normalize(l2_normalize(embeddings).mean(axis=0))
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

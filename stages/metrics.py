@@ -6,11 +6,12 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
+from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
+                             top_k_accuracy_score)
 
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """top-1, top-5 and macro-F1 of (N, C) ``scores`` against integer ``labels``.
+    """top-1, top-5, macro-F1 and mean per-class recall of (N, C) ``scores`` against ``labels``.
 
     Every one of the C classes counts in the macro average, even one never predicted.
     """
@@ -24,6 +25,7 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, 
         "top5": round(float(top5), 6),
         "macro_f1": round(float(f1_score(labels, predictions, labels=classes, average="macro",
                                          zero_division=0)), 6),
+        "mean_per_class_recall": round(float(balanced_accuracy_score(labels, predictions)), 6),
     }
 
 
@@ -31,3 +33,25 @@ def spread(values: np.ndarray) -> dict[str, float]:
     """min/max/mean/std of a 1-D array, rounded for readable JSON."""
     return {name: round(float(fn(values)), 6)
             for name, fn in (("min", np.min), ("max", np.max), ("mean", np.mean), ("std", np.std))}
+
+
+def confusion_rows(labels: np.ndarray, predictions: np.ndarray, names: list[str]) -> list[dict[str, str]]:
+    """One {"actual", "predicted"} row per test image: the input of DVC's ``template: confusion`` plot."""
+    return [{"actual": names[a], "predicted": names[p]} for a, p in zip(labels, predictions)]
+
+
+def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """Recall of each class (the diagonal of the row-normalised confusion matrix)."""
+    matrix = confusion_matrix(labels, predictions, labels=np.arange(num_classes))
+    return matrix.diagonal() / matrix.sum(axis=1).clip(min=1)
+
+
+def most_confused_pairs(labels: np.ndarray, predictions: np.ndarray, names: list[str],
+                        count: int = 10) -> list[dict[str, object]]:
+    """The ``count`` (actual, predicted) class pairs with the most mistakes, most first."""
+    matrix = confusion_matrix(labels, predictions, labels=np.arange(len(names)))
+    np.fill_diagonal(matrix, 0)
+    order = np.argsort(-matrix, axis=None, kind="stable")[:count]
+    pairs = [np.unravel_index(i, matrix.shape) for i in order]
+    return [{"actual": names[a], "predicted": names[p], "count": int(matrix[a, p])}
+            for a, p in pairs if matrix[a, p] > 0]

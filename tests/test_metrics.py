@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, top_k_accuracy_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, top_k_accuracy_score
 
 from stages.metrics import classification_metrics, spread
 
@@ -18,6 +18,7 @@ def test_known_values():
     assert m["top5"] == 1.0  # k is capped at the number of classes
     # per class F1: class 0: p=1/3 r=1 -> 0.5; class 1: 0; class 2: p=1 r=0.5 -> 2/3
     assert m["macro_f1"] == pytest.approx((0.5 + 0 + 2 / 3) / 3, abs=1e-6)
+    assert m["mean_per_class_recall"] == pytest.approx((1 + 0 + 0.5) / 3, abs=1e-6)
 
 
 def test_equal_to_sklearn_on_random_scores():
@@ -29,6 +30,7 @@ def test_equal_to_sklearn_on_random_scores():
     assert m["top1"] == pytest.approx(accuracy_score(labels, predictions), abs=1e-6)
     assert m["top5"] == pytest.approx(top_k_accuracy_score(labels, scores, k=5), abs=1e-6)
     assert m["macro_f1"] == pytest.approx(f1_score(labels, predictions, average="macro"), abs=1e-6)
+    assert m["mean_per_class_recall"] == pytest.approx(balanced_accuracy_score(labels, predictions), abs=1e-6)
     assert 0.3 < m["top1"] < m["top5"] < 1
 
 

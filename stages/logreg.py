@@ -1,0 +1,59 @@
+"""Stage logreg: the CLIP paper's linear probe. L-BFGS logistic regression on the frozen, L2-normalised
+train embeddings; C is swept on a log scale against a stratified validation split carved from train, then
+the probe is refitted on all of train with the best C and tested on the same test images as zero-shot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stages import data, logistic
+from stages.config import UserError, integer, load_params, number, parse_args, run, section, write_json
+from stages.metrics import classification_metrics, confusion_rows
+
+
+def C_grid(params: dict[str, Any]) -> np.ndarray:
+    """``C_steps`` values of C, log-spaced from ``C_min`` to ``C_max``."""
+    low, high = number(params, "logreg", "C_min"), number(params, "logreg", "C_max")
+    if low > high:
+        raise UserError(f"logreg.C_min: {low:g} is above logreg.C_max {high:g}; swap them")
+    return np.logspace(np.log10(low), np.log10(high), integer(params, "logreg", "C_steps"))
+
+
+def main() -> None:
+    args = parse_args(__doc__, {"features": "data/features", "subset": "data/subset", "out": "data/logreg",
+                                "metrics": "metrics/logreg.json", "sweep": "metrics/logreg_sweep.json",
+                                "confusion": "metrics/confusion_logreg.json"})
+    params = section(load_params(args.params), "logreg")
+    Cs, seed = C_grid(params), integer(params, "logreg", "seed", minimum=0)
+    val_fraction = number(params, "logreg", "val_fraction")
+    train_x, train_y = data.load_features(Path(args.features) / "train.npz")
+    test_x, test_y = data.load_features(Path(args.features) / "test.npz")
+    names = [c["name"] for c in data.read_classes(args.subset)]
+    if max(train_y.max(), test_y.max()) >= len(names):
+        raise UserError(f"{args.features}: labels go beyond the {len(names)} classes of {args.subset}: "
+                        "rerun the extract stage (dvc repro)")
+
+    fit, val = logistic.validation_split(train_y, val_fraction, seed)
+    sweep = logistic.sweep_C(train_x[fit], train_y[fit], train_x[val], train_y[val], Cs, seed)
+    for row in sweep:
+        print(f"logreg: C {row['C']:.4g}  validation top-1 {row['val_top1']:.4f}")
+    C = logistic.best_C(sweep)
+    scores = logistic.decision_scores(logistic.fit_logistic(train_x, train_y, C, seed), test_x, len(names))
+    metrics = classification_metrics(test_y, scores)
+    print(f"logreg: best C {C:.4g}, refitted on all {len(train_y)} train images: test top-1 {metrics['top1']:.4f}")
+
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    np.save(Path(args.out) / "test_scores.npy", scores)
+    write_json(args.sweep, sweep)
+    write_json(args.confusion, confusion_rows(test_y, scores.argmax(axis=1), names))
+    write_json(args.metrics, {
+        "num_classes": len(names), "num_train_images": int(len(train_y)), "num_test_images": int(len(test_y)),
+        "C": C, "val_top1": next(row["val_top1"] for row in sweep if row["C"] == C), **metrics,
+    })
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,155 @@
+"""The report stage: markdown + PNG figures from the metrics files, on the demo's real metrics plus small
+synthetic logreg, few-shot and confusion files (6 classes)."""
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from stages import report
+from stages.config import UserError
+
+DEMO = Path(__file__).resolve().parent.parent / "demo" / "metrics"
+REAL = ("zeroshot", "similarity", "probe", "probe_curve", "summary", "heldout")
+CLASSES = ["blue circle", "blue square", "red circle", "red square", "green star", "white cross"]
+CORRECT = [4, 3, 3, 2, 1, 4]  # of 4 test images per class; each mistake is predicted as the next class
+LOGREG = {"num_classes": 6, "num_train_images": 96, "num_test_images": 24, "C": 3.162278, "val_top1": 0.8125,
+          "top1": 0.9612, "top5": 1.0, "macro_f1": 0.9587, "mean_per_class_recall": 0.9601}
+SWEEP = [{"C": 10.0 ** e, "log10_C": float(e), "val_top1": v}
+         for e, v in zip(range(-2, 3), (0.5, 0.7, 0.8, 0.81, 0.79))]
+CURVE = ((1, "1-shot", 5, 0.7), (2, "2-shot", 5, 0.85), (4, "4-shot", 5, 0.93), (8, "8-shot", 5, 0.95),
+         (16, "all", 1, 0.96))  # k, label, runs, mean top-1: overtakes zero-shot (0.9255) at k = 4
+FEWSHOT = {"num_classes": 6, "C": 3.162278, "zeroshot_top1": 0.92551, "zeroshot_classifier": "a_picture_of_a",
+           "curve": [{"k": k, "label": label, "runs": runs, "mean_top1": mean, "std_top1": 0.01,
+                      "min_top1": mean - 0.02, "max_top1": mean + 0.02} for k, label, runs, mean in CURVE],
+           "probe_overtakes_zeroshot_at_k": 4}
+ENSEMBLES = {"all_six": {"num_templates": 6, "source": "params", "top1": 0.9316, "top5": 1.0, "macro_f1": 0.9301,
+                         "mean_per_class_recall": 0.9316}}
+
+
+def confusion(correct: list[int], extra: list[dict] = ()) -> list[dict]:
+    rows = [{"actual": name, "predicted": name if i < right else CLASSES[(c + 1) % len(CLASSES)]}
+            for c, (name, right) in enumerate(zip(CLASSES, correct)) for i in range(4)]
+    return rows + list(extra)
+
+
+PROBE_CORRECT = [4, 4, 3, 4, 3, 4]
+# "ghost" is only ever predicted, never an actual class: it joins the class list but gets no accuracy row
+CONFUSION = {"zeroshot": confusion(CORRECT), "probe": confusion(PROBE_CORRECT),
+             "logreg": confusion([4, 4, 4, 3, 3, 4], [{"actual": "red square", "predicted": "ghost"}])}
+
+
+def write_inputs(folder: Path, optional: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in REAL:
+        shutil.copy(DEMO / f"{name}.json", folder / f"{name}.json")
+    if optional:
+        zeroshot = json.loads((folder / "zeroshot.json").read_text())
+        (folder / "zeroshot.json").write_text(json.dumps({**zeroshot, "ensembles": ENSEMBLES}))
+        extra = {"logreg": LOGREG, "logreg_sweep": SWEEP, "fewshot": FEWSHOT,
+                 **{f"confusion_{key}": rows for key, rows in CONFUSION.items()}}
+        for name, data in extra.items():
+            (folder / f"{name}.json").write_text(json.dumps(data))
+    else:
+        (folder / "heldout.json").unlink()
+    return folder
+
+
+def run_report(monkeypatch, folder: Path) -> str:
+    monkeypatch.setattr(sys, "argv", ["report", "--metrics-dir", str(folder), "--out", str(folder / "report.md"),
+                                      "--figures", str(folder / "figures"),
+                                      "--per-class", str(folder / "per_class.json")])
+    report.main()
+    return (folder / "report.md").read_text()
+
+
+def figure_paths(text: str, folder: Path) -> list[Path]:
+    return [folder / path for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)]
+
+
+def test_report_with_every_input(tmp_path, monkeypatch):
+    folder = write_inputs(tmp_path / "metrics")
+    text = run_report(monkeypatch, folder)
+
+    figures = figure_paths(text, folder)
+    assert {p.name for p in figures} == {f"{name}.png" for name in
+                                         ("prompts", "similarity", "probe_curve", "logreg_sweep", "fewshot",
+                                          "confusion", "per_class")}
+    for path in figures:
+        assert path.parent == folder / "figures"  # referenced as figures/NAME.png, beside the report
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width > 0 and image.height > 0
+            assert "Software" not in image.info  # no matplotlib version in the bytes
+
+    zeroshot = json.loads((DEMO / "zeroshot.json").read_text())
+    probe = json.loads((DEMO / "probe.json").read_text())
+    headline = text.split("## 2.")[0]
+    for value in (zeroshot["best_top1"], probe["top1"], probe["macro_f1"], LOGREG["top1"], LOGREG["macro_f1"],
+                  ENSEMBLES["all_six"]["top1"], json.loads((DEMO / "similarity.json").read_text())["dot"]["top1"]):
+        assert f"{value:.4f}" in headline
+    assert f"chance top-1 = 1/49 = {zeroshot['chance_top1']:.4f}" in headline
+    assert "the probe overtakes zero-shot at k = 4 labelled images per class" in text
+    assert "Not measured" not in text
+    assert "## 7. Held-out combinations" in text and "0.7643" in text  # a_picture_of_a on held-out classes
+    assert f"{json.loads((DEMO / 'similarity.json').read_text())['dot_predictions_vs_text_norm_corr']:.4f}" in text
+
+    # per-class accuracy by hand: right images / images of the class; "ghost" (never actual) has no row
+    per_class = json.loads((folder / "per_class.json").read_text())
+    assert [row["class"] for row in per_class] == sorted(CLASSES)
+    by_hand = {key: {name: sum(r["actual"] == r["predicted"] == name for r in rows)
+                     / sum(r["actual"] == name for r in rows) for name in CLASSES}
+               for key, rows in CONFUSION.items()}
+    for row in per_class:
+        assert {key: row[key] for key in CONFUSION} == {key: by_hand[key][row["class"]] for key in CONFUSION}
+    assert by_hand["zeroshot"]["green star"] == 0.25 and by_hand["logreg"]["red square"] == 0.6  # 1/4, 3/5
+    # the worst zero-shot class leads the per-class table; its most confused pair (3 mistakes) leads the pairs
+    assert text.index("| green star | white cross | 3 |") < text.index("| red square | green star | 2 |")
+
+
+def test_report_is_deterministic(tmp_path, monkeypatch):
+    folder = write_inputs(tmp_path / "metrics")
+    run_report(monkeypatch, folder)
+    outputs = sorted([folder / "report.md", folder / "per_class.json", *(folder / "figures").glob("*.png")])
+    first = {path: path.read_bytes() for path in outputs}
+    run_report(monkeypatch, folder)
+    assert {path: path.read_bytes() for path in outputs} == first
+
+
+def test_missing_optional_inputs_name_their_stage(tmp_path, monkeypatch):
+    folder = write_inputs(tmp_path / "metrics")
+    run_report(monkeypatch, folder)
+    for name in ("logreg", "logreg_sweep", "fewshot", "heldout", "confusion_zeroshot", "confusion_probe",
+                 "confusion_logreg"):
+        (folder / f"{name}.json").unlink()
+    zeroshot = json.loads((folder / "zeroshot.json").read_text())
+    del zeroshot["ensembles"]
+    (folder / "zeroshot.json").write_text(json.dumps(zeroshot))
+
+    text = run_report(monkeypatch, folder)
+    assert "`logreg.json` is missing; the logreg stage writes it" in text
+    assert "`fewshot.json` is missing; the fewshot stage writes it" in text
+    assert "`heldout.json` is missing; the heldout stage of the offline demo writes it" in text
+    assert "`confusion_zeroshot.json` is missing; the zeroshot stage writes it" in text
+    assert "`confusion_probe.json` is missing; the probe stage writes it" in text
+    assert "No prompt ensembles" in text
+    assert {p.name for p in figure_paths(text, folder)} == {"prompts.png", "similarity.png", "probe_curve.png"}
+    assert sorted(p.name for p in (folder / "figures").glob("*.png")) == [  # stale figures removed
+        "probe_curve.png", "prompts.png", "similarity.png"]
+    assert json.loads((folder / "per_class.json").read_text()) == []
+
+
+def test_probe_that_never_overtakes(tmp_path, monkeypatch):
+    folder = write_inputs(tmp_path / "metrics")
+    (folder / "fewshot.json").write_text(json.dumps({**FEWSHOT, "probe_overtakes_zeroshot_at_k": None}))
+    assert "the probe does not overtake zero-shot at any k measured (up to all)" in run_report(monkeypatch, folder)
+
+
+def test_missing_required_input_is_one_line_error(tmp_path, monkeypatch):
+    folder = write_inputs(tmp_path / "metrics", optional=False)
+    (folder / "similarity.json").unlink()
+    with pytest.raises(UserError, match="similarity.json not found"):
+        run_report(monkeypatch, folder)
