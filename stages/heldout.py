@@ -35,7 +35,9 @@ def main() -> None:
 
     with np.load(Path(args.zeroshot) / "text_features.npz", allow_pickle=False) as npz:
         text_features = {key: npz[key] for key in npz.files}
-    templates = {key: {"template": zeroshot["templates"][key]["template"],
+    described = {**{key: result["template"] for key, result in zeroshot["templates"].items()},
+                 **{name: f"ensemble {name}" for name in zeroshot.get("ensembles", {})}}
+    templates = {key: {"template": described[key],
                        **group_top1(labels, classify.similarity_scores(image_features, text, "cosine"), group)}
                  for key, text in text_features.items()}
     best = text_features[zeroshot["best"]]

@@ -18,6 +18,7 @@ from sklearn.metrics import confusion_matrix  # noqa: E402
 
 from stages.config import parse_args, read_json, run, write_json  # noqa: E402
 from stages.metrics import most_confused_pairs, per_class_accuracy  # noqa: E402
+from stages.summary import overtaking_k  # noqa: E402
 
 REQUIRED = ("zeroshot", "similarity", "probe", "probe_curve")
 OPTIONAL = {  # metrics file -> the stage that writes it (named in the report when the file is missing)
@@ -57,7 +58,7 @@ def save(fig, figures: Path, name: str) -> None:
 def prompt_rows(zeroshot: dict) -> list[tuple[str, str, dict]]:
     """(kind, label, metrics) of every template and ensemble, best top-1 first."""
     rows = [("template", t["template"], t) for t in zeroshot["templates"].values()]
-    rows += [("ensemble", f"{key} ({e['num_templates']} templates)", e)
+    rows += [("ensemble", f"{key} ({e['num_templates'] or 'per-class'} prompts)", e)
              for key, e in (zeroshot.get("ensembles") or {}).items()]
     return sorted(rows, key=lambda row: -row[2]["top1"])
 
@@ -87,8 +88,7 @@ def plot_similarity(m: dict, figures: Path) -> None:
     left.set_xticks(x, ["top-1", "macro-F1"])
     left.set(ylim=(0, 1.22), title=f"Cosine vs dot product ({s['template']})")
     left.legend(loc="upper center", ncol=2, fontsize=8)
-    for y, (key, label, color) in enumerate((("image_norms", "image embeddings", GREY),
-                                             ("text_norms", "class text embeddings", BLUE))):
+    for y, (key, color) in enumerate((("image_norms", GREY), ("text_norms", BLUE))):
         n = s[key]
         right.plot([n["min"], n["max"]], [y, y], color=color, marker="|", markersize=14)
         right.errorbar(n["mean"], y, xerr=n["std"], fmt="o", color=color, capsize=6, linewidth=3)
@@ -126,15 +126,16 @@ def plot_logreg_sweep(m: dict, figures: Path) -> None:
 
 
 def plot_fewshot(m: dict, figures: Path) -> None:
-    few, curve = m["fewshot"], m["fewshot"]["curve"]
+    zeroshot, curve = m["zeroshot"], m["fewshot"]["curve"]
     k = [c["k"] for c in curve]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.fill_between(k, [c["min_top1"] for c in curve], [c["max_top1"] for c in curve], color=BLUE, alpha=0.2,
                     label="min-max over runs")
     ax.plot(k, [c["mean_top1"] for c in curve], marker="o", color=BLUE, label="logreg probe, mean top-1")
-    ax.axhline(few["zeroshot_top1"], color=ORANGE, linestyle="--", label=f"zero-shot ({few['zeroshot_classifier']})")
+    ax.axhline(zeroshot["best_top1"], color=ORANGE, linestyle="--",
+               label=f"zero-shot ({shorten(zeroshot['best_template'])})")
     ax.set_xscale("log", base=2)
-    ax.set_xticks(k, [str(c["k"]) if c["label"] == f"{c['k']}-shot" else f"{c['k']}\n{c['label']}" for c in curve])
+    ax.set_xticks(k, [f"{c['k']}\n{c['label']}" if c["label"] == "all" else str(c["k"]) for c in curve])
     ax.minorticks_off()
     ax.set(xlabel="labelled images per class (k)", ylabel="test top-1", title="Few-shot probe against zero-shot")
     ax.legend(fontsize=8, loc="lower right")
@@ -164,17 +165,23 @@ def plot_confusion(m: dict, figures: Path) -> None:
 
 
 def plot_per_class(m: dict, figures: Path) -> None:
-    worst = m["errors"]["worst"]
+    worst, held_out = m["errors"]["worst"], held_out_classes(m)
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.3 * len(worst)))
     y = np.arange(len(worst))[::-1]
     for offset, (key, label), color in zip((0.2, -0.2), CLASSIFIERS, (ORANGE, BLUE)):
         if worst[0][key] is not None:
             ax.barh(y + offset, [row[key] for row in worst], 0.4, color=color, label=label)
-    ax.set_yticks(y, [row["class"] for row in worst], fontsize=8)
+    ax.set_yticks(y, [row["class"] + (" *" if row["class"] in held_out else "") for row in worst], fontsize=8)
     ax.set_xticks(np.linspace(0, 1, 6))
-    ax.set(xlim=(0, 1.25), xlabel="per-class accuracy (recall)", title=f"The {len(worst)} worst classes of zero-shot")
+    ax.set(xlim=(0, 1.25), title=f"The {len(worst)} worst classes of zero-shot",
+           xlabel="per-class accuracy (recall)" + ("; * held out of pretraining" if held_out else ""))
     ax.legend(fontsize=8, loc="lower right")
     save(fig, figures, "per_class")
+
+
+def held_out_classes(m: dict) -> set[str]:
+    """The demo's classes held out of pretraining (none without heldout.json)."""
+    return set(m["heldout"]["held_out_classes"]) if m["heldout"] else set()
 
 
 def analyse_errors(m: dict) -> dict | None:
@@ -206,7 +213,7 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
     best = z["templates"][z["best"]]
     ens_key, ens = max((z.get("ensembles") or {}).items(), key=lambda kv: kv[1]["top1"], default=(None, None))
     zs_name, zs = (f"ensemble `{ens_key}`", ens) if ens and ens["top1"] > best["top1"] else ("best template", best)
-    k = few["probe_overtakes_zeroshot_at_k"] if few else None
+    k = overtaking_k(few["curve"], z["best_top1"]) if few else None  # as the summary stage compares
 
     head = [[f"zero-shot, best template `{best['template']}`", *scores(best), 0]]
     head += [[f"zero-shot, best ensemble `{ens_key}`", *scores(ens), 0]] if ens else []
@@ -221,7 +228,7 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
 
     out += ["## 2. Prompts\n", img("prompts", "zero-shot top-1 per prompt"),
             table(["kind", "prompt", *cols], [[kind, f"`{label}`", *scores(r)] for kind, label, r in prompt_rows(z)]),
-            not ens and "_No prompt ensembles in `zeroshot.json`: the zeroshot stage adds them when configured._\n"]
+            not ens and "_No prompt ensembles in `zeroshot.json`: the zeroshot stage adds them (`zeroshot.ensembles`)._\n"]
 
     text, image = s["text_norms"], s["image_norms"]
     out += ["## 3. Cosine vs dot product\n", img("similarity", "cosine vs dot product and embedding norms"),
@@ -231,8 +238,8 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
             "raw dot product. Scaling an image embedding never changes how it ranks the classes, so the image norms "
             f"({image['min']:.4f}-{image['max']:.4f}) play no part; the difference comes from the class text norms "
             f"({text['min']:.4f}-{text['max']:.4f}, std {text['std']:.4f}): under the dot product, classes with "
-            "longer text vectors win more often. Correlation between a class's text norm and how often the dot product "
-            f"predicts it: {s['dot_predictions_vs_text_norm_corr']:.4f}.\n"]
+            "longer text vectors win more often. Correlation between a class's text norm and how often the dot "
+            f"product predicts it: {s['dot_predictions_vs_text_norm_corr']:.4f}.\n"]
 
     out += ["## 4. Linear probe\n", img("probe_curve", "probe learning curve"),
             f"Torch probe (the study's protocol: Adam, {probe['epochs']} epochs): final top-1 {fmt(probe['top1'])}; "
@@ -246,12 +253,12 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
     out.append("## 5. Few-shot\n")
     out += [img("fewshot", "few-shot curve"),
             table(["k", "runs", "mean top-1", "std", "min", "max"],
-                  [[c["label"], c["runs"], c["mean_top1"], c["std_top1"], c["min_top1"], c["max_top1"]]
-                   for c in few["curve"]]),
-            f"Zero-shot (`{few['zeroshot_classifier']}`) scores {fmt(few['zeroshot_top1'])}: "
+                  [[f"all ({c['k']})" if c["label"] == "all" else c["label"], c["runs"],
+                    *(c[f"{stat}_top1"] for stat in ("mean", "std", "min", "max"))] for c in few["curve"]]),
+            f"Zero-shot (best template `{best['template']}`) scores {fmt(best['top1'])}: "
             + (f"the probe overtakes zero-shot at k = {k} labelled images per class ({k * few['num_classes']} "
                "labelled images in all).\n" if k is not None else
-               f"the probe does not overtake zero-shot at any k measured (up to {few['curve'][-1]['label']}).\n")
+               f"the probe does not overtake zero-shot at any k measured (up to k = {few['curve'][-1]['k']}).\n")
             ] if few else [missing("fewshot")]
 
     out += ["## 6. Errors\n"] + [missing(f"confusion_{key}") for key, _ in CLASSIFIERS if not m[f"confusion_{key}"]]
@@ -265,7 +272,8 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
                 f"Per-class accuracy of the {len(errors['worst'])} worst classes of zero-shot (all classes in "
                 "`per_class.json`; the class list is the sorted union of the names in the confusion files):\n\n"
                 + table(["class", *(label for _, label in CLASSIFIERS)],
-                        [[r["class"], *(r[key] for key, _ in CLASSIFIERS)] for r in errors["worst"]])]
+                        [[r["class"] + (" (held out)" if r["class"] in held_out_classes(m) else ""),
+                          *(r[key] for key, _ in CLASSIFIERS)] for r in errors["worst"]])]
 
     out.append("## 7. Held-out combinations\n")
     out += [f"Zero-shot top-1 on the classes seen in pretraining and on the {len(held['held_out_classes'])} held "
@@ -276,20 +284,20 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
                      for key in ("cosine", "dot")])] if held else [missing("heldout")]
 
     out += ["## 8. Zero-shot or probe?\n",
-            f"- **Labelled data**: zero-shot none; the probes {probe['num_train_images']} images "
+            f"- **Labelled data**: zero-shot none; the full probe {probe['num_train_images']} images "
             f"({probe['num_train_images'] // z['num_classes']} per class)"
-            + (f"; the few-shot probe overtakes zero-shot (`{few['zeroshot_classifier']}`) from k = {k} per class "
+            + (f"; the few-shot probe overtakes zero-shot (best template) from k = {k} per class "
                f"({k * z['num_classes']} images)" if k else "") + ".",
             f"- **Accuracy** (top-1): zero-shot {fmt(zs['top1'])} ({zs_name}); torch probe {fmt(probe['top1'])} "
             f"({probe['top1'] - zs['top1']:+.4f})"
             + (f"; logreg probe {fmt(lr['top1'])} ({lr['top1'] - zs['top1']:+.4f})" if lr else "") + ".",
             f"- **Flexibility**: zero-shot classified these {z['num_classes']} classes from their names alone and "
             "takes a new class by its name; a probe needs labelled images of every new class and a new training run.",
-            f"- **Cost**: zero-shot encodes {z['num_classes']} classes x {ens['num_templates'] if zs is ens else 1} "
-            f"prompt(s) once; the torch probe trains {probe['epochs']} epochs over {probe['num_train_images']} "
-            "cached image features" + (f", the logreg probe makes {len(m['logreg_sweep'])} sweep fits and a refit"
-                                       if lr and m["logreg_sweep"] else "")
-            + "; the metrics files record no wall times.\n"]
+            f"- **Cost**: zero-shot encodes {z['num_classes']} classes x "
+            f"{(ens['num_templates'] or 'per-class') if zs is ens else 1} prompt(s) once; the torch probe trains "
+            f"{probe['epochs']} epochs over {probe['num_train_images']} cached image features"
+            + (f", the logreg probe makes {len(m['logreg_sweep'])} sweep fits and a refit" if lr and m["logreg_sweep"]
+               else "") + "; the metrics files record no wall times.\n"]
     return "\n".join(part for part in out if part)
 
 

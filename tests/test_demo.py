@@ -1,13 +1,16 @@
 """The offline demo, end to end: `dvc repro demo/dvc.yaml` pretrains a small CLIP on generated shapes and
 runs the study on it. Its numbers must show what the real study shows."""
 
+import re
 import time
 
 import pytest
+from PIL import Image
 
 from tests.dvc_repo import metrics, project_copy, repro
 
-DEMO_STAGES = {"generate", "pretrain", "fetch", "extract", "zeroshot", "similarity", "heldout", "probe", "summary"}
+DEMO_STAGES = {"generate", "pretrain", "fetch", "extract", "zeroshot", "similarity", "heldout", "probe", "logreg",
+               "fewshot", "summary", "report"}
 LONG_TEMPLATE = "beneath_the_fading_sunset_the_etc"
 
 
@@ -63,6 +66,39 @@ def structure(value):
 
 
 @pytest.mark.parametrize("name", ["zeroshot.json", "similarity.json", "probe.json", "probe_curve.json",
-                                  "summary.json"])
+                                  "logreg.json", "logreg_sweep.json", "fewshot.json", "summary.json",
+                                  "per_class.json"])
 def test_demo_metrics_have_the_main_pipelines_structure(demo, pipeline_run, name):
     assert structure(demo_metrics(demo, name)) == structure(metrics(pipeline_run[0], name))
+
+
+def test_the_report_and_every_figure_it_references_exist(demo):
+    folder = demo[0] / "demo" / "metrics"
+    report = (folder / "report.md").read_text()
+    figures = re.findall(r"\]\((figures/[^)]+\.png)\)", report)
+    assert len(figures) >= 7
+    for figure in figures:
+        with Image.open(folder / figure) as image:
+            assert image.format == "PNG" and image.width > 100
+    zeroshot = demo_metrics(demo, "zeroshot.json")
+    assert f"{zeroshot['best_top1']:.4f}" in report
+
+
+def test_evaluation_depth_metrics_are_in_the_demo(demo):
+    zeroshot = demo_metrics(demo, "zeroshot.json")
+    assert set(zeroshot["ensembles"]) == {"clip_80", "clip_7"}
+    assert zeroshot["ensembles"]["clip_80"]["num_templates"] == 80
+    for result in [*zeroshot["templates"].values(), *zeroshot["ensembles"].values()]:
+        assert {"top1", "top5", "macro_f1", "mean_per_class_recall"} <= set(result)
+    logreg = demo_metrics(demo, "logreg.json")
+    sweep = demo_metrics(demo, "logreg_sweep.json")
+    assert logreg["C"] in [row["C"] for row in sweep]
+    assert logreg["val_top1"] == max(row["val_top1"] for row in sweep)
+    fewshot = demo_metrics(demo, "fewshot.json")
+    assert [row["label"] for row in fewshot["curve"]] == ["1", "2", "4", "8", "16", "all"]
+    means = [row["mean_top1"] for row in fewshot["curve"]]
+    assert means[0] < means[-1]  # more labels help
+    assert fewshot["curve"][-1]["mean_top1"] == logreg["top1"]  # "all" is the logreg probe itself
+    summary = demo_metrics(demo, "summary.json")
+    assert summary["fewshot_overtakes_zeroshot_at_k"] in [row["k"] for row in fewshot["curve"]] + [None]
+    assert len(demo_metrics(demo, "confusion_zeroshot.json")) == zeroshot["num_test_images"]

@@ -21,14 +21,15 @@ LOGREG = {"num_classes": 6, "num_train_images": 96, "num_test_images": 24, "C": 
           "top1": 0.9612, "top5": 1.0, "macro_f1": 0.9587, "mean_per_class_recall": 0.9601}
 SWEEP = [{"C": 10.0 ** e, "log10_C": float(e), "val_top1": v}
          for e, v in zip(range(-2, 3), (0.5, 0.7, 0.8, 0.81, 0.79))]
-CURVE = ((1, "1-shot", 5, 0.7), (2, "2-shot", 5, 0.85), (4, "4-shot", 5, 0.93), (8, "8-shot", 5, 0.95),
-         (16, "all", 1, 0.96))  # k, label, runs, mean top-1: overtakes zero-shot (0.9255) at k = 4
-FEWSHOT = {"num_classes": 6, "C": 3.162278, "zeroshot_top1": 0.92551, "zeroshot_classifier": "a_picture_of_a",
+CURVE = ((1, "1", 5, 0.7), (2, "2", 5, 0.85), (4, "4", 5, 0.93), (8, "8", 5, 0.95), (16, "all", 1, 0.96))
+# as the fewshot stage writes it: k, label, runs, mean top-1; overtakes the demo's best template (0.92551) at k = 4
+FEWSHOT = {"num_classes": 6, "C": 3.162278,
            "curve": [{"k": k, "label": label, "runs": runs, "mean_top1": mean, "std_top1": 0.01,
-                      "min_top1": mean - 0.02, "max_top1": mean + 0.02} for k, label, runs, mean in CURVE],
-           "probe_overtakes_zeroshot_at_k": 4}
-ENSEMBLES = {"all_six": {"num_templates": 6, "source": "params", "top1": 0.9316, "top5": 1.0, "macro_f1": 0.9301,
-                         "mean_per_class_recall": 0.9316}}
+                      "min_top1": mean - 0.02, "max_top1": mean + 0.02} for k, label, runs, mean in CURVE]}
+ENSEMBLES = {"clip_80": {"num_templates": 80, "source": "stages/assets/clip_imagenet_templates.txt", "top1": 0.9316,
+                         "top5": 1.0, "macro_f1": 0.9301, "mean_per_class_recall": 0.9316},
+             "class_prompts": {"num_templates": None, "source": "prompts.json", "top1": 0.5, "top5": 0.9,
+                               "macro_f1": 0.45, "mean_per_class_recall": 0.5}}
 
 
 def confusion(correct: list[int], extra: list[dict] = ()) -> list[dict]:
@@ -89,10 +90,11 @@ def test_report_with_every_input(tmp_path, monkeypatch):
     probe = json.loads((DEMO / "probe.json").read_text())
     headline = text.split("## 2.")[0]
     for value in (zeroshot["best_top1"], probe["top1"], probe["macro_f1"], LOGREG["top1"], LOGREG["macro_f1"],
-                  ENSEMBLES["all_six"]["top1"], json.loads((DEMO / "similarity.json").read_text())["dot"]["top1"]):
+                  ENSEMBLES["clip_80"]["top1"], json.loads((DEMO / "similarity.json").read_text())["dot"]["top1"]):
         assert f"{value:.4f}" in headline
     assert f"chance top-1 = 1/49 = {zeroshot['chance_top1']:.4f}" in headline
     assert "the probe overtakes zero-shot at k = 4 labelled images per class" in text
+    assert "`class_prompts (per-class prompts)`" in text and "49 classes x 80 prompt(s)" in text
     assert "Not measured" not in text
     assert "## 7. Held-out combinations" in text and "0.7643" in text  # a_picture_of_a on held-out classes
     assert f"{json.loads((DEMO / 'similarity.json').read_text())['dot_predictions_vs_text_norm_corr']:.4f}" in text
@@ -108,6 +110,7 @@ def test_report_with_every_input(tmp_path, monkeypatch):
     assert by_hand["zeroshot"]["green star"] == 0.25 and by_hand["logreg"]["red square"] == 0.6  # 1/4, 3/5
     # the worst zero-shot class leads the per-class table; its most confused pair (3 mistakes) leads the pairs
     assert text.index("| green star | white cross | 3 |") < text.index("| red square | green star | 2 |")
+    assert "| blue circle (held out) | 1.0000 | 1.0000 | 1.0000 |" in text  # held out in the demo's heldout.json
 
 
 def test_report_is_deterministic(tmp_path, monkeypatch):
@@ -144,8 +147,9 @@ def test_missing_optional_inputs_name_their_stage(tmp_path, monkeypatch):
 
 def test_probe_that_never_overtakes(tmp_path, monkeypatch):
     folder = write_inputs(tmp_path / "metrics")
-    (folder / "fewshot.json").write_text(json.dumps({**FEWSHOT, "probe_overtakes_zeroshot_at_k": None}))
-    assert "the probe does not overtake zero-shot at any k measured (up to all)" in run_report(monkeypatch, folder)
+    curve = [{**row, "mean_top1": 0.9} for row in FEWSHOT["curve"]]
+    (folder / "fewshot.json").write_text(json.dumps({**FEWSHOT, "curve": curve}))
+    assert "the probe does not overtake zero-shot at any k measured (up to k = 16)" in run_report(monkeypatch, folder)
 
 
 def test_missing_required_input_is_one_line_error(tmp_path, monkeypatch):
