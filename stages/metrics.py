@@ -55,3 +55,8 @@ def most_confused_pairs(labels: np.ndarray, predictions: np.ndarray, names: list
     pairs = [np.unravel_index(i, matrix.shape) for i in order]
     return [{"actual": names[a], "predicted": names[p], "count": int(matrix[a, p])}
             for a, p in pairs if matrix[a, p] > 0]
+
+
+def overtaking_k(curve: list[dict[str, object]], zeroshot_top1: float) -> int | None:
+    """The fewest labelled images per class whose mean probe top-1 beats zero-shot (None: never)."""
+    return next((row["k"] for row in curve if row["mean_top1"] > zeroshot_top1), None)

@@ -17,8 +17,7 @@ import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
 from stages.config import parse_args, read_json, run, write_json  # noqa: E402
-from stages.metrics import most_confused_pairs, per_class_accuracy  # noqa: E402
-from stages.summary import overtaking_k  # noqa: E402
+from stages.metrics import most_confused_pairs, overtaking_k, per_class_accuracy  # noqa: E402
 
 REQUIRED = ("zeroshot", "similarity", "probe", "probe_curve")
 OPTIONAL = {  # metrics file -> the stage that writes it (named in the report when the file is missing)

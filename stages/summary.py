@@ -4,14 +4,8 @@ needs, as JSON and a markdown table; and where the few-shot probe overtakes zero
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 from stages.config import parse_args, read_json, run, write_json
-
-
-def overtaking_k(curve: list[dict[str, Any]], zeroshot_top1: float) -> int | None:
-    """The fewest labelled images per class whose mean probe top-1 beats zero-shot (None: never)."""
-    return next((row["k"] for row in curve if row["mean_top1"] > zeroshot_top1), None)
+from stages.metrics import overtaking_k
 
 
 def summary_table(summary: dict) -> str:
