@@ -24,7 +24,7 @@ def summary_table(summary: dict) -> str:
          f"{logreg['labelled_images']} labelled images"),
     ]
     k = summary["fewshot_overtakes_zeroshot_at_k"]
-    lines = [f"# CLIP study summary\n",
+    lines = ["# CLIP study summary\n",
              f"{summary['num_classes']} classes (chance top-1 {1 / summary['num_classes']:.4f}), "
              f"{summary['num_test_images']} test images.\n",
              "| classifier | prompt | top-1 | top-5 | macro-F1 | labelled data needed |",

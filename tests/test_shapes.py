@@ -1,7 +1,6 @@
 """Tests for stages/shapes.py: determinism, held-out split, rendering and captions."""
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
