@@ -209,3 +209,8 @@ def load_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path} not found: run the extract stage first (dvc repro)")
     with np.load(path, allow_pickle=False) as npz:
         return npz["features"], npz["labels"]
+
+
+def count_classes(*labels: np.ndarray) -> int:
+    """Number of classes behind integer label arrays (labels are indices 0..C-1)."""
+    return int(max(part.max() for part in labels) + 1)

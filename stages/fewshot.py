@@ -38,7 +38,7 @@ def chosen_C(path: str) -> float:
 def curve_point(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
                 k: int, label: str, C: float, seeds: list[int]) -> dict[str, Any]:
     """Test top-1 over ``seeds`` runs of the probe on k images per class ("all": every train image, one run)."""
-    num_classes = int(max(train_y.max(), test_y.max()) + 1)
+    num_classes = data.count_classes(train_y, test_y)
     top1 = []
     for seed in seeds:
         indices = np.arange(len(train_y)) if label == "all" else logistic.few_shot_indices(train_y, k, seed)
@@ -70,7 +70,7 @@ def main() -> None:
               f"± {curve[-1]['std_top1']:.4f}")
 
     write_json(args.curve, [{key: row[key] for key in ("k", "mean_top1", "min_top1", "max_top1")} for row in curve])
-    write_json(args.metrics, {"num_classes": int(max(train_y.max(), test_y.max()) + 1), "C": C, "curve": curve})
+    write_json(args.metrics, {"num_classes": data.count_classes(train_y, test_y), "C": C, "curve": curve})
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
 from threadpoolctl import threadpool_limits  # installed with scikit-learn, which uses it itself
 
 from stages import classify, data
@@ -48,12 +49,12 @@ def decision_scores(model: LogisticRegression, x: np.ndarray, num_classes: int) 
 def sweep_C(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
             Cs: np.ndarray, seed: int) -> list[dict[str, float]]:
     """Validation top-1 for each C: one row {"C", "log10_C", "val_top1"} per C, in the order given."""
-    num_classes = int(max(train_y.max(), val_y.max()) + 1)
+    num_classes = data.count_classes(train_y, val_y)
     rows = []
     for C in Cs:
-        predictions = decision_scores(fit_logistic(train_x, train_y, float(C), seed), val_x, num_classes).argmax(1)
+        scores = decision_scores(fit_logistic(train_x, train_y, float(C), seed), val_x, num_classes)
         rows.append({"C": float(C), "log10_C": round(float(np.log10(C)), 6),
-                     "val_top1": round(float(np.mean(predictions == val_y)), 6)})
+                     "val_top1": round(float(accuracy_score(val_y, scores.argmax(axis=1))), 6)})
     return rows
 
 

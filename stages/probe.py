@@ -16,7 +16,7 @@ def main() -> None:
     params = section(load_params(args.params), "probe")
     train_x, train_y = data.load_features(Path(args.features) / "train.npz")
     test_x, test_y = data.load_features(Path(args.features) / "test.npz")
-    num_classes = int(max(train_y.max(), test_y.max()) + 1)
+    num_classes = data.count_classes(train_y, test_y)
 
     curve, scores = [], None
     for epoch, loss, scores in classify.train_linear_probe(
