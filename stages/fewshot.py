@@ -11,16 +11,14 @@ from typing import Any
 import numpy as np
 
 from stages import data, logistic
-from stages.config import UserError, integer, load_params, parse_args, read_json, run, section, write_json
+from stages.config import UserError, load_params, parse_args, read_json, run, section, write_json
 from stages.metrics import classification_metrics, spread
 
 
 def shot_counts(params: dict[str, Any], k_all: int) -> list[int]:
-    """The sorted distinct k of ``shots`` below ``k_all`` (an "all" entry is skipped: it is always added)."""
-    shots = params.get("shots")
-    if not isinstance(shots, list) or not shots:
-        raise UserError(f"fewshot.shots: {shots!r} must be a list of images per class, e.g. [1, 2, 4, 8, 16]")
-    counts = {integer({"shots": k}, "fewshot", "shots") for k in shots if k != "all"}
+    """The sorted distinct k of ``shots`` below ``k_all`` (an "all" entry is skipped: it is always added;
+    load_params has checked that each k is a whole number >= 1)."""
+    counts = {k for k in params["shots"] if k != "all"}
     if max(counts, default=0) >= k_all:
         print(f"fewshot: shots {sorted(k for k in counts if k >= k_all)} reach the {k_all} train images "
               "per class: they are the 'all' point")
@@ -52,8 +50,8 @@ def curve_point(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, te
 def main() -> None:
     args = parse_args(__doc__, {"features": "data/features", "logreg_metrics": "metrics/logreg.json",
                                 "metrics": "metrics/fewshot.json", "curve": "metrics/fewshot_curve.json"})
-    params = section(load_params(args.params), "fewshot")
-    seeds, seed = integer(params, "fewshot", "seeds"), integer(params, "fewshot", "seed", minimum=0)
+    params = section(load_params(args.params), "fewshot")  # ranges checked by load_params
+    seeds, seed = params["seeds"], params["seed"]
     train_x, train_y = data.load_features(Path(args.features) / "train.npz")
     test_x, test_y = data.load_features(Path(args.features) / "test.npz")
     k_all = int(np.bincount(train_y).max())

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from stages import shapes
-from stages.config import integer, load_params, parse_args, run, section, write_json
+from stages.config import load_params, parse_args, run, section, write_json
 
 
 def write_pretraining_set(path: Path, images: np.ndarray, captions: list[str], labels: np.ndarray) -> None:
@@ -32,12 +32,9 @@ def held_out_record(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 def main() -> None:
     args = parse_args(__doc__, {"pretrain": "demo/data/pretrain.npz", "images": "demo/data/shapes",
                                 "held_out": "demo/data/held_out.json"})
-    params = section(load_params(args.params), "generate")
-    seed = integer(params, "generate", "seed", 0)
-    count = integer(params, "generate", "pretrain_images", 1)
-    per_class = integer(params, "generate", "eval_per_class", 2)
-    size = integer(params, "generate", "image_size", 8)
-    held_out = shapes.held_out_pairs(seed, integer(params, "generate", "held_out", 0, len(shapes.SHAPES)))
+    params = section(load_params(args.params), "generate")  # ranges checked by load_params
+    seed, count, per_class, size = (params[key] for key in ("seed", "pretrain_images", "eval_per_class", "image_size"))
+    held_out = shapes.held_out_pairs(seed, params["held_out"])
 
     images, captions, labels = shapes.pretraining_set(count, seed, held_out, size)
     write_pretraining_set(Path(args.pretrain), images, captions, labels)

@@ -10,25 +10,23 @@ from typing import Any
 import numpy as np
 
 from stages import data, logistic
-from stages.config import UserError, integer, load_params, number, parse_args, run, section, write_json
+from stages.config import UserError, load_params, parse_args, run, section, write_json
 from stages.metrics import classification_metrics, confusion_rows
 
 
 def C_grid(params: dict[str, Any]) -> np.ndarray:
-    """``C_steps`` values of C, log-spaced from ``C_min`` to ``C_max``."""
-    low, high = number(params, "logreg", "C_min"), number(params, "logreg", "C_max")
-    if low > high:
-        raise UserError(f"logreg.C_min: {low:g} is above logreg.C_max {high:g}; swap them")
-    return np.logspace(np.log10(low), np.log10(high), integer(params, "logreg", "C_steps"))
+    """``C_steps`` values of C, log-spaced from ``C_min`` to ``C_max`` (0 < C_min <= C_max: checked by
+    load_params)."""
+    low, high = float(params["C_min"]), float(params["C_max"])
+    return np.logspace(np.log10(low), np.log10(high), params["C_steps"])
 
 
 def main() -> None:
     args = parse_args(__doc__, {"features": "data/features", "subset": "data/subset", "out": "data/logreg",
                                 "metrics": "metrics/logreg.json", "sweep": "metrics/logreg_sweep.json",
                                 "confusion": "metrics/confusion_logreg.json"})
-    params = section(load_params(args.params), "logreg")
-    Cs, seed = C_grid(params), integer(params, "logreg", "seed", minimum=0)
-    val_fraction = number(params, "logreg", "val_fraction")
+    params = section(load_params(args.params), "logreg")  # ranges checked by load_params
+    Cs, seed, val_fraction = C_grid(params), params["seed"], float(params["val_fraction"])
     train_x, train_y = data.load_features(Path(args.features) / "train.npz")
     test_x, test_y = data.load_features(Path(args.features) / "test.npz")
     names = [c["name"] for c in data.read_classes(args.subset)]

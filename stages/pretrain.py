@@ -19,7 +19,7 @@ from tqdm import tqdm
 from transformers import CLIPModel
 
 from stages import tinyclip
-from stages.config import UserError, integer, load_params, number, parse_args, run, section, write_json
+from stages.config import UserError, load_params, parse_args, run, section, write_json
 
 LOG_EVERY = 25  # steps per entry of training_log.json
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clips the learned temperature at 100
@@ -146,22 +146,19 @@ def pretrain(model: CLIPModel, pixels: torch.Tensor, input_ids: torch.Tensor, at
 
 def main() -> None:
     args = parse_args(__doc__, {"pretrain": "demo/data/pretrain.npz", "out": "demo/data/model"})
+    # ranges, and widths divisible by heads, checked by load_params; the patch size needs the images
     params = section(load_params(args.params), "pretrain")
-    seed, steps = integer(params, "pretrain", "seed", 0), integer(params, "pretrain", "steps")
-    batch_size, warmup = integer(params, "pretrain", "batch_size", 2), integer(params, "pretrain", "warmup_steps", 0)
-    lr, weight_decay = number(params, "pretrain", "lr"), number(params, "pretrain", "weight_decay", positive=False)
-    sizes = {key: integer(params, "pretrain", key) for key in ("vision_hidden", "vision_layers", "patch_size", "text_hidden",
-                                                 "text_layers", "heads", "projection_dim", "max_text_length")}
-    for key in ("vision_hidden", "text_hidden"):
-        if sizes[key] % sizes["heads"]:
-            raise UserError(f"pretrain.{key}: {sizes[key]} must be divisible by pretrain.heads ({sizes['heads']})")
+    seed, steps, batch_size, warmup = (params[key] for key in ("seed", "steps", "batch_size", "warmup_steps"))
+    lr, weight_decay = float(params["lr"]), float(params["weight_decay"])
+    sizes = {key: params[key] for key in ("vision_hidden", "vision_layers", "patch_size", "text_hidden",
+                                          "text_layers", "heads", "projection_dim", "max_text_length")}
 
     images, captions = load_pretraining_set(Path(args.pretrain))
     image_size = images.shape[1]
     if image_size % sizes["patch_size"]:
         raise UserError(f"pretrain.patch_size: {sizes['patch_size']} must divide the image size {image_size} "
                         "(generate.image_size)")
-    tokenizer = tinyclip.train_tokenizer(captions, integer(params, "pretrain", "vocab_size", 2))
+    tokenizer = tinyclip.train_tokenizer(captions, params["vocab_size"])
     processor = tinyclip.image_processor(image_size)
     input_ids, attention_mask = tokenize(tokenizer, captions, sizes["max_text_length"])
     pixels = preprocess_pixels(images, processor)

@@ -6,24 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from stages import classify, data
-from stages.config import integer, load_params, number, parse_args, run, section, write_json
+from stages.config import load_params, parse_args, run, section, write_json
 from stages.metrics import classification_metrics, confusion_rows
 
 
 def main() -> None:
     args = parse_args(__doc__, {"subset": "data/subset", "features": "data/features", "metrics": "metrics/probe.json",
                                 "curve": "metrics/probe_curve.json", "confusion": "metrics/confusion_probe.json"})
-    params = section(load_params(args.params), "probe")
+    params = section(load_params(args.params), "probe")  # ranges checked by load_params
     train_x, train_y = data.load_features(Path(args.features) / "train.npz")
     test_x, test_y = data.load_features(Path(args.features) / "test.npz")
     num_classes = data.count_classes(train_y, test_y)
 
     curve, scores = [], None
     for epoch, loss, scores in classify.train_linear_probe(
-            train_x, train_y, test_x, num_classes, epochs=integer(params, "probe", "epochs"),
-            lr=number(params, "probe", "lr"), batch_size=integer(params, "probe", "batch_size"),
-            weight_decay=number(params, "probe", "weight_decay", positive=False),
-            seed=integer(params, "probe", "seed", minimum=0)):
+            train_x, train_y, test_x, num_classes, epochs=params["epochs"], lr=float(params["lr"]),
+            batch_size=params["batch_size"], weight_decay=float(params["weight_decay"]), seed=params["seed"]):
         curve.append({"epoch": epoch, "train_loss": round(loss, 6), **classification_metrics(test_y, scores)})
         print(f"probe: epoch {epoch}  loss {loss:.4f}  test top-1 {curve[-1]['top1']:.4f}")
 

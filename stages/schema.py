@@ -1,0 +1,328 @@
+"""The schema of the params files: every section, every key a stage reads, and what each may hold.
+
+``config.load_params`` checks a whole params file against it (``params.yaml`` and ``demo/params.yaml``
+share one schema), so any stage refuses a misspelt key or an out-of-range value before it loads a
+model or a dataset, with one line naming the key, the value and what is allowed. Stages then read
+values without checking their ranges again. Checks that need the data (more classes requested than
+the dataset has, a patch size that does not divide the images) stay in the stages. Optional keys
+may be absent: the stage that reads one applies its default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from stages.config import UserError, integer_range, is_integer, is_number, number_range
+from stages.shapes import SHAPES
+
+Check = Callable[[str, Any], None]  # (dotted key, value) -> None, or raises UserError
+TEMPLATE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # metric keys stay readable paths in `dvc metrics diff`
+
+
+@dataclass(frozen=True)
+class Key:
+    """One param: what it may hold (``accepts``, in words ``allowed``), a deeper ``check`` with its own
+    messages (run once ``accepts`` passed), and whether it may be absent."""
+
+    allowed: str
+    accepts: Callable[[Any], bool]
+    check: Check | None = None
+    required: bool = True
+
+
+PRECISIONS = ("auto", "fp32", "int8", "fp16", "bf16")  # extract.precision (see clip.resolve_precision)
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as written in messages: its repr, cut short so an error stays one readable line."""
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def near_miss(word: str, choices: list[str]) -> str | None:
+    """The one of ``choices`` that ``word`` is most likely a misspelling of (case-insensitive), if any."""
+    lowered = {choice.lower(): choice for choice in choices}
+    match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[match[0]] if match else None
+
+
+# -- building blocks ----------------------------------------------------------------------------------
+
+def whole(minimum: int = 1, maximum: int | None = None, required: bool = True) -> Key:
+    return Key(integer_range(minimum, maximum), lambda v: is_integer(v, minimum, maximum), required=required)
+
+
+def real(positive: bool = True) -> Key:
+    return Key(number_range(positive), lambda v: is_number(v, positive))
+
+
+def fraction() -> Key:
+    return Key("a fraction between 0 and 1 (e.g. 0.2)", lambda v: is_number(v) and v < 1)
+
+
+def text(allowed: str, required: bool = True) -> Key:
+    return Key(allowed, lambda v: isinstance(v, str) and v.strip() != "", required=required)
+
+
+def auto_or_whole(minimum: int) -> Key:
+    return Key(f"'auto' or {integer_range(minimum)}", lambda v: v == "auto" or is_integer(v, minimum), required=False)
+
+
+def one_of(*choices: str, extra: str = "", pattern: str | None = None, aliases: dict[str, str] | None = None) -> Key:
+    """One of ``choices`` (or a match of ``pattern``, described by ``extra``), with a did-you-mean for
+    a near-miss or a known alias (difflib alone would answer 'cpu' to 'gpu')."""
+    allowed = "one of " + ", ".join(repr(choice) for choice in choices) + extra
+
+    def check(name: str, value: Any) -> None:
+        if value in choices or (pattern and isinstance(value, str) and re.fullmatch(pattern, value)):
+            return
+        match = None
+        if isinstance(value, str):
+            match = (aliases or {}).get(value.lower()) or near_miss(value, list(choices))
+        raise UserError(f"{name}: {shown(value)} must be {allowed}" + (f"; did you mean {match!r}?" if match else ""))
+
+    return Key(allowed, lambda v: True, check, required=False)
+
+
+def existing_file(what: str) -> Key:
+    """Optional path of a file the user supplies (null: none), which must exist from the start."""
+    def check(name: str, value: Any) -> None:
+        if value is not None and not Path(value).is_file():
+            raise UserError(f"{name}: file {value} not found: give {what} or null")
+
+    return Key(f"null or the path of {what}", lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+               check, required=False)
+
+
+def as_number_hint(value: Any) -> str:
+    """'; YAML read it as text: write 0.0001' for a number that YAML kept as a string: PyYAML reads
+    1e-4 (no dot) as text, and a quoted "0.2" is text too."""
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                number = kind(value)
+            except ValueError:
+                continue
+            return f"; YAML read it as text: write {number!r}" if math.isfinite(number) else ""
+    return ""
+
+
+def first_duplicate(values: list[Any]) -> Any | None:
+    """The first entry of ``values`` that came before (a repeated class or template is a slip)."""
+    seen: list[Any] = []
+    for value in values:
+        if value in seen:
+            return value
+        seen.append(value)
+    return None
+
+
+# -- checks of one key ---------------------------------------------------------------------------------
+
+def check_classes(name: str, value: Any) -> None:
+    """A class list names each class once, and at least two: zero-shot needs a choice."""
+    if isinstance(value, list):
+        duplicate = first_duplicate(value)
+        if duplicate is not None:
+            raise UserError(f"{name}: {duplicate!r} is listed twice; list each class once")
+        if len(value) < 2:
+            raise UserError(f"{name}: {shown(value)} lists {len(value)} class(es); list at least 2")
+
+
+def check_templates(name: str, templates: list[Any] | dict[Any, Any]) -> None:
+    """Each template holds one '{}' (where the class name goes) and is given once; mapping keys
+    become metric keys, so they stay plain words."""
+    pairs = templates.items() if isinstance(templates, dict) else [(None, t) for t in templates]
+    seen: dict[str, str] = {}
+    for key, template in pairs:
+        where = name if key is None else f"{name}.{key}"
+        if key is not None and not TEMPLATE_KEY.fullmatch(str(key)):
+            raise UserError(f"{name}: key {str(key)!r} may only use letters, digits, '_' and '-'")
+        if not isinstance(template, str) or template.count("{}") != 1:
+            raise UserError(f"{where}: {shown(template)} must contain '{{}}' exactly once, "
+                            "where the class name goes (e.g. 'a photo of a {}')")
+        if template in seen:
+            raise UserError(f"{where}: {shown(template)} is given twice{seen[template]}; keep one")
+        seen[template] = "" if key is None else f" (also {name}.{key})"
+
+
+def ensemble_members(name: str, spec: Any) -> list[str]:
+    """An ensemble's templates, checked: an inline list, or a text file with one template a line."""
+    where = name
+    members = spec
+    if isinstance(spec, str):
+        path = Path(spec)
+        if not path.is_file():
+            raise UserError(f"{name}: file {spec} not found: give a file with one template a line "
+                            "(e.g. stages/assets/clip_imagenet_templates.txt) or a list")
+        members = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        if not members:
+            raise UserError(f"{name}: file {spec} holds no templates: write one template a line")
+        where = f"{name} ({spec})"
+    if not isinstance(members, list) or not members:
+        raise UserError(f"{name}: {shown(spec)} must be a template file (one template a line) "
+                        "or a non-empty list of templates")
+    check_templates(where, members)
+    return [str(template) for template in members]
+
+
+def check_ensembles(name: str, ensembles: dict[Any, Any] | None) -> None:
+    for ensemble, spec in (ensembles or {}).items():
+        ensemble_members(f"{name}.{ensemble}", spec)
+
+
+def check_shots(name: str, shots: list[Any]) -> None:
+    """Each k a whole number of images per class (or 'all', always added anyway), each once."""
+    for k in shots:
+        if k != "all" and not is_integer(k, 1):
+            raise UserError(f"{name}: {shown(k)} must be a whole number of images per class >= 1 (or 'all')")
+    duplicate = first_duplicate(shots)
+    if duplicate is not None:
+        raise UserError(f"{name}: {duplicate!r} is listed twice; list each k once")
+
+
+# -- checks across keys of one section (run once each key is valid) --------------------------------
+
+def check_logreg(values: dict[str, Any]) -> None:
+    if values["C_min"] > values["C_max"]:
+        raise UserError(f"logreg.C_min: {values['C_min']:g} must be <= logreg.C_max ({values['C_max']:g}); "
+                        "swap them")
+
+
+def check_pretrain(values: dict[str, Any]) -> None:
+    for key in ("vision_hidden", "text_hidden"):
+        if values[key] % values["heads"]:
+            raise UserError(f"pretrain.{key}: {values[key]} must be divisible by pretrain.heads ({values['heads']})")
+
+
+CLASSES = Key("'all', a number of classes >= 2, or a list of class ids or names (quoted strings)",
+              lambda v: v is None or v == "all" or is_integer(v, 2)
+              or (isinstance(v, list) and all(isinstance(c, str) for c in v)),
+              check_classes, required=False)
+TEMPLATES = Key("a non-empty list of templates with one '{}' each, or a mapping key: template",
+                lambda v: isinstance(v, (list, dict)) and len(v) > 0, check_templates)
+ENSEMBLES = Key("a mapping name: template file or list of templates (or null)",
+                lambda v: v is None or isinstance(v, dict), check_ensembles, required=False)
+SHOTS = Key("a non-empty list of images per class, e.g. [1, 2, 4, 8, 16]",
+            lambda v: isinstance(v, list) and len(v) > 0, check_shots)
+
+# Every section and key, in params-file order. The stage reading each is in dvc.yaml / demo/dvc.yaml.
+SECTIONS: dict[str, dict[str, Key]] = {
+    "data": {
+        "dataset": text("a hub dataset id (e.g. 'zh-plus/tiny-imagenet') or a local folder"),
+        "split": text("a split name of the hub dataset (e.g. 'valid')", required=False),  # default train
+        "classes": CLASSES,  # default all
+        "max_per_class": Key(f"null (all images) or {integer_range(2)}", lambda v: v is None or is_integer(v, 2),
+                             required=False),
+        "test_size": fraction(),
+        "seed": whole(0),
+        "class_names": existing_file("a tsv of 'id<TAB>name' lines"),
+        "on_bad_image": one_of("skip", "fail"),  # default skip
+    },
+    "model": {
+        "name": text("a CLIP checkpoint: hub id (e.g. 'openai/clip-vit-base-patch32') or a local directory"),
+        "device": one_of("auto", "cpu", "cuda", "mps", extra=" (or 'cuda:N')", pattern=r"cuda:\d+",
+                          aliases={"gpu": "cuda"}),  # default auto
+    },
+    "extract": {
+        "batch_size": whole(1),
+        "workers": auto_or_whole(0),  # default auto, as threads and precision
+        "threads": auto_or_whole(1),
+        "precision": one_of(*PRECISIONS),
+        "shard_size": whole(1, required=False),  # default 4096
+    },
+    "zeroshot": {
+        "templates": TEMPLATES,
+        "ensembles": ENSEMBLES,
+        "class_prompts": existing_file("a JSON file {class id or name: [prompt, ...]}"),
+    },
+    "probe": {
+        "epochs": whole(1), "lr": real(), "batch_size": whole(1), "weight_decay": real(positive=False),
+        "seed": whole(0),
+    },
+    "logreg": {
+        "C_min": real(), "C_max": real(), "C_steps": whole(1), "val_fraction": fraction(), "seed": whole(0),
+    },
+    "fewshot": {
+        "shots": SHOTS, "seeds": whole(1), "seed": whole(0),
+    },
+    "generate": {  # demo only
+        "seed": whole(0), "pretrain_images": whole(1), "eval_per_class": whole(2), "image_size": whole(8),
+        "held_out": whole(0, len(SHAPES)),
+    },
+    "pretrain": {  # demo only
+        "seed": whole(0), "steps": whole(1), "batch_size": whole(2), "lr": real(), "warmup_steps": whole(0),
+        "weight_decay": real(positive=False), "vocab_size": whole(2), "vision_hidden": whole(1),
+        "vision_layers": whole(1), "patch_size": whole(1), "text_hidden": whole(1), "text_layers": whole(1),
+        "heads": whole(1), "projection_dim": whole(1), "max_text_length": whole(1),
+    },
+}
+CROSS_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"logreg": check_logreg, "pretrain": check_pretrain}
+
+
+# -- the whole file -------------------------------------------------------------------------------------
+
+def check_value(name: str, key: Key, value: Any) -> None:
+    """Raise the UserError for ``value`` of param ``name`` (e.g. 'probe.lr') if ``key`` refuses it."""
+    if not key.accepts(value):
+        raise UserError(f"{name}: {shown(value)} must be {key.allowed}{as_number_hint(value)}")
+    if key.check is not None:
+        key.check(name, value)
+
+
+def unknown_key_hint(section: str, key: str) -> str:
+    """'; did you mean probe.epochs?' for a near-miss, else the sections where ``key`` belongs, if any."""
+    match = near_miss(key, list(SECTIONS[section]))
+    if match:
+        return f"; did you mean {section}.{match}?"
+    elsewhere = [f"{other}.{key}" for other, keys in SECTIONS.items() if key in keys]
+    return f"; did you mean {' or '.join(elsewhere)}?" if elsewhere else ""
+
+
+def section_problems(section: str, values: dict[Any, Any]) -> list[str]:
+    """One line per unknown, invalid or missing key of a section, in file order."""
+    keys = SECTIONS[section]
+    found = []
+    for key, value in values.items():
+        name = f"{section}.{key}"
+        if str(key) not in keys:
+            found.append(f"{name}: unknown key{unknown_key_hint(section, str(key))} "
+                         f"({section} takes {', '.join(keys)})")
+            continue
+        try:
+            check_value(name, keys[str(key)], value)
+        except UserError as error:
+            found.append(str(error))
+    found += [f"{section}.{key}: missing; add {rule.allowed}"
+              for key, rule in keys.items() if rule.required and key not in values]
+    if not found and section in CROSS_CHECKS:
+        try:
+            CROSS_CHECKS[section](values)
+        except UserError as error:
+            found.append(str(error))
+    return found
+
+
+def problems(params: dict[Any, Any]) -> list[str]:
+    """Every problem of a params file, one line each, in file order (empty: the file is valid).
+
+    A section may be absent (the stage that needs it says so); a section that is there is checked
+    whole, whichever stage reads the file.
+    """
+    found = []
+    for section, values in params.items():
+        section = str(section)
+        if section not in SECTIONS:
+            match = near_miss(section, list(SECTIONS))
+            found.append(f"{section}: unknown section" + (f"; did you mean {match}?" if match else "")
+                         + f" (sections: {', '.join(SECTIONS)})")
+        elif not isinstance(values, dict):
+            found.append(f"{section}: {shown(values)} must be a mapping of its keys "
+                         f"({', '.join(SECTIONS[section])})")
+        else:
+            found += section_problems(section, values)
+    return found

@@ -1,0 +1,196 @@
+"""The params schema: a bad params file stops any stage before work, with one line naming the key,
+the bad value and what is allowed (no model is loaded here: a few seconds in all)."""
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages import config, schema
+from stages.config import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+MAIN = yaml.safe_load((ROOT / "params.yaml").read_text())
+DEMO = yaml.safe_load((ROOT / "demo" / "params.yaml").read_text())
+DROP = object()  # remove the key instead of setting it
+
+
+@pytest.fixture(autouse=True)
+def in_repository_root(monkeypatch):
+    """Template files in params are paths from the repository root, where stages run."""
+    monkeypatch.chdir(ROOT)
+
+
+def edited(base: dict, dotted: str, value: object) -> dict:
+    """A copy of ``base`` with ``section.key`` (or a whole ``section``) set to ``value`` or dropped."""
+    params = copy.deepcopy(base)
+    *path, last = dotted.split(".")
+    target = params[path[0]] if path else params
+    if value is DROP:
+        del target[last]
+    else:
+        target[last] = value
+    return params
+
+
+def write(tmp_path: Path, params: dict) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def load_error(tmp_path: Path, params: dict) -> str:
+    path = write(tmp_path, params)
+    with pytest.raises(UserError) as error:
+        config.load_params(path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    return message[len(f"{path}: "):]
+
+
+# (params file, what to change, new value, the key the message must start with, a fragment of the message)
+CASES = [
+    (MAIN, "data.test_size", 1.5, "data.test_size", "1.5 must be a fraction between 0 and 1 (e.g. 0.2)"),
+    (MAIN, "data.test_size", 0, "data.test_size", "0 must be a fraction between 0 and 1"),
+    (MAIN, "data.test_size", "0.2", "data.test_size", "YAML read it as text: write 0.2"),
+    (MAIN, "data.seed", -1, "data.seed", "-1 must be a whole number >= 0"),
+    (MAIN, "data.classes", 1, "data.classes", "1 must be 'all', a number of classes >= 2, or a list of class ids"),
+    (MAIN, "data.classes", ["goldfish", "tabby cat", "goldfish"], "data.classes",
+     "'goldfish' is listed twice; list each class once"),
+    (MAIN, "data.classes", ["goldfish"], "data.classes", "['goldfish'] lists 1 class(es); list at least 2"),
+    (MAIN, "data.classes", [1, 2], "data.classes", "(quoted strings)"),
+    (MAIN, "data.max_per_class", 1, "data.max_per_class", "1 must be null (all images) or a whole number >= 2"),
+    (MAIN, "data.on_bad_image", "ignore", "data.on_bad_image", "'ignore' must be one of 'skip', 'fail'"),
+    (MAIN, "data.clases", "all", "data.clases", "unknown key; did you mean data.classes? (data takes dataset, split"),
+    (MAIN, "data.class_names", "nowhere.tsv", "data.class_names", "file nowhere.tsv not found"),
+    (MAIN, "data.dataset", DROP, "data.dataset", "missing; add a hub dataset id"),
+    (MAIN, "model.device", "gpu", "model.device",
+     "'gpu' must be one of 'auto', 'cpu', 'cuda', 'mps' (or 'cuda:N'); did you mean 'cuda'?"),
+    (MAIN, "model.device", "cdua", "model.device", "did you mean 'cuda'?"),
+    (MAIN, "model.batch_size", 64, "model.batch_size",
+     "unknown key; did you mean extract.batch_size or probe.batch_size"),
+    (MAIN, "extract.batch_size", 0, "extract.batch_size", "0 must be a whole number >= 1"),
+    (MAIN, "extract.workers", -1, "extract.workers", "-1 must be 'auto' or a whole number >= 0"),
+    (MAIN, "extract.threads", 0, "extract.threads", "0 must be 'auto' or a whole number >= 1"),
+    (MAIN, "extract.precision", "fp8", "extract.precision",
+     "'fp8' must be one of 'auto', 'fp32', 'int8', 'fp16', 'bf16'"),
+    (MAIN, "extract.shard_size", 2.5, "extract.shard_size", "2.5 must be a whole number >= 1"),
+    (MAIN, "zeroshot.templates", ["a photo of a cat"], "zeroshot.templates",
+     "'a photo of a cat' must contain '{}' exactly once, where the class name goes"),
+    (MAIN, "zeroshot.templates", ["{} or {}"], "zeroshot.templates", "'{} or {}' must contain '{}' exactly once"),
+    (MAIN, "zeroshot.templates", ["a {}", "b {}", "a {}"], "zeroshot.templates", "'a {}' is given twice; keep one"),
+    (MAIN, "zeroshot.templates", {"p": "a {}", "q": "a {}"}, "zeroshot.templates.q",
+     "'a {}' is given twice (also zeroshot.templates.p); keep one"),
+    (MAIN, "zeroshot.templates", {"a photo": "a photo of a {}"}, "zeroshot.templates",
+     "key 'a photo' may only use letters, digits, '_' and '-'"),
+    (MAIN, "zeroshot.templates", [], "zeroshot.templates", "[] must be a non-empty list of templates"),
+    (MAIN, "zeroshot.ensembles", {"mine": "nowhere.txt"}, "zeroshot.ensembles.mine",
+     "file nowhere.txt not found: give a file with one template a line"),
+    (MAIN, "zeroshot.ensembles", {"mine": 3}, "zeroshot.ensembles.mine",
+     "3 must be a template file (one template a line) or a non-empty list of templates"),
+    (MAIN, "zeroshot.ensembles", {"mine": ["a {}", "plain"]}, "zeroshot.ensembles.mine",
+     "'plain' must contain '{}' exactly once"),
+    (MAIN, "zeroshot.class_prompts", "nowhere.json", "zeroshot.class_prompts", "file nowhere.json not found"),
+    (MAIN, "probe.epochs", 0, "probe.epochs", "0 must be a whole number >= 1"),
+    (MAIN, "probe.epochs", 10.5, "probe.epochs", "10.5 must be a whole number >= 1"),
+    (MAIN, "probe.lr", 0, "probe.lr", "0 must be a finite number > 0"),
+    (MAIN, "probe.lr", "1e-4", "probe.lr", "'1e-4' must be a finite number > 0; YAML read it as text: write 0.0001"),
+    (MAIN, "probe.batch_size", True, "probe.batch_size", "True must be a whole number >= 1"),
+    (MAIN, "probe.weight_decay", -0.1, "probe.weight_decay", "-0.1 must be a finite number >= 0"),
+    (MAIN, "probe.epoch", 10, "probe.epoch", "unknown key; did you mean probe.epochs?"),
+    (MAIN, "probe.lr", DROP, "probe.lr", "missing; add a finite number > 0"),
+    (MAIN, "logreg.C_min", 1e4, "logreg.C_min", "10000 must be <= logreg.C_max (1000); swap them"),
+    (MAIN, "logreg.C_steps", 0, "logreg.C_steps", "0 must be a whole number >= 1"),
+    (MAIN, "logreg.val_fraction", 1, "logreg.val_fraction", "1 must be a fraction between 0 and 1"),
+    (MAIN, "logreg.c_max", 10.0, "logreg.c_max", "did you mean logreg.C_max?"),
+    (MAIN, "fewshot.shots", [1, 0, 4], "fewshot.shots", "0 must be a whole number of images per class >= 1 (or 'all')"),
+    (MAIN, "fewshot.shots", [1, 2, 2], "fewshot.shots", "2 is listed twice; list each k once"),
+    (MAIN, "fewshot.shots", 4, "fewshot.shots", "4 must be a non-empty list of images per class"),
+    (MAIN, "fewshot.seeds", 0, "fewshot.seeds", "0 must be a whole number >= 1"),
+    (MAIN, "probes", {"epochs": 10}, "probes", "unknown section; did you mean probe? (sections: data, model"),
+    (MAIN, "probe", None, "probe", "None must be a mapping of its keys (epochs, lr, batch_size"),
+    (DEMO, "generate.held_out", 8, "generate.held_out", "8 must be a whole number >= 0 and <= 7"),
+    (DEMO, "pretrain.vision_hidden", 130, "pretrain.vision_hidden", "130 must be divisible by pretrain.heads (4)"),
+    (DEMO, "pretrain.batch_size", 1, "pretrain.batch_size", "1 must be a whole number >= 2"),
+]
+
+
+@pytest.mark.parametrize("base, dotted, value, key, fragment", CASES,
+                         ids=[f"{case[1]}={'dropped' if case[2] is DROP else repr(case[2])}" for case in CASES])
+def test_bad_params_name_the_key_the_value_and_what_is_allowed(tmp_path, base, dotted, value, key, fragment):
+    message = load_error(tmp_path, edited(base, dotted, value))
+    assert message.startswith(f"{key}: "), message
+    assert fragment in message, message
+
+
+@pytest.mark.parametrize("path", ["params.yaml", "demo/params.yaml"])
+def test_committed_params_are_valid(path):
+    assert schema.problems(yaml.safe_load((ROOT / path).read_text())) == []
+    assert config.load_params(ROOT / path)
+
+
+def test_new_and_optional_keys_are_accepted(tmp_path):
+    params = copy.deepcopy(MAIN)
+    params["extract"].update(workers="auto", threads=2, precision="int8", shard_size=512)
+    params["data"].update(on_bad_image="fail", classes=["goldfish", "tabby cat"], max_per_class=50)
+    params["model"]["device"] = "cuda:1"
+    params["zeroshot"].update(templates={"photo": "a photo of a {}"}, ensembles={"mine": ["a {}", "the {}"]})
+    params["fewshot"]["shots"] = [1, 2, "all"]
+    assert config.load_params(write(tmp_path, params)) == params
+    minimal = {"data": {"dataset": "zh-plus/tiny-imagenet", "test_size": 0.2, "seed": 0},  # optional keys absent
+               "model": {"name": "openai/clip-vit-base-patch32"}, "extract": {"batch_size": 8},
+               "zeroshot": {"templates": ["a {}"]}}
+    assert config.load_params(write(tmp_path, minimal)) == minimal
+
+
+def test_several_problems_report_the_first_and_count_the_rest(tmp_path):
+    message = load_error(tmp_path, edited(edited(MAIN, "probe.epochs", 0), "logreg.seed", -1))
+    assert message == "probe.epochs: 0 must be a whole number >= 1 (and 1 more problem(s) in this file)"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("probe:\n  epochs: 1\n  epochs: 2\n",
+     "probe.epochs: written twice (lines 2 and 3); keep one, yaml would silently use the last"),
+    ("zeroshot:\n  templates:\n    a: 'x {}'\n    a: 'y {}'\n", "zeroshot.templates.a: written twice (lines 3 and 4)"),
+    ("probe:\n  epochs: [1\n", "not valid YAML: expected ',' or ']', but got '<stream end>' at line 3, column 1"),
+])
+def test_yaml_slips_are_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as error:
+        config.load_params(path)
+    assert str(error.value).startswith(f"{path}: {message}") and "\n" not in str(error.value)
+
+
+def run_stage(tmp_path: Path, stage: str, params: dict, *args: str, env: dict | None = None):
+    path = write(tmp_path, params)
+    return subprocess.run([sys.executable, "-m", f"stages.{stage}", "--params", str(path), *args],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+
+
+@pytest.mark.parametrize("stage, dotted, value, expected", [
+    ("fetch", "data.clases", 5, "data.clases: unknown key; did you mean data.classes?"),
+    ("fetch", "probe.lr", -1, "probe.lr: -1 must be a finite number > 0"),  # a section fetch does not read
+    ("generate", "generate.image_size", 4, "generate.image_size: 4 must be a whole number >= 8"),
+])
+def test_a_stage_exits_2_with_one_line_before_any_work(tmp_path, stage, dotted, value, expected):
+    out = tmp_path / "out"
+    args = ["--out", str(out)] if stage == "fetch" else [
+        "--pretrain", str(out / "p.npz"), "--images", str(out / "shapes"), "--held-out", str(out / "h.json")]
+    done = run_stage(tmp_path, stage, edited(DEMO, dotted, value), *args)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / 'params.yaml'}: {expected}"), done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+    done = run_stage(tmp_path, "fetch", edited(MAIN, "data.test_size", 2), "--out", str(tmp_path / "out"), "--verbose")
+    assert done.returncode == 1 and "Traceback" in done.stderr
+    assert "stages.config.UserError" in done.stderr and "data.test_size: 2 must be" in done.stderr
