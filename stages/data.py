@@ -1,7 +1,8 @@
 """Image-classification data: load a source, pick classes, split, and the on-disk subset format.
 
 A source is a Hugging Face dataset id (default ``zh-plus/tiny-imagenet``) or a local folder in
-imagefolder layout (one sub-folder per class). The fetch stage writes the chosen subset as
+imagefolder layout (one sub-folder per class; see ``scan_folder`` for nested folders, hidden files and
+symlinks). The fetch stage writes the chosen subset as
 
     <subset>/classes.json          [{"id": "n01443537", "name": "goldfish"}, ...]  (label = index)
     <subset>/train.csv, test.csv   file,label  (file relative to <subset>)
@@ -15,13 +16,12 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from sklearn.model_selection import train_test_split
 
 from stages.config import UserError, read_json, write_json
 from stages.hub import load_from_hub
@@ -37,6 +37,7 @@ class Example:
     class_id: str
     path: Path | None = None
     data: bytes | None = None
+    name: str | None = None  # where it is, for messages (default: the path)
 
     def suffix(self) -> str:
         if self.path is not None:
@@ -44,32 +45,94 @@ class Example:
         image_format = Image.open(io.BytesIO(self.data)).format or "png"
         return {"JPEG": ".jpg"}.get(image_format, "." + image_format.lower())
 
+    def source(self) -> Path | bytes:
+        """What ``images.open_rgb`` and ``images.check_image`` read."""
+        return self.path if self.path is not None else self.data
 
-def load_examples(dataset: str, split: str) -> list[Example]:
+    def where(self) -> str:
+        return self.name or str(self.path)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source's examples and what scanning it set aside (folders only)."""
+
+    examples: list[Example]
+    empty_classes: list[str] = field(default_factory=list)  # class folders without image files
+    ignored_files: list[Path] = field(default_factory=list)  # non-image files, files outside class folders
+
+
+def load_source(dataset: str, split: str) -> Source:
     """All examples of a local image folder, or of one split of a hub dataset."""
     if Path(dataset).is_dir():
-        return scan_image_folder(Path(dataset))
+        return scan_folder(Path(dataset))
     if Path(dataset).suffix or dataset.startswith((".", "/")) or dataset.count("/") > 1:
         raise UserError(f"data.dataset: '{dataset}' is neither a local folder nor a hub id like "
                         "'zh-plus/tiny-imagenet': check the path")
-    return load_hub_examples(dataset, split)
+    return Source(load_hub_examples(dataset, split))
 
 
-def scan_image_folder(root: Path) -> list[Example]:
-    """Imagefolder layout: each sub-folder is a class; image files are found by suffix, sorted."""
-    examples = [Example(class_id=folder.name, path=file)
-                for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-                for file in sorted(folder.iterdir())
-                if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES]
+def load_examples(dataset: str, split: str) -> list[Example]:
+    return load_source(dataset, split).examples
+
+
+def scan_folder(root: Path) -> Source:
+    """Imagefolder layout: each sub-folder of ``root`` is a class; its image files are found by suffix
+    (any case), recursively in nested folders (as torchvision's ImageFolder), in sorted order.
+
+    Hidden files and folders (.DS_Store, .git) are skipped; symlinked files and folders are followed,
+    each real folder once per class (no loop). Which files are images is decided by suffix here and by
+    decoding in fetch, so a PNG named .jpg is fine."""
+    examples, empty, ignored = [], [], []
+    for folder in _visible(root):
+        if not folder.is_dir():
+            ignored.append(folder)  # a file outside any class folder
+            continue
+        images = _image_files(folder, ignored, seen=set())
+        examples += [Example(class_id=folder.name, path=file) for file in images]
+        if not images:
+            empty.append(folder.name)
     classes = {example.class_id for example in examples}
     if len(classes) < 2:
         raise UserError(f"data.dataset: folder {root} has {len(classes)} class folder(s) with images; "
                         "zero-shot classification needs at least 2 (one sub-folder of images per class)")
-    return examples
+    return Source(examples, empty, ignored)
+
+
+def scan_image_folder(root: Path) -> list[Example]:
+    return scan_folder(root).examples
+
+
+def _visible(folder: Path) -> list[Path]:
+    """Entries of ``folder`` not hidden, sorted by name."""
+    try:
+        return sorted(entry for entry in folder.iterdir() if not entry.name.startswith("."))
+    except OSError as error:
+        raise UserError(f"data.dataset: cannot list folder {folder} ({error.strerror}): "
+                        "fix its permissions or move it out of the dataset") from error
+
+
+def _image_files(folder: Path, ignored: list[Path], seen: set[tuple[int, int]]) -> list[Path]:
+    """Image files under ``folder``, depth first in name order; other files go to ``ignored``.
+    ``seen`` holds the real folders visited, so a symlink loop is entered once."""
+    key = (folder.stat().st_dev, folder.stat().st_ino)
+    if key in seen:
+        return []
+    seen.add(key)
+    files = []
+    for entry in _visible(folder):
+        if entry.is_dir():
+            files += _image_files(entry, ignored, seen)
+        elif entry.suffix.lower() in IMAGE_SUFFIXES:
+            files.append(entry)  # a broken symlink too: fetch reports it as unreadable
+        elif entry.is_file():
+            ignored.append(entry)
+    return files
 
 
 def load_hub_examples(dataset: str, split: str) -> list[Example]:
-    """A hub dataset's split, read as encoded bytes: its first Image column, its first ClassLabel."""
+    """A hub dataset's split, read as encoded bytes (or the local file, for datasets that store paths):
+    its first Image column, its first ClassLabel."""
     import datasets
 
     def load(local_only: bool) -> Any:
@@ -86,8 +149,9 @@ def load_hub_examples(dataset: str, split: str) -> list[Example]:
                         f"(columns: {list(table.features)}); use an image-classification dataset")
     table = table.cast_column(image_column, datasets.Image(decode=False))
     label_names = table.features[label_column].names
-    return [Example(class_id=label_names[label], data=image["bytes"])
-            for image, label in zip(table[image_column], table[label_column])]
+    return [Example(class_id=label_names[label], data=image["bytes"], name=f"{dataset} {split} example {i}",
+                    path=Path(image["path"]) if image["bytes"] is None and image.get("path") else None)
+            for i, (image, label) in enumerate(zip(table[image_column], table[label_column]))]
 
 
 def class_names(class_ids: list[str], names_file: str | None = None) -> dict[str, str]:
@@ -147,6 +211,8 @@ def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> n
 
 def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded, stratified train/test split of ``range(len(labels))``, each part sorted."""
+    from sklearn.model_selection import train_test_split  # imported here: only fetch splits (~1 s)
+
     counts = np.bincount(labels)
     if counts.min() < 2:
         raise UserError(f"data: class {int(counts.argmin())} has {counts.min()} image(s); a stratified "
