@@ -6,23 +6,31 @@ their norms, and every cosine classifier normalises them itself.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
-from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, CLIPModel
+from transformers import AutoConfig, AutoTokenizer, CLIPModel
 
+from stages import pixels
 from stages.config import UserError
+from stages.schema import PRECISIONS
 from stages.hub import load_from_hub
 
 
 def pick_device(requested: str = "auto") -> torch.device:
     """``auto`` prefers cuda, then Apple's mps, then the cpu."""
     if requested != "auto":
-        return torch.device(requested)
+        device = torch.device(requested)
+        available = {"cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
+                     "mps": torch.backends.mps.is_available()}.get(device.type, True)
+        if not available:
+            raise UserError(f"model.device: '{requested}' is not available on this machine (torch "
+                            f"{torch.__version__}); use 'auto' or 'cpu'")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():
@@ -57,6 +65,8 @@ def load_model(name: str, device: torch.device) -> CLIPModel:
 
 def load_image_processor(name: str) -> Any:
     """The checkpoint's image processor (without torchvision, transformers 5.x picks its PIL backend)."""
+    from transformers import AutoImageProcessor  # imported here: it costs ~2 s, and only extract needs it
+
     return _load(AutoImageProcessor, name, "image processor")
 
 
@@ -69,23 +79,64 @@ def _embedding(output: Any) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
-def open_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` is fp16 autocast on cuda and fp32 elsewhere (bf16 measured slower than fp32 on CPUs
+    without AMX); int8 is dynamic quantisation, which torch runs on the cpu only."""
+    if precision not in PRECISIONS:  # load_params has checked; this guards direct callers
+        raise UserError(f"extract.precision: {precision!r} must be one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    if precision == "int8" and device.type != "cpu":
+        raise UserError(f"extract.precision: 'int8' runs on the cpu only, not {device.type}; "
+                        "use fp16 or bf16 there, or set model.device: cpu")
+    return precision
 
 
-@torch.inference_mode()
-def encode_images(model: CLIPModel, processor: Any, paths: list[Path],
-                  batch_size: int, desc: str = "images") -> np.ndarray:
-    """(N, D) float32 image embeddings, in the order of ``paths``."""
+def quantize_int8(model: CLIPModel) -> CLIPModel:
+    """A copy of ``model`` whose linear layers compute in int8 (weights quantised once, activations
+    per batch): about 2x faster image encoding on a CPU, features within cosine 0.99 of fp32."""
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao, not yet removed
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def image_encoder(model: CLIPModel, precision: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function from a pixel batch to (B, D) float32 image embeddings at ``precision``
+    (one of fp32, int8, fp16, bf16, as returned by ``resolve_precision``)."""
     device = next(model.parameters()).device
-    batches = []
-    for start in tqdm(range(0, len(paths), batch_size), desc=desc, unit="batch"):
-        images = [open_rgb(path) for path in paths[start:start + batch_size]]
-        pixels = processor(images=images, return_tensors="pt")["pixel_values"].to(device)
-        batches.append(_embedding(model.get_image_features(pixel_values=pixels)).float().cpu())
-    dim = model.config.projection_dim
-    return torch.cat(batches).numpy() if batches else np.zeros((0, dim), dtype=np.float32)
+    if precision == "int8":
+        model = quantize_int8(model)
+    autocast = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+
+    @torch.inference_mode()
+    def encode(pixels: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            pooled = model.vision_model(pixel_values=pixels.to(device, non_blocking=True)).pooler_output
+            # the projection one image at a time: CPU BLAS rounds a 1-row product differently from a
+            # many-row one, and projecting row by row makes the features independent of the batch size
+            projected = torch.cat([model.visual_projection(row) for row in pooled.split(1)])
+        return projected.float().cpu()
+
+    return encode
+
+
+def encode_images(encode: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[torch.Tensor],
+                  total: int, desc: str = "images") -> Iterator[np.ndarray]:
+    """Embeddings of the pixel batches, one float32 array per batch, with a progress bar in images."""
+    with tqdm(total=total, desc=desc, unit="img") as progress:
+        for pixels in batches:
+            yield encode(pixels).numpy()
+            progress.update(len(pixels))
+
+
+def encode_image_files(model: CLIPModel, processor: Any, paths: list[Path], batch_size: int,
+                       precision: str = "fp32", workers: int = 0) -> np.ndarray:
+    """(N, D) float32 embeddings of image files, in order, held in memory (the extract stage streams
+    them to shards instead)."""
+    preprocess, _ = pixels.preprocessor(processor)
+    batches = pixels.pixel_batches(paths, preprocess, batch_size, workers)
+    encoded = list(encode_images(image_encoder(model, precision), batches, len(paths)))
+    return np.concatenate(encoded) if encoded else np.zeros((0, model.config.projection_dim), dtype=np.float32)
 
 
 @torch.inference_mode()

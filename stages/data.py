@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image
@@ -28,6 +30,8 @@ from stages.hub import load_from_hub
 
 IMAGENET_CLASSES = Path(__file__).parent / "assets" / "imagenet_classes.tsv"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date zip can store: npz members carry no run time
 
 
 @dataclass(frozen=True)
@@ -188,16 +192,43 @@ def select_classes(available: list[str], names: dict[str, str], spec: Any, seed:
         chosen = set(np.random.default_rng(seed).choice(available, size=spec, replace=False).tolist())
         return [class_id for class_id in available if class_id in chosen]
     if isinstance(spec, list):
-        by_name = {name: class_id for class_id, name in names.items()}
-        missing = [c for c in spec if str(c) not in names and str(c) not in by_name]
-        if missing:
-            raise UserError(f"data.classes: {missing} not in the dataset (it has e.g. "
-                            f"{available[:3]} = {[names[c] for c in available[:3]]}); fix or remove them")
-        wanted = {str(c) if str(c) in names else by_name[str(c)] for c in spec}
-        if len(wanted) < 2:
-            raise UserError(f"data.classes: {spec} selects {len(wanted)} class; list at least 2")
-        return [class_id for class_id in available if class_id in wanted]
+        return _listed_classes(available, names, [str(c) for c in spec])
     raise UserError(f"data.classes: {spec!r} is not 'all', a number or a list of class ids/names")
+
+
+def _listed_classes(available: list[str], names: dict[str, str], listed: list[str]) -> list[str]:
+    """The classes an explicit list names (by id or name), refusing a name two classes share and a
+    class listed twice (once by id, once by name)."""
+    ids_of: dict[str, list[str]] = {}
+    for class_id in available:
+        ids_of.setdefault(names[class_id], []).append(class_id)
+    missing = [c for c in listed if c not in names and c not in ids_of]
+    if missing:
+        raise UserError(f"data.classes: {missing} not in the dataset (it has e.g. "
+                        f"{available[:3]} = {[names[c] for c in available[:3]]}); fix or remove them")
+    wanted: dict[str, str] = {}
+    for entry in listed:
+        ids = [entry] if entry in names else ids_of[entry]
+        if len(ids) > 1:
+            raise UserError(f"data.classes: '{entry}' names {len(ids)} classes ({', '.join(ids)}); list them by id")
+        if ids[0] in wanted:
+            raise UserError(f"data.classes: '{wanted[ids[0]]}' and '{entry}' are the same class ({ids[0]}); "
+                            "list it once")
+        wanted[ids[0]] = entry
+    if len(wanted) < 2:
+        raise UserError(f"data.classes: {listed} selects {len(wanted)} class; list at least 2")
+    return [class_id for class_id in available if class_id in wanted]
+
+
+def check_distinct_names(chosen: list[str], names: dict[str, str]) -> None:
+    """Two classes with one name get the same prompts, so zero-shot could never tell them apart."""
+    first_with: dict[str, str] = {}
+    for class_id in chosen:
+        other = first_with.setdefault(names[class_id], class_id)
+        if other != class_id:
+            raise UserError(f"data.classes: classes {other} and {class_id} are both named '{names[class_id]}'; "
+                            "zero-shot cannot tell them apart: give one a distinct name in a data.class_names tsv "
+                            "or leave one out")
 
 
 def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> np.ndarray:
@@ -264,10 +295,34 @@ def read_classes(subset: str | Path) -> list[dict[str, str]]:
     return read_json(Path(subset) / "classes.json")
 
 
+def npy_member(archive: zipfile.ZipFile, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> IO[bytes]:
+    """An open ``<name>.npy`` member of an npz, its header written; the caller writes the C-order bytes.
+    Its date is fixed: np.savez stamps the wall-clock time, so the same arrays gave different files
+    (and DVC hashes) on every run."""
+    entry = archive.open(zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_DATE), "w", force_zip64=True)
+    np.lib.format.write_array_header_1_0(
+        entry, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape})
+    return entry
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """np.savez, but the same arrays always give the same bytes, no array needs pickle, and the file
+    appears complete or not at all (written under a temporary name, then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if any(np.asarray(array).dtype.hasobject for array in arrays.values()):
+        raise TypeError(f"save_npz: {path.name} would hold Python objects, which only pickle could store")
+    temporary = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(temporary, "w") as archive:
+        for name, array in arrays.items():
+            array = np.ascontiguousarray(array)
+            with npy_member(archive, name, array.dtype, array.shape) as entry:
+                entry.write(array.tobytes())
+    os.replace(temporary, path)
+
+
 def save_features(path: Path, features: np.ndarray, labels: np.ndarray) -> None:
     """npz with ``features`` (N, D) float32 and ``labels`` (N,) int64: loadable without pickle."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, features=features.astype(np.float32), labels=labels.astype(np.int64))
+    save_npz(path, features=features.astype(np.float32), labels=labels.astype(np.int64))
 
 
 def load_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

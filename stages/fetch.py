@@ -18,16 +18,10 @@ from typing import Any
 import numpy as np
 
 from stages import data, images
-from stages.config import UserError, integer, load_params, parse_args, run, section, write_json
+from stages.config import UserError, load_params, parse_args, run, section, write_json
 
 WARNING_LINES = 20  # bad images listed one per line; the rest are counted
 Skipped = list[tuple[data.Example, images.ImageProblem]]
-
-
-def check_fraction(test_size: object) -> float:
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
-        raise UserError(f"data.test_size: {test_size!r} must be a fraction between 0 and 1 (e.g. 0.2)")
-    return float(test_size)
 
 
 def warn(message: str) -> None:
@@ -79,10 +73,9 @@ def classes_with_two_images(chosen: list[str], usable: list[data.Example], bad_p
 def main() -> None:
     args = parse_args(__doc__, {"out": "data/subset", "metrics": "metrics/fetch.json"})
     params = section(load_params(args.params), "data")
-    seed = integer(params, "data", "seed", minimum=0)
-    test_size = check_fraction(params.get("test_size"))
-    max_per_class = None if params.get("max_per_class") is None else integer(params, "data", "max_per_class", 2)
-    policy = params.get("on_bad_image", "skip")  # 'skip' or 'fail', checked by stages.schema
+    # every value below has been checked by load_params (stages/schema.py)
+    seed, test_size, max_per_class = params["seed"], params["test_size"], params.get("max_per_class")
+    policy = params.get("on_bad_image", "skip")
 
     source = data.load_source(str(params["dataset"]), str(params.get("split", "train")))
     for class_id in source.empty_classes:
@@ -95,6 +88,7 @@ def main() -> None:
     names = data.class_names(available, params.get("class_names"))
     spec = params.get("classes", "all")
     chosen = data.select_classes(available, names, spec, seed)
+    data.check_distinct_names(chosen, names)
     wanted = set(chosen)
     examples = [example for example in examples if example.class_id in wanted]
 

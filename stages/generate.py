@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import shapes
+from stages import data, shapes
 from stages.config import load_params, parse_args, run, section, write_json
 
 
@@ -20,7 +20,7 @@ def write_pretraining_set(path: Path, images: np.ndarray, captions: list[str], l
     """npz with ``images`` uint8 (N,S,S,3), ``captions`` a fixed-width unicode array and ``labels``
     int64: no object arrays, so it loads with ``allow_pickle=False``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, images=images, captions=np.array(captions, dtype=str), labels=labels.astype(np.int64))
+    data.save_npz(path, images=images, captions=np.array(captions, dtype=str), labels=labels.astype(np.int64))
 
 
 def held_out_record(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:

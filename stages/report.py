@@ -14,10 +14,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import confusion_matrix  # noqa: E402
 
 from stages.config import parse_args, read_json, run, write_json  # noqa: E402
-from stages.metrics import most_confused_pairs, overtaking_k, per_class_accuracy  # noqa: E402
+from stages.metrics import confusion_matrix, most_confused_pairs, overtaking_k, per_class_accuracy  # noqa: E402
 
 REQUIRED = ("zeroshot", "similarity", "probe", "probe_curve")
 OPTIONAL = {  # metrics file -> the stage that writes it (named in the report when the file is missing)
@@ -199,7 +198,7 @@ def analyse_errors(m: dict) -> dict | None:
     ranked = sorted(per_class, key=lambda r: (1 if r["zeroshot"] is None else r["zeroshot"], r["class"]))
     return {"names": names, "per_class": per_class, "worst": ranked[:15],
             "pairs": {key: most_confused_pairs(*a, names) for key, a in arrays.items()},
-            "matrices": {key: confusion_matrix(*a, labels=np.arange(len(names))) for key, a in arrays.items()}}
+            "matrices": {key: confusion_matrix(*a, len(names)) for key, a in arrays.items()}}
 
 
 def build_report(m: dict, drawn: set[str], rel: str) -> str:

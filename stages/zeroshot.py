@@ -68,7 +68,7 @@ def main() -> None:
         print(f"zeroshot: {ensemble_results[name]['top1']:.4f} top-1  ensemble {name} ({source})")
 
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    np.savez(Path(args.out) / "text_features.npz", **text_features)
+    data.save_npz(Path(args.out) / "text_features.npz", **text_features)
     best = max(results, key=lambda key: results[key]["top1"])
     predictions = classify.similarity_scores(image_features, text_features[best], "cosine").argmax(axis=1)
     write_json(args.confusion, confusion_rows(labels, predictions, names))

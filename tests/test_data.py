@@ -56,6 +56,25 @@ def test_select_classes():
         data.select_classes(available, names, 5, 0)
 
 
+def test_a_class_named_twice_or_a_shared_name_is_refused():
+    available = ["n1", "n2", "n3"]
+    names = {"n1": "missile", "n2": "missile", "n3": "goldfish"}
+    with pytest.raises(UserError, match=r"'missile' names 2 classes \(n1, n2\); list them by id"):
+        data.select_classes(available, names, ["missile", "goldfish"], 0)
+    with pytest.raises(UserError, match=r"'n3' and 'goldfish' are the same class \(n3\); list it once"):
+        data.select_classes(available, names, ["n3", "goldfish", "n1"], 0)
+    assert data.select_classes(available, names, ["n2", "goldfish"], 0) == ["n2", "n3"]
+    with pytest.raises(UserError, match="classes n1 and n2 are both named 'missile'; zero-shot cannot"):
+        data.check_distinct_names(available, names)
+    data.check_distinct_names(["n1", "n3"], names)
+
+
+def test_shipped_imagenet_names_are_distinct():
+    names = data.read_names_tsv(data.IMAGENET_CLASSES, id_column="wnid")
+    assert len(names) == 1000 and len(set(names.values())) == 1000
+    assert names["n04008634"] == "projectile" and names["n04355933"] == "sunglass"
+
+
 def test_scan_image_folder_and_subset_roundtrip(shape_folder, tmp_path):
     examples = data.scan_image_folder(shape_folder)
     assert len(examples) == 49 * 4
@@ -90,3 +109,16 @@ def test_features_roundtrip_without_pickle(tmp_path):
     data.save_features(tmp_path / "f.npz", features, labels)
     loaded, loaded_labels = data.load_features(tmp_path / "f.npz")
     assert loaded.dtype == np.float32 and loaded_labels.tolist() == [0, 1, 1]
+
+
+def test_save_npz_gives_the_same_bytes_every_time_and_refuses_pickle(tmp_path, monkeypatch):
+    arrays = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "names": np.array(["a", "bc"])}
+    data.save_npz(tmp_path / "a.npz", **arrays)
+    monkeypatch.setattr("time.time", lambda: 2_000_000_000.0)  # another day: np.savez would stamp it
+    data.save_npz(tmp_path / "b.npz", **arrays)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as npz:
+        assert np.array_equal(npz["x"], arrays["x"]) and list(npz["names"]) == ["a", "bc"]
+    with pytest.raises(TypeError, match="only pickle could store"):
+        data.save_npz(tmp_path / "c.npz", bad=np.array([{"a": 1}], dtype=object))
+    assert not list(tmp_path.glob("*.tmp"))

@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import pipeline
 
-from stages import classify, clip, data
+from stages import classify, clip, data, images
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def test_images(shape_folder):
 def encode(tiny_clip_dir, paths, template, names):
     name = str(tiny_clip_dir)
     model = clip.load_model(name, torch.device("cpu"))
-    image_features = clip.encode_images(model, clip.load_image_processor(name), paths, batch_size=7)
+    image_features = clip.encode_image_files(model, clip.load_image_processor(name), paths, batch_size=7)
     text_features = clip.encode_texts(model, clip.load_tokenizer(name), classify.class_prompts(template, names))
     return model, image_features, text_features
 
@@ -47,7 +47,7 @@ def test_cosine_scores_equal_clip_forward(tiny_clip_dir, test_images):
     processor, tokenizer = clip.load_image_processor(str(tiny_clip_dir)), clip.load_tokenizer(str(tiny_clip_dir))
     with torch.inference_mode():
         out = model(**tokenizer(classify.class_prompts(template, names), padding=True, return_tensors="pt"),
-                    pixel_values=processor(images=[clip.open_rgb(p) for p in paths], return_tensors="pt")["pixel_values"])
+                    pixel_values=processor(images=[images.open_rgb(p) for p in paths], return_tensors="pt")["pixel_values"])
         expected = (out.logits_per_image / model.logit_scale.exp()).numpy()
     np.testing.assert_allclose(classify.similarity_scores(image_features, text_features, "cosine"), expected,
                                atol=1e-5)

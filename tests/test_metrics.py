@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, top_k_accuracy_score
+from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
+                             top_k_accuracy_score)
 
-from stages.metrics import classification_metrics, spread
+from stages.metrics import classification_metrics, confusion_matrix as our_confusion_matrix, spread
 
 
 def test_known_values():
@@ -44,3 +45,19 @@ def test_macro_f1_counts_classes_never_predicted():
 def test_spread():
     assert spread(np.array([1.0, 2.0, 3.0])) == {"min": 1.0, "max": 3.0, "mean": 2.0,
                                                  "std": pytest.approx(0.816497, abs=1e-6)}
+
+
+def test_two_classes_with_one_missing_from_the_labels():
+    """sklearn reads two score columns as a binary problem; top-5 of 2 classes is 1 by definition."""
+    labels = np.array([0, 0, 0])
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    m = classification_metrics(labels, scores)
+    assert m["top1"] == pytest.approx(2 / 3, abs=1e-6) and m["top5"] == 1.0
+
+
+def test_confusion_matrix_equals_sklearn():
+    rng = np.random.default_rng(1)
+    labels, predictions = rng.integers(0, 7, 300), rng.integers(0, 7, 300)
+    labels[labels == 6] = 5  # a class never the answer
+    assert np.array_equal(our_confusion_matrix(labels, predictions, 8),
+                          confusion_matrix(labels, predictions, labels=np.arange(8)))

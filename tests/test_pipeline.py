@@ -1,5 +1,6 @@
 """End to end: `dvc repro` in a temporary git repo, then which stages a param change reruns."""
 
+import shutil
 import sys
 
 import pytest
@@ -37,6 +38,18 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
     assert summary["probe_minus_zeroshot_top1"] == pytest.approx(probe["top1"] - zeroshot["best_top1"], abs=1e-6)
     assert "| zero-shot, cosine |" in (repo / "metrics" / "summary.md").read_text()
     assert repro(repo) == set()  # nothing changed, nothing reruns
+
+
+def test_the_same_params_give_byte_identical_metrics_and_outputs(pipeline_run, tmp_path):
+    """A forced second run in a copy of the repo: every metrics file and every output DVC hashes."""
+    first = pipeline_run[0]
+    second = tmp_path / "again"
+    shutil.copytree(first, second, symlinks=True)
+    assert repro(second, "--force") == ALL_STAGES
+    for file in sorted((first / "metrics").rglob("*")):
+        if file.is_file():
+            assert (second / "metrics" / file.relative_to(first / "metrics")).read_bytes() == file.read_bytes(), file
+    assert (second / "dvc.lock").read_text() == (first / "dvc.lock").read_text()  # data/ outputs' hashes too
 
 
 @pytest.fixture

@@ -1,0 +1,281 @@
+"""Where the time goes: image-feature extraction against its ceiling and a notebook loop, the int8
+path, a template-only sweep against a full demo run, probe training, and extract's memory.
+
+    python -m bench.benchmark            # about 8 minutes on 2 cores, offline
+
+Everything runs on the same generated images with the full ViT-B/32 architecture and random
+weights (``CLIPModel(CLIPConfig())``: the real checkpoint's compute, no download). The extraction
+variants run round-robin, so outside load hits them alike; each round prints the load it saw.
+Results are printed and written as JSON (``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import yaml
+from PIL import Image
+from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+from stages import classify, clip, data, extract, pixels, shards
+from stages.images import open_rgb
+from tests.dvc_repo import ROOT, commit, project_copy, sh
+
+TEMPLATE_SWEEP = ["a photo of a {}", "a drawing of a {}"]
+
+
+def busy_jiffies() -> int:
+    """CPU time (all processes, all cores) since boot, in clock ticks."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
+
+
+class LoadMeter:
+    """Cores kept busy by other processes while we measure (our own CPU time subtracted)."""
+
+    def __enter__(self) -> LoadMeter:
+        self.wall, self.busy, self.ours = time.monotonic(), busy_jiffies(), sum(os.times()[:4])
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        wall = time.monotonic() - self.wall
+        others = (busy_jiffies() - self.busy) / os.sysconf("SC_CLK_TCK") - (sum(os.times()[:4]) - self.ours)
+        self.other_cores = max(0.0, others / wall)
+
+
+def write_images(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    """ImageNet-like JPEGs (500x375, smooth content plus noise, ~40 KB each)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng, paths = np.random.default_rng(seed), []
+    for i in range(count):
+        coarse = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((500, 375), Image.BICUBIC)
+        pixels_ = np.asarray(coarse).astype(np.int16) + rng.integers(-12, 13, (375, 500, 3))
+        paths.append(folder / f"{i:05d}.jpg")
+        Image.fromarray(pixels_.clip(0, 255).astype(np.uint8)).save(paths[-1], quality=90)
+    return paths
+
+
+def vit_b32_checkpoint(out: Path) -> Path:
+    """ViT-B/32 with random weights, saved like a hub checkpoint (what extract loads)."""
+    torch.manual_seed(0)
+    CLIPModel(CLIPConfig()).save_pretrained(out)
+    CLIPImageProcessor().save_pretrained(out)
+    return out
+
+
+def measure_extraction(model: CLIPModel, processor: CLIPImageProcessor, paths: list[Path], batch_size: int,
+                       workers: int, rounds: int, work: Path) -> dict[str, object]:
+    """(a) forward on ready tensors, (b) our extraction, (c) a notebook loop, (d) ours in int8."""
+    preprocess, preprocessing = pixels.preprocessor(processor)
+    fp32 = clip.image_encoder(model, "fp32")
+    start = time.monotonic()
+    int8 = clip.image_encoder(model, "int8")
+    quantize_seconds = time.monotonic() - start
+    tensors = torch.from_numpy(np.stack([preprocess(open_rgb(p)) for p in paths]))
+
+    def forward_only() -> None:
+        for batch in tensors.split(batch_size):
+            fp32(batch)
+
+    def ours(encode: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:  # what the extract stage does: plan shards, decode in workers, encode, write
+            plan = shards.plan("bench", paths, 4096, "bench")
+            batches = pixels.pixel_batches(paths, preprocess, batch_size, workers)
+            shards.write(work, plan, clip.encode_images(encode, batches, len(paths), desc="bench"))
+            shards.remove(work)
+        return run
+
+    @torch.no_grad()
+    def notebook_loop() -> None:  # PIL open -> processor -> model, one batch at a time, one process
+        for start in range(0, len(paths), batch_size):
+            images = [Image.open(p).convert("RGB") for p in paths[start:start + batch_size]]
+            inputs = processor(images=images, return_tensors="pt")
+            model.get_image_features(**inputs)
+
+    variants = {"a_forward_only": forward_only, "b_extraction": ours(fp32), "c_notebook_loop": notebook_loop,
+                "d_extraction_int8": ours(int8)}
+    fp32(tensors[:batch_size])  # warm-up: first-call allocations
+    int8(tensors[:batch_size])
+    seconds = {name: [] for name in variants}
+    loads = []
+    for round_ in range(rounds):
+        with LoadMeter() as meter:
+            for name, run in variants.items():
+                start = time.monotonic()
+                run()
+                seconds[name].append(time.monotonic() - start)
+        loads.append({"round": round_ + 1, "load_avg_1m": round(os.getloadavg()[0], 2),
+                      "other_processes_cores": round(meter.other_cores, 2)})
+        print(f"  round {round_ + 1}: " + ", ".join(f"{n.split('_')[0]} {len(paths) / s[-1]:.1f} img/s"
+                                                    for n, s in seconds.items())
+              + f"; load avg {loads[-1]['load_avg_1m']}, other processes used {meter.other_cores:.2f} cores")
+    rate = {name: len(paths) * rounds / sum(times) for name, times in seconds.items()}
+    return {"images": len(paths), "batch_size": batch_size, "workers": workers, "threads": torch.get_num_threads(),
+            "preprocessing": preprocessing, "rounds": rounds, "quantize_seconds": round(quantize_seconds, 2),
+            "images_per_second": {k: round(v, 2) for k, v in rate.items()},
+            "ratios": {"b/a": round(rate["b_extraction"] / rate["a_forward_only"], 3),
+                       "b/c": round(rate["b_extraction"] / rate["c_notebook_loop"], 3),
+                       "d/b": round(rate["d_extraction_int8"] / rate["b_extraction"], 3)},
+            "load": loads}
+
+
+def timed(repo: Path, *command: str) -> float:
+    start = time.monotonic()
+    sh(repo, *command)
+    return time.monotonic() - start
+
+
+def measure_demo_sweep(folder: Path) -> tuple[dict[str, object], Path]:
+    """(e) a template-only `dvc exp run` on the demo against a full demo repro without pretraining."""
+    repo = project_copy(folder, "demo/dvc.yaml", "demo/params.yaml")
+    dvc = (sys.executable, "-m", "dvc")
+    pretrain = timed(repo, *dvc, "repro", "demo/dvc.yaml:pretrain")
+    full = timed(repo, *dvc, "repro", "demo/dvc.yaml")
+    commit(repo, "demo run")
+    templates = json.dumps(TEMPLATE_SWEEP)
+    sweep = timed(repo, *dvc, "exp", "run", "demo/dvc.yaml", "-S", f"demo/params.yaml:zeroshot.templates={templates}")
+    return {"generate_and_pretrain_seconds": round(pretrain, 1), "full_repro_without_pretraining_seconds":
+            round(full, 1), "template_only_exp_run_seconds": round(sweep, 1),
+            "ratio": round(sweep / full, 3), "templates": TEMPLATE_SWEEP}, repo
+
+
+def measure_int8_on_demo(repo: Path) -> dict[str, object]:
+    """int8 against fp32 on the demo's trained model: feature cosine and zero-shot top-1 per template."""
+    model_dir = str(repo / "demo" / "data" / "model")
+    model = clip.load_model(model_dir, torch.device("cpu"))
+    processor, tokenizer = clip.load_image_processor(model_dir), clip.load_tokenizer(model_dir)
+    paths, labels = data.read_split(repo / "demo" / "data" / "subset", "test")
+    names = [c["name"] for c in data.read_classes(repo / "demo" / "data" / "subset")]
+    features = {p: clip.encode_image_files(model, processor, paths, 256, precision=p) for p in ("fp32", "int8")}
+    cosine = (classify.l2_normalize(features["fp32"]) * classify.l2_normalize(features["int8"])).sum(axis=1)
+    templates = yaml.safe_load((ROOT / "demo" / "params.yaml").read_text())["zeroshot"]["templates"]
+    top1 = {}
+    for template in templates:
+        text = clip.encode_texts(model, tokenizer, classify.class_prompts(template, names))
+        top1[template] = {p: float((classify.similarity_scores(f, text, "cosine").argmax(1) == labels).mean())
+                          for p, f in features.items()}
+    best = max(top1, key=lambda t: top1[t]["fp32"])
+    return {"images": len(paths), "cosine_mean": round(float(cosine.mean()), 5),
+            "cosine_min": round(float(cosine.min()), 5), "best_template": best,
+            "top1_fp32": round(top1[best]["fp32"], 4), "top1_int8": round(top1[best]["int8"], 4),
+            "max_abs_top1_difference_over_templates": round(max(abs(v["fp32"] - v["int8"]) for v in top1.values()), 4)}
+
+
+def measure_probe(epochs: int = 10, images: int = 8000, dim: int = 512, classes: int = 200) -> dict[str, object]:
+    """(f) the study's probe: 10 epochs of Adam, batch 64, on 8,000 x 512 features."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(images) % classes
+    centres = rng.normal(size=(classes, dim)).astype(np.float32)
+    train = centres[labels] + rng.normal(size=(images, dim)).astype(np.float32)
+    start = time.monotonic()
+    for _ in classify.train_linear_probe(train, labels, train[:2000], classes, epochs=epochs, lr=1e-4,
+                                         batch_size=64, weight_decay=0.0, seed=0):
+        pass
+    return {"epochs": epochs, "train_images": images, "dim": dim, "classes": classes,
+            "seconds": round(time.monotonic() - start, 2)}
+
+
+def peak_memory_mb(checkpoint: Path, paths: list[Path], folder: Path) -> float:
+    """Peak resident memory of the extract stage (its own process) on ``paths``."""
+    labels = np.arange(len(paths)) % 4
+    train, test = data.split_indices(labels, 0.5, seed=0)
+    examples = [data.Example(class_id=str(label), path=path) for path, label in zip(paths, labels)]
+    data.write_subset(folder / "subset", examples, labels, [{"id": str(i), "name": str(i)} for i in range(4)],
+                      {"train": train, "test": test})
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["model"].update(name=str(checkpoint), device="cpu")
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    command = [sys.executable, "-c", probe, sys.executable, "-m", "stages.extract", "--params",
+               str(folder / "params.yaml"), "--subset", str(folder / "subset"), "--out", str(folder / "features")]
+    done = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return int(done.stdout.split()[-1]) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=192, help="images per extraction variant (default 192)")
+    parser.add_argument("--rounds", type=int, default=3, help="round-robin rounds (default 3)")
+    parser.add_argument("--memory-images", type=int, default=96, help="the 1x image count for (g) (default 96)")
+    parser.add_argument("--skip-demo", action="store_true", help="skip (e) and the int8 check on the demo")
+    parser.add_argument("--json", default="bench/results.json", help="where to write the results")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    cores = pixels.available_cores()
+    torch.set_num_threads(cores)
+    results: dict[str, object] = {"cores": cores, "torch": torch.__version__}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="clip-bench-") as tmp:
+        tmp = Path(tmp)
+        print(f"setup: {args.memory_images * 4} JPEGs, a random ViT-B/32 checkpoint ({cores} cores)")
+        paths = write_images(tmp / "images", max(args.images, args.memory_images * 4))
+        checkpoint = vit_b32_checkpoint(tmp / "vit-b-32")
+        model = clip.load_model(str(checkpoint), torch.device("cpu"))
+        processor = clip.load_image_processor(str(checkpoint))
+
+        print(f"(a)-(d) extraction on {args.images} images, {args.rounds} rounds, round-robin")
+        workers = extract.default_workers(torch.device("cpu"), cores)
+        results["extraction"] = measure_extraction(model, processor, paths[:args.images], 64, workers,
+                                                   args.rounds, tmp / "work")
+        del model
+        print("(f) probe training")
+        results["probe"] = measure_probe()
+        print("(g) extract's peak memory at 1x and 4x")
+        one = peak_memory_mb(checkpoint, paths[:args.memory_images], tmp / "memory-1x")
+        four = peak_memory_mb(checkpoint, paths[:args.memory_images * 4], tmp / "memory-4x")
+        results["memory"] = {"images_1x": args.memory_images, "peak_mb_1x": round(one), "peak_mb_4x": round(four),
+                             "ratio": round(four / one, 3)}
+        if not args.skip_demo:
+            print("(e) demo: pretrain (untimed), full repro, template-only dvc exp run")
+            results["demo_sweep"], repo = measure_demo_sweep(tmp / "demo")
+            print("int8 on the demo's trained model")
+            results["int8_on_demo"] = measure_int8_on_demo(repo)
+    results["bench_seconds"] = round(time.monotonic() - started, 1)
+    report(results)
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results -> {args.json}")
+
+
+def report(results: dict) -> None:
+    """Every figure, with the targets from the performance issue."""
+    ex = results["extraction"]
+    rate, ratio = ex["images_per_second"], ex["ratios"]
+    print(f"\n== extraction, ViT-B/32 fp32, {ex['images']} images x {ex['rounds']} rounds, batch {ex['batch_size']}, "
+          f"{ex['threads']} threads, {ex['workers']} workers, {ex['preprocessing']} preprocessing")
+    for name, value in rate.items():
+        print(f"  {name:<20} {value:7.2f} img/s")
+    print(f"  b/a {ratio['b/a']:.3f} (target >= 0.9)   b/c {ratio['b/c']:.3f} (>= 1.0)   "
+          f"d/b {ratio['d/b']:.3f} (>= 1.6); int8 quantisation took {ex['quantize_seconds']} s")
+    print(f"  load per round: {ex['load']}")
+    if "demo_sweep" in results:
+        e = results["demo_sweep"]
+        print(f"== (e) template-only dvc exp run {e['template_only_exp_run_seconds']} s vs full demo repro without "
+              f"pretraining {e['full_repro_without_pretraining_seconds']} s: {e['ratio']:.3f} (target <= 0.10)")
+        d = results["int8_on_demo"]
+        print(f"== int8 on the demo model: cosine to fp32 mean {d['cosine_mean']}, min {d['cosine_min']}; "
+              f"top-1 '{d['best_template']}' fp32 {d['top1_fp32']} int8 {d['top1_int8']}; max |difference| over "
+              f"templates {d['max_abs_top1_difference_over_templates']} (target <= 0.01)")
+    p = results["probe"]
+    print(f"== (f) probe: {p['epochs']} epochs on {p['train_images']}x{p['dim']} in {p['seconds']} s (target <= 3 s)")
+    m = results["memory"]
+    print(f"== (g) extract peak memory: {m['peak_mb_1x']} MB at {m['images_1x']} images, {m['peak_mb_4x']} MB at "
+          f"{4 * m['images_1x']}: {m['ratio']:.3f} (target <= 1.25)")
+    print(f"benchmark took {results['bench_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Resumable, memory-flat storage of extracted features.
+
+Extraction writes each split's features in shards of ``shard_size`` images to a work folder next
+to the output (``<out>.partial/``), each shard named by a hash of everything its features depend
+on: the model's weights, the precision, the preprocessing and the bytes of its images. A rerun
+after a crash or Ctrl-C keeps the shards whose hash still matches and encodes only the rest. When
+every shard of a split exists, they are streamed into ``<split>.npz`` (written to a temporary name,
+then renamed, so a reader never sees a half-written file) and the work folder is removed.
+Memory holds one shard at a time, however many images there are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from stages import data
+
+@dataclass(frozen=True)
+class Shard:
+    """Images ``start:stop`` of one split, stored as ``<folder>/<name>.npy`` once encoded."""
+
+    split: str
+    start: int
+    stop: int
+    key: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}-{self.start:09d}-{self.key[:16]}.npy"
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """A hash of the weights (a changed checkpoint at the same path must not reuse old shards)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def settings_key(**settings: Any) -> str:
+    """A hash of the settings that change the features (model fingerprint, precision, preprocessing)."""
+    return hashlib.blake2b(json.dumps(settings, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+
+
+def plan(split: str, paths: list[Path], shard_size: int, settings: str) -> list[Shard]:
+    """The split's shards in order, each keyed by the settings and its images' bytes."""
+    shards = []
+    for start in range(0, len(paths), shard_size):
+        digest = hashlib.blake2b(settings.encode(), digest_size=16)
+        for path in paths[start:start + shard_size]:
+            digest.update(hashlib.blake2b(path.read_bytes(), digest_size=16).digest())
+        shards.append(Shard(split, start, min(start + shard_size, len(paths)), digest.hexdigest()))
+    return shards
+
+
+def prune(folder: Path, keep: list[Shard]) -> None:
+    """Delete whatever the folder holds besides the shards still wanted (stale keys, temp files)."""
+    wanted = {shard.name for shard in keep}
+    for file in folder.glob("*") if folder.is_dir() else []:
+        if file.name not in wanted:
+            file.unlink()
+
+
+def missing(folder: Path, shards: list[Shard]) -> list[Shard]:
+    return [shard for shard in shards if not (folder / shard.name).is_file()]
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def write(folder: Path, shards: list[Shard], batches: Iterator[np.ndarray]) -> None:
+    """Cut a stream of feature batches (the images of ``shards``, in order) into the shard files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pending, rows = iter(shards), []
+    shard = next(pending, None)
+    for batch in batches:
+        rows.append(batch)
+        while shard is not None and sum(len(r) for r in rows) >= len(shard):
+            block = np.concatenate(rows)
+            _save_atomic(folder / shard.name, np.ascontiguousarray(block[:len(shard)], dtype=np.float32))
+            rows, shard = [block[len(shard):]], next(pending, None)
+    if shard is not None or sum(len(r) for r in rows):
+        raise RuntimeError("extract: the image stream and the shard plan disagree on the number of images")
+
+
+def assemble(folder: Path, shards: list[Shard], labels: np.ndarray, dim: int, out: Path) -> None:
+    """Stream the shards into ``out`` (an npz with ``features`` and ``labels``, as data.load_features reads),
+    one shard in memory at a time, and rename it into place only when complete."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(out.name + ".tmp")
+    with zipfile.ZipFile(temporary, "w") as archive:
+        with data.npy_member(archive, "features", np.dtype("<f4"), (len(labels), dim)) as entry:
+            for shard in shards:
+                entry.write(np.load(folder / shard.name, allow_pickle=False).astype("<f4").tobytes())
+        with data.npy_member(archive, "labels", np.dtype("<i8"), (len(labels),)) as entry:
+            entry.write(labels.astype("<i8").tobytes())
+    os.replace(temporary, out)
+
+
+def remove(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,231 @@
+"""Image extraction: lean preprocessing equals the processor, int8 stays close to fp32, batch size
+and sharding never change the features, and an interrupted extraction resumes from its shards."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from transformers import CLIPImageProcessor
+
+from stages import classify, clip, data, pixels, shards, tinyclip
+from tests.dvc_repo import ROOT
+
+SIZES = [(32, 32), (37, 53), (300, 200), (23, 300), (64, 48), (1, 1)]
+
+
+def random_image(width: int, height: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("processor", [tinyclip.image_processor(32), CLIPImageProcessor()],
+                         ids=["tiny-32px", "vit-b-32-224px"])
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_lean_preprocessing_equals_the_processor_bit_for_bit(processor, size):
+    lean = pixels.lean_preprocessor(processor)
+    assert lean is not None
+    image = random_image(*size)
+    expected = processor(images=[image], return_tensors="np")["pixel_values"][0]
+    got = lean(image)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("change", [
+    {"do_center_crop": False, "size": {"height": 32, "width": 32}},   # a fixed-size resize
+    {"crop_size": {"height": 48, "width": 48}},                      # crop larger than the resize: pads
+    {"do_normalize": False},
+    {"do_resize": False},
+])
+def test_lean_preprocessing_is_refused_for_a_config_it_does_not_reproduce(change):
+    processor = tinyclip.image_processor(32)
+    for key, value in change.items():
+        setattr(processor, key, value)
+    assert pixels.lean_preprocessor(processor) is None
+    preprocess, name = pixels.preprocessor(processor)
+    image = random_image(40, 30)
+    assert name != "lean"
+    assert np.array_equal(preprocess(image), processor(images=[image], return_tensors="np")["pixel_values"][0])
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_clip_dir):
+    name = str(tiny_clip_dir)
+    return clip.load_model(name, torch.device("cpu")), clip.load_image_processor(name)
+
+
+@pytest.fixture(scope="module")
+def image_paths(shape_folder):
+    return [example.path for example in data.scan_image_folder(shape_folder)[:60]]
+
+
+def test_extraction_is_identical_for_batch_sizes_1_and_7_and_with_workers(tiny, image_paths):
+    model, processor = tiny
+    one = clip.encode_image_files(model, processor, image_paths, batch_size=1)
+    seven = clip.encode_image_files(model, processor, image_paths, batch_size=7, workers=2)
+    assert one.shape == (len(image_paths), model.config.projection_dim)
+    assert np.array_equal(one, seven)
+
+
+def test_int8_features_stay_within_cosine_099_of_fp32(tiny, image_paths):
+    model, processor = tiny
+    fp32 = clip.encode_image_files(model, processor, image_paths, batch_size=16)
+    int8 = clip.encode_image_files(model, processor, image_paths, batch_size=16, precision="int8")
+    cosine = (classify.l2_normalize(fp32) * classify.l2_normalize(int8)).sum(axis=1)
+    assert cosine.min() > 0.99
+    assert not np.array_equal(fp32, int8)  # the int8 path really ran
+    assert next(model.parameters()).dtype == torch.float32  # and quantised a copy, not the model
+
+
+@pytest.mark.parametrize("precision,device,fragment", [
+    ("int4", "cpu", "must be one of auto, fp32, int8, fp16, bf16"),
+    ("int8", "cuda", "'int8' runs on the cpu only"),
+])
+def test_bad_precision_is_a_one_line_error(precision, device, fragment):
+    with pytest.raises(clip.UserError, match=fragment):
+        clip.resolve_precision(precision, torch.device(device))
+
+
+def test_auto_precision_is_fp32_on_cpu_and_fp16_on_cuda():
+    assert clip.resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert clip.resolve_precision("auto", torch.device("cuda")) == "fp16"
+
+
+def test_shards_assemble_to_the_unsharded_features_and_resume_only_what_is_missing(tmp_path, tiny, image_paths):
+    model, processor = tiny
+    preprocess, _ = pixels.preprocessor(processor)
+    encode = clip.image_encoder(model, "fp32")
+    labels = np.arange(len(image_paths)) % 7
+    plan = shards.plan("train", image_paths, shard_size=16, settings="k")
+    assert [len(s) for s in plan] == [16, 16, 16, 12]
+
+    def extract(todo):
+        todo_paths = [p for s in todo for p in image_paths[s.start:s.stop]]
+        batches = pixels.pixel_batches(todo_paths, preprocess, batch_size=5, workers=0)
+        shards.write(tmp_path / "work", todo, clip.encode_images(encode, batches, len(todo_paths)))
+
+    extract([plan[0], plan[2]])  # as if a run died after writing shards 0 and 2
+    (tmp_path / "work" / "stale.npy.tmp").write_bytes(b"half a shard")
+    shards.prune(tmp_path / "work", plan)
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == sorted([plan[0].name, plan[2].name])
+    assert shards.missing(tmp_path / "work", plan) == [plan[1], plan[3]]
+    extract(shards.missing(tmp_path / "work", plan))
+    shards.assemble(tmp_path / "work", plan, labels, model.config.projection_dim, tmp_path / "train.npz")
+
+    features, got_labels = data.load_features(tmp_path / "train.npz")
+    assert np.array_equal(features, clip.encode_image_files(model, processor, image_paths, batch_size=5))
+    assert np.array_equal(got_labels, labels)
+    # the npz carries no timestamps: assembling again gives the same bytes
+    first = (tmp_path / "train.npz").read_bytes()
+    shards.assemble(tmp_path / "work", plan, labels, model.config.projection_dim, tmp_path / "train.npz")
+    assert (tmp_path / "train.npz").read_bytes() == first
+
+
+def test_a_shard_key_changes_with_the_image_bytes_and_the_settings(tmp_path):
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.png")
+        random_image(8, 8, seed=i).save(paths[-1])
+    before = shards.plan("test", paths, 2, "settings-a")
+    assert shards.plan("test", paths, 2, "settings-a") == before
+    assert [s.key for s in shards.plan("test", paths, 2, "settings-b")] != [s.key for s in before]
+    random_image(8, 8, seed=9).save(paths[2])
+    after = shards.plan("test", paths, 2, "settings-a")
+    assert after[0] == before[0] and after[1].key != before[1].key
+
+
+def test_model_fingerprint_follows_the_weights(tiny):
+    model, _ = tiny
+    other = tinyclip.random_small_clip(["a photo of a red circle"], seed=5)[0]
+    assert shards.model_fingerprint(model) == shards.model_fingerprint(model)
+    assert shards.model_fingerprint(model) != shards.model_fingerprint(other)
+
+
+def write_params(path, tiny_clip_dir, **extract):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["model"].update(name=str(tiny_clip_dir), device="cpu")
+    params["extract"].update(extract)
+    path.write_text(yaml.safe_dump(params))
+
+
+def extract_command(params, subset, out):
+    return [sys.executable, "-m", "stages.extract", "--params", str(params), "--subset", str(subset),
+            "--out", str(out)]
+
+
+@pytest.fixture(scope="module")
+def subset(tmp_path_factory, shape_folder):
+    """A written subset of 49 classes x 4 images (98 train / 98 test)."""
+    out = tmp_path_factory.mktemp("subset") / "subset"
+    examples = data.scan_image_folder(shape_folder)
+    classes = sorted({e.class_id for e in examples})
+    labels = np.array([classes.index(e.class_id) for e in examples])
+    train, test = data.split_indices(labels, 0.5, seed=0)
+    data.write_subset(out, examples, labels, [{"id": c, "name": c} for c in classes], {"train": train, "test": test})
+    return out
+
+
+def test_the_stage_writes_features_in_shards_and_removes_its_work_folder(tmp_path, tiny_clip_dir, subset):
+    write_params(tmp_path / "params.yaml", tiny_clip_dir, batch_size=8, shard_size=10, workers=1, threads=1)
+    done = subprocess.run(extract_command(tmp_path / "params.yaml", subset, tmp_path / "features"),
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "1 threads, 1 workers, fp32, lean preprocessing, batches of 8" in done.stdout
+    assert not (tmp_path / "features.partial").exists()
+    model = clip.load_model(str(tiny_clip_dir), torch.device("cpu"))
+    processor = clip.load_image_processor(str(tiny_clip_dir))
+    for split in ("train", "test"):
+        paths, labels = data.read_split(subset, split)
+        features, got_labels = data.load_features(tmp_path / "features" / f"{split}.npz")
+        assert np.array_equal(got_labels, labels)
+        assert np.array_equal(features, clip.encode_image_files(model, processor, paths, batch_size=3))
+
+
+@pytest.fixture(scope="module")
+def big_subset(tmp_path_factory, shape_folder):
+    """392 images (each shape image twice): long enough to interrupt mid-way."""
+    out = tmp_path_factory.mktemp("big_subset") / "subset"
+    examples = data.scan_image_folder(shape_folder) * 2
+    classes = sorted({e.class_id for e in examples})
+    labels = np.array([classes.index(e.class_id) for e in examples])
+    train, test = data.split_indices(labels, 0.25, seed=0)
+    data.write_subset(out, examples, labels, [{"id": c, "name": c} for c in classes], {"train": train, "test": test})
+    return out
+
+
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGINT"])
+def test_a_killed_extraction_resumes_and_gives_the_uninterrupted_features(tmp_path, tiny_clip_dir, big_subset,
+                                                                          signal_name):
+    import signal
+    import time
+
+    write_params(tmp_path / "params.yaml", tiny_clip_dir, batch_size=4, shard_size=32, workers=0, threads=1)
+    command = extract_command(tmp_path / "params.yaml", big_subset, tmp_path / "features")
+    work = tmp_path / "features.partial"
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list(work.glob("train-*.npy"))) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(getattr(signal, signal_name))
+    process.communicate()
+    assert process.returncode != 0, "extraction finished before it could be interrupted"
+    kept = sorted(work.glob("train-*.npy"))
+    assert len(kept) >= 3
+    assert not (tmp_path / "features" / "train.npz").exists()  # nothing a later stage could take as complete
+
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming train: {len(kept)} of 10 shards already encoded" in done.stdout
+    assert not work.exists()
+
+    model = clip.load_model(str(tiny_clip_dir), torch.device("cpu"))
+    processor = clip.load_image_processor(str(tiny_clip_dir))
+    for split in ("train", "test"):
+        paths, labels = data.read_split(big_subset, split)
+        features, got_labels = data.load_features(tmp_path / "features" / f"{split}.npz")
+        assert np.array_equal(got_labels, labels)
+        assert np.array_equal(features, clip.encode_image_files(model, processor, paths, batch_size=64))
