@@ -1,7 +1,7 @@
 """Where the time goes: image-feature extraction against its ceiling and a notebook loop, the int8
 path, a template-only sweep against a full demo run, probe training, and extract's memory.
 
-    python -m bench.benchmark            # about 8 minutes on 2 cores, offline
+    python -m bench.benchmark            # about 8 minutes on 2 cores, offline (not part of the tests)
 
 Everything runs on the same generated images with the full ViT-B/32 architecture and random
 weights (``CLIPModel(CLIPConfig())``: the real checkpoint's compute, no download). The extraction
@@ -207,9 +207,9 @@ def peak_memory_mb(checkpoint: Path, paths: list[Path], folder: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=192, help="images per extraction variant (default 192)")
-    parser.add_argument("--rounds", type=int, default=3, help="round-robin rounds (default 3)")
-    parser.add_argument("--memory-images", type=int, default=96, help="the 1x image count for (g) (default 96)")
+    parser.add_argument("--images", type=int, default=96, help="images per extraction variant and round (default 96)")
+    parser.add_argument("--rounds", type=int, default=5, help="round-robin rounds (default 5)")
+    parser.add_argument("--memory-images", type=int, default=64, help="the 1x image count for (g) (default 64)")
     parser.add_argument("--skip-demo", action="store_true", help="skip (e) and the int8 check on the demo")
     parser.add_argument("--json", default="bench/results.json", help="where to write the results")
     args = parser.parse_args()
