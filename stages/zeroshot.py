@@ -42,6 +42,12 @@ def main() -> None:
     ensembles = {str(name): (classify.ensemble_templates(spec, str(name)), spec if isinstance(spec, str) else "inline")
                  for name, spec in (zeroshot.get("ensembles") or {}).items()}
 
+    taken = set(templates) | ({"class_prompts"} if zeroshot.get("class_prompts") else set())
+    clash = sorted(taken & set(ensembles))
+    if clash:
+        raise UserError(f"zeroshot.ensembles: {clash} is also the key of a template or of class_prompts, and "
+                        "each names one result: rename the ensemble")
+
     classes = data.read_classes(args.subset)
     names = [c["name"] for c in classes]
     image_features, labels = data.load_features(Path(args.features) / "test.npz")
@@ -49,9 +55,11 @@ def main() -> None:
     tokenizer = clip.load_tokenizer(str(model_params["name"]))
 
     text_features, results = {}, {}
-    for key, template in templates.items():
-        text_features[key] = clip.encode_texts(model, tokenizer, classify.class_prompts(template, names))
-        scores = classify.similarity_scores(image_features, text_features[key], "cosine")
+    prompts = [prompt for template in templates.values() for prompt in classify.class_prompts(template, names)]
+    encoded = clip.encode_texts(model, tokenizer, prompts).reshape(len(templates), len(names), -1)
+    for (key, template), class_features in zip(templates.items(), encoded):
+        text_features[key] = class_features
+        scores = classify.similarity_scores(image_features, class_features, "cosine")
         results[key] = {"template": template, **classification_metrics(labels, scores)}
         print(f"zeroshot: {results[key]['top1']:.4f} top-1  {template!r}")
 

@@ -79,6 +79,13 @@ def test_template_without_placeholder(tmp_path, tiny_clip_dir):
     assert_one_line_error(done, "'a photo of a cat'", "{}")
 
 
+def test_an_ensemble_named_like_a_template_key(tmp_path, tiny_clip_dir):
+    params = {"model": {"name": str(tiny_clip_dir), "device": "cpu"},
+              "zeroshot": {"templates": ["a photo of a {}"], "ensembles": {"a_photo_of_a": ["a {}", "the {}"]}}}
+    done = run_stage(tmp_path, "zeroshot", params, "--subset", str(tmp_path), "--features", str(tmp_path))
+    assert_one_line_error(done, "zeroshot.ensembles: ['a_photo_of_a'] is also the key of a template")
+
+
 def test_not_a_clip_checkpoint(tmp_path):
     from transformers import BertConfig, BertModel
     BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
