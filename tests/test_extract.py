@@ -169,6 +169,17 @@ def subset(tmp_path_factory, shape_folder):
     return out
 
 
+def assert_features_of(subset, features_dir, model_dir, batch_size):
+    """The stage's npz files hold the subset's labels and the features of an in-memory encoding."""
+    model = clip.load_model(str(model_dir), torch.device("cpu"))
+    processor = clip.load_image_processor(str(model_dir))
+    for split in ("train", "test"):
+        paths, labels = data.read_split(subset, split)
+        features, got_labels = data.load_features(features_dir / f"{split}.npz")
+        assert np.array_equal(got_labels, labels)
+        assert np.array_equal(features, clip.encode_image_files(model, processor, paths, batch_size=batch_size))
+
+
 def test_the_stage_writes_features_in_shards_and_removes_its_work_folder(tmp_path, tiny_clip_dir, subset):
     write_params(tmp_path / "params.yaml", tiny_clip_dir, batch_size=8, shard_size=10, workers=1, threads=1)
     done = subprocess.run(extract_command(tmp_path / "params.yaml", subset, tmp_path / "features"),
@@ -176,13 +187,7 @@ def test_the_stage_writes_features_in_shards_and_removes_its_work_folder(tmp_pat
     assert done.returncode == 0, done.stderr
     assert "1 threads, 1 workers, fp32, lean preprocessing, batches of 8" in done.stdout
     assert not (tmp_path / "features.partial").exists()
-    model = clip.load_model(str(tiny_clip_dir), torch.device("cpu"))
-    processor = clip.load_image_processor(str(tiny_clip_dir))
-    for split in ("train", "test"):
-        paths, labels = data.read_split(subset, split)
-        features, got_labels = data.load_features(tmp_path / "features" / f"{split}.npz")
-        assert np.array_equal(got_labels, labels)
-        assert np.array_equal(features, clip.encode_image_files(model, processor, paths, batch_size=3))
+    assert_features_of(subset, tmp_path / "features", tiny_clip_dir, batch_size=3)
 
 
 @pytest.fixture(scope="module")
@@ -222,10 +227,4 @@ def test_a_killed_extraction_resumes_and_gives_the_uninterrupted_features(tmp_pa
     assert f"resuming train: {len(kept)} of 10 shards already encoded" in done.stdout
     assert not work.exists()
 
-    model = clip.load_model(str(tiny_clip_dir), torch.device("cpu"))
-    processor = clip.load_image_processor(str(tiny_clip_dir))
-    for split in ("train", "test"):
-        paths, labels = data.read_split(big_subset, split)
-        features, got_labels = data.load_features(tmp_path / "features" / f"{split}.npz")
-        assert np.array_equal(got_labels, labels)
-        assert np.array_equal(features, clip.encode_image_files(model, processor, paths, batch_size=64))
+    assert_features_of(big_subset, tmp_path / "features", tiny_clip_dir, batch_size=64)
