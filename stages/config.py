@@ -113,23 +113,6 @@ def number_range(positive: bool = True) -> str:
     return f"a finite number {'> 0' if positive else '>= 0'}"
 
 
-def integer(params: dict[str, Any], section_name: str, key: str, minimum: int = 1,
-            maximum: int | None = None) -> int:
-    """A whole-number param in [minimum, maximum] (``load_params`` has checked the declared range)."""
-    value = params.get(key)
-    if not is_integer(value, minimum, maximum):
-        raise UserError(f"{section_name}.{key}: {value!r} must be {integer_range(minimum, maximum)}")
-    return value
-
-
-def number(params: dict[str, Any], section_name: str, key: str, positive: bool = True) -> float:
-    """A numeric param that is > 0 (or >= 0 with ``positive=False``)."""
-    value = params.get(key)
-    if not is_number(value, positive):
-        raise UserError(f"{section_name}.{key}: {value!r} must be {number_range(positive)}")
-    return float(value)
-
-
 def parse_args(description: str, paths: dict[str, str]) -> argparse.Namespace:
     """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path (with defaults)."""
     parser = argparse.ArgumentParser(description=description)

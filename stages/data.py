@@ -76,10 +76,6 @@ def load_source(dataset: str, split: str) -> Source:
     return Source(load_hub_examples(dataset, split))
 
 
-def load_examples(dataset: str, split: str) -> list[Example]:
-    return load_source(dataset, split).examples
-
-
 def scan_folder(root: Path) -> Source:
     """Imagefolder layout: each sub-folder of ``root`` is a class; its image files are found by suffix
     (any case), recursively in nested folders (as torchvision's ImageFolder), in sorted order.
@@ -101,10 +97,6 @@ def scan_folder(root: Path) -> Source:
         raise UserError(f"data.dataset: folder {root} has {len(classes)} class folder(s) with images; "
                         "zero-shot classification needs at least 2 (one sub-folder of images per class)")
     return Source(examples, empty, ignored)
-
-
-def scan_image_folder(root: Path) -> list[Example]:
-    return scan_folder(root).examples
 
 
 def _visible(folder: Path) -> list[Path]:

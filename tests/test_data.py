@@ -76,7 +76,7 @@ def test_shipped_imagenet_names_are_distinct():
 
 
 def test_scan_image_folder_and_subset_roundtrip(shape_folder, tmp_path):
-    examples = data.scan_image_folder(shape_folder)
+    examples = data.scan_folder(shape_folder).examples
     assert len(examples) == 49 * 4
     assert examples[0].class_id == "blue_circle" and examples[0].path.suffix == ".png"
     labels = np.repeat(np.arange(49), 4)
@@ -93,9 +93,9 @@ def test_folder_with_one_class_is_refused(tmp_path):
     (tmp_path / "cat").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "cat" / "1.png")
     with pytest.raises(UserError, match="1 class folder"):
-        data.load_examples(str(tmp_path), "train")
+        data.load_source(str(tmp_path), "train").examples
     with pytest.raises(UserError, match="0 class folder"):
-        data.load_examples(str(tmp_path / "cat"), "train")
+        data.load_source(str(tmp_path / "cat"), "train").examples
 
 
 def test_encoded_bytes_keep_their_format():

@@ -10,7 +10,7 @@ from stages import classify, clip, data, images
 
 @pytest.fixture(scope="module")
 def test_images(shape_folder):
-    examples = data.scan_image_folder(shape_folder)[::4][:20]  # one image of each of 20 classes
+    examples = data.scan_folder(shape_folder).examples[::4][:20]  # one image of each of 20 classes
     names = [e.class_id.replace("_", " ") for e in examples]
     return [e.path for e in examples], names
 

@@ -60,7 +60,7 @@ def tiny(tiny_clip_dir):
 
 @pytest.fixture(scope="module")
 def image_paths(shape_folder):
-    return [example.path for example in data.scan_image_folder(shape_folder)[:60]]
+    return [example.path for example in data.scan_folder(shape_folder).examples[:60]]
 
 
 def test_extraction_is_identical_for_batch_sizes_1_and_7_and_with_workers(tiny, image_paths):
@@ -161,7 +161,7 @@ def extract_command(params, subset, out):
 def subset(tmp_path_factory, shape_folder):
     """A written subset of 49 classes x 4 images (98 train / 98 test)."""
     out = tmp_path_factory.mktemp("subset") / "subset"
-    examples = data.scan_image_folder(shape_folder)
+    examples = data.scan_folder(shape_folder).examples
     classes = sorted({e.class_id for e in examples})
     labels = np.array([classes.index(e.class_id) for e in examples])
     train, test = data.split_indices(labels, 0.5, seed=0)
@@ -194,7 +194,7 @@ def test_the_stage_writes_features_in_shards_and_removes_its_work_folder(tmp_pat
 def big_subset(tmp_path_factory, shape_folder):
     """392 images (each shape image twice): long enough to interrupt mid-way."""
     out = tmp_path_factory.mktemp("big_subset") / "subset"
-    examples = data.scan_image_folder(shape_folder) * 2
+    examples = data.scan_folder(shape_folder).examples * 2
     classes = sorted({e.class_id for e in examples})
     labels = np.array([classes.index(e.class_id) for e in examples])
     train, test = data.split_indices(labels, 0.25, seed=0)
