@@ -28,8 +28,13 @@ import yaml
 from PIL import Image
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
-from stages import classify, clip, data, extract, pixels, shards
-from stages.images import open_rgb
+from clip_study.data import shards, sources, subset
+from clip_study.data.images import open_rgb
+from clip_study.evaluation.linear_probe import train_linear_probe
+from clip_study.evaluation.prompts import class_prompts
+from clip_study.evaluation.similarity import l2_normalize, similarity_scores
+from clip_study.models import encoding, loading, pixels
+from clip_study.models.extraction import default_workers
 from tests.dvc_repo import ROOT, commit, project_copy, sh
 
 TEMPLATE_SWEEP = ["a photo of a {}", "a drawing of a {}"]
@@ -78,9 +83,9 @@ def measure_extraction(model: CLIPModel, processor: CLIPImageProcessor, paths: l
                        workers: int, rounds: int, work: Path) -> dict[str, object]:
     """(a) forward on ready tensors, (b) our extraction, (c) a notebook loop, (d) ours in int8."""
     preprocess, preprocessing = pixels.preprocessor(processor)
-    fp32 = clip.image_encoder(model, "fp32")
+    fp32 = encoding.image_encoder(model, "fp32")
     start = time.monotonic()
-    int8 = clip.image_encoder(model, "int8")
+    int8 = encoding.image_encoder(model, "int8")
     quantize_seconds = time.monotonic() - start
     tensors = torch.from_numpy(np.stack([preprocess(open_rgb(p)) for p in paths]))
 
@@ -92,7 +97,7 @@ def measure_extraction(model: CLIPModel, processor: CLIPImageProcessor, paths: l
         def run() -> None:  # what the extract stage does: plan shards, decode in workers, encode, write
             plan = shards.plan("bench", paths, 4096, "bench")
             batches = pixels.pixel_batches(paths, preprocess, batch_size, workers)
-            shards.write(work, plan, clip.encode_images(encode, batches, len(paths), desc="bench"))
+            shards.write(work, plan, encoding.encode_batches(encode, batches, len(paths), desc="bench"))
             shards.remove(work)
         return run
 
@@ -153,17 +158,17 @@ def measure_demo_sweep(folder: Path) -> tuple[dict[str, object], Path]:
 def measure_int8_on_demo(repo: Path) -> dict[str, object]:
     """int8 against fp32 on the demo's trained model: feature cosine and zero-shot top-1 per template."""
     model_dir = str(repo / "demo" / "data" / "model")
-    model = clip.load_model(model_dir, torch.device("cpu"))
-    processor, tokenizer = clip.load_image_processor(model_dir), clip.load_tokenizer(model_dir)
-    paths, labels = data.read_split(repo / "demo" / "data" / "subset", "test")
-    names = [c["name"] for c in data.read_classes(repo / "demo" / "data" / "subset")]
-    features = {p: clip.encode_image_files(model, processor, paths, 256, precision=p) for p in ("fp32", "int8")}
-    cosine = (classify.l2_normalize(features["fp32"]) * classify.l2_normalize(features["int8"])).sum(axis=1)
+    model = loading.load_model(model_dir, torch.device("cpu"))
+    processor, tokenizer = loading.load_image_processor(model_dir), loading.load_tokenizer(model_dir)
+    paths, labels = subset.read_split(repo / "demo" / "data" / "subset", "test")
+    names = [c["name"] for c in subset.read_classes(repo / "demo" / "data" / "subset")]
+    features = {p: encoding.encode_images(model, processor, paths, 256, precision=p) for p in ("fp32", "int8")}
+    cosine = (l2_normalize(features["fp32"]) * l2_normalize(features["int8"])).sum(axis=1)
     templates = yaml.safe_load((ROOT / "demo" / "params.yaml").read_text())["zeroshot"]["templates"]
     top1 = {}
     for template in templates:
-        text = clip.encode_texts(model, tokenizer, classify.class_prompts(template, names))
-        top1[template] = {p: float((classify.similarity_scores(f, text, "cosine").argmax(1) == labels).mean())
+        text = encoding.encode_texts(model, tokenizer, class_prompts(template, names))
+        top1[template] = {p: float((similarity_scores(f, text, "cosine").argmax(1) == labels).mean())
                           for p, f in features.items()}
     best = max(top1, key=lambda t: top1[t]["fp32"])
     return {"images": len(paths), "cosine_mean": round(float(cosine.mean()), 5),
@@ -179,7 +184,7 @@ def measure_probe(epochs: int = 10, images: int = 8000, dim: int = 512, classes:
     centres = rng.normal(size=(classes, dim)).astype(np.float32)
     train = centres[labels] + rng.normal(size=(images, dim)).astype(np.float32)
     start = time.monotonic()
-    for _ in classify.train_linear_probe(train, labels, train[:2000], classes, epochs=epochs, lr=1e-4,
+    for _ in train_linear_probe(train, labels, train[:2000], classes, epochs=epochs, lr=1e-4,
                                          batch_size=64, weight_decay=0.0, seed=0):
         pass
     return {"epochs": epochs, "train_images": images, "dim": dim, "classes": classes,
@@ -189,9 +194,9 @@ def measure_probe(epochs: int = 10, images: int = 8000, dim: int = 512, classes:
 def peak_memory_mb(checkpoint: Path, paths: list[Path], folder: Path) -> float:
     """Peak resident memory of the extract stage (its own process) on ``paths``."""
     labels = np.arange(len(paths)) % 4
-    train, test = data.split_indices(labels, 0.5, seed=0)
-    examples = [data.Example(class_id=str(label), path=path) for path, label in zip(paths, labels)]
-    data.write_subset(folder / "subset", examples, labels, [{"id": str(i), "name": str(i)} for i in range(4)],
+    train, test = subset.split_indices(labels, 0.5, seed=0)
+    examples = [sources.Example(class_id=str(label), path=path) for path, label in zip(paths, labels)]
+    subset.write_subset(folder / "subset", examples, labels, [{"id": str(i), "name": str(i)} for i in range(4)],
                       {"train": train, "test": test})
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["model"].update(name=str(checkpoint), device="cpu")
@@ -224,11 +229,11 @@ def main() -> None:
         print(f"setup: {args.memory_images * 4} JPEGs, a random ViT-B/32 checkpoint ({cores} cores)")
         paths = write_images(tmp / "images", max(args.images, args.memory_images * 4))
         checkpoint = vit_b32_checkpoint(tmp / "vit-b-32")
-        model = clip.load_model(str(checkpoint), torch.device("cpu"))
-        processor = clip.load_image_processor(str(checkpoint))
+        model = loading.load_model(str(checkpoint), torch.device("cpu"))
+        processor = loading.load_image_processor(str(checkpoint))
 
         print(f"(a)-(d) extraction on {args.images} images, {args.rounds} rounds, round-robin")
-        workers = extract.default_workers(torch.device("cpu"), cores)
+        workers = default_workers(torch.device("cpu"), cores)
         results["extraction"] = measure_extraction(model, processor, paths[:args.images], 64, workers,
                                                    args.rounds, tmp / "work")
         del model

@@ -8,29 +8,26 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import classify, data
-from stages.config import UserError, parse_args, read_json, run, write_json
-from stages.metrics import classification_metrics
+from clip_study.data.features import load_features
+from clip_study.data.subset import read_classes
+from clip_study.demo.heldout import group_top1
+from clip_study.errors import UserError
+from clip_study.evaluation.similarity import similarity_scores
+from clip_study.files import read_json, write_json
+from clip_study.pipeline.stage import parse_args, run
 
 
-def group_top1(labels: np.ndarray, scores: np.ndarray, group: np.ndarray) -> dict[str, float]:
-    """top-1 over the images whose class is in ``group`` (True) and not (False); scores over all classes."""
-    in_group = np.isin(labels, np.flatnonzero(group))
-    return {"seen_top1": classification_metrics(labels[~in_group], scores[~in_group])["top1"],
-            "held_out_top1": classification_metrics(labels[in_group], scores[in_group])["top1"]}
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"subset": "demo/data/subset", "features": "demo/data/features",
                                 "zeroshot": "demo/data/zeroshot", "zeroshot_metrics": "demo/metrics/zeroshot.json",
-                                "held_out": "demo/data/held_out.json", "metrics": "demo/metrics/heldout.json"})
-    names = [c["name"] for c in data.read_classes(args.subset)]
+                                "held_out": "demo/data/held_out.json", "metrics": "demo/metrics/heldout.json"}, argv)
+    names = [c["name"] for c in read_classes(args.subset)]
     held_out = read_json(args.held_out)["classes"]
     unknown = sorted(set(held_out) - set(names))
     if unknown:
         raise UserError(f"{args.held_out}: classes {unknown} are not in the subset: keep data.classes: all")
     group = np.isin(names, held_out)
-    image_features, labels = data.load_features(Path(args.features) / "test.npz")
+    image_features, labels = load_features(Path(args.features) / "test.npz")
     zeroshot = read_json(args.zeroshot_metrics)
 
     with np.load(Path(args.zeroshot) / "text_features.npz", allow_pickle=False) as npz:
@@ -38,7 +35,7 @@ def main() -> None:
     described = {**{key: result["template"] for key, result in zeroshot["templates"].items()},
                  **{name: f"ensemble {name}" for name in zeroshot.get("ensembles", {})}}
     templates = {key: {"template": described[key],
-                       **group_top1(labels, classify.similarity_scores(image_features, text, "cosine"), group)}
+                       **group_top1(labels, similarity_scores(image_features, text, "cosine"), group)}
                  for key, text in text_features.items()}
     best = text_features[zeroshot["best"]]
     write_json(args.metrics, {
@@ -46,8 +43,8 @@ def main() -> None:
         "num_held_out_test_images": int(np.isin(labels, np.flatnonzero(group)).sum()),
         "templates": templates,
         "best": zeroshot["best"],
-        "cosine": group_top1(labels, classify.similarity_scores(image_features, best, "cosine"), group),
-        "dot": group_top1(labels, classify.similarity_scores(image_features, best, "dot"), group),
+        "cosine": group_top1(labels, similarity_scores(image_features, best, "cosine"), group),
+        "dot": group_top1(labels, similarity_scores(image_features, best, "dot"), group),
     })
     for key, result in templates.items():
         print(f"heldout: seen {result['seen_top1']:.4f}  held-out {result['held_out_top1']:.4f}  {key}")

@@ -5,36 +5,35 @@ the probe is refitted on all of train with the best C and tested on the same tes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from stages import data, logistic
-from stages.config import UserError, load_params, parse_args, run, section, write_json
-from stages.metrics import classification_metrics, confusion_rows
+from clip_study.data.features import load_features
+from clip_study.data.subset import read_classes
+from clip_study.errors import UserError
+from clip_study.evaluation import logistic
+from clip_study.evaluation.metrics import classification_metrics, confusion_rows
+from clip_study.files import write_json
+from clip_study.pipeline.params import for_param, load_params, section
+from clip_study.pipeline.stage import parse_args, run
 
 
-def C_grid(params: dict[str, Any]) -> np.ndarray:
-    """``C_steps`` values of C, log-spaced from ``C_min`` to ``C_max`` (0 < C_min <= C_max: checked by
-    load_params)."""
-    low, high = float(params["C_min"]), float(params["C_max"])
-    return np.logspace(np.log10(low), np.log10(high), params["C_steps"])
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"features": "data/features", "subset": "data/subset", "out": "data/logreg",
                                 "metrics": "metrics/logreg.json", "sweep": "metrics/logreg_sweep.json",
-                                "confusion": "metrics/confusion_logreg.json"})
+                                "confusion": "metrics/confusion_logreg.json"}, argv)
     params = section(load_params(args.params), "logreg")  # ranges checked by load_params
-    Cs, seed, val_fraction = C_grid(params), params["seed"], float(params["val_fraction"])
-    train_x, train_y = data.load_features(Path(args.features) / "train.npz")
-    test_x, test_y = data.load_features(Path(args.features) / "test.npz")
-    names = [c["name"] for c in data.read_classes(args.subset)]
+    Cs = logistic.C_grid(float(params["C_min"]), float(params["C_max"]), params["C_steps"])
+    seed = params["seed"]
+    train_x, train_y = load_features(Path(args.features) / "train.npz")
+    test_x, test_y = load_features(Path(args.features) / "test.npz")
+    names = [c["name"] for c in read_classes(args.subset)]
     if max(train_y.max(), test_y.max()) >= len(names):
         raise UserError(f"{args.features}: labels go beyond the {len(names)} classes of {args.subset}: "
                         "rerun the extract stage (dvc repro)")
 
-    fit, val = logistic.validation_split(train_y, val_fraction, seed)
+    with for_param("logreg.val_fraction"):
+        fit, val = logistic.validation_split(train_y, float(params["val_fraction"]), seed)
     sweep = logistic.sweep_C(train_x[fit], train_y[fit], train_x[val], train_y[val], Cs, seed)
     for row in sweep:
         print(f"logreg: C {row['C']:.4g}  validation top-1 {row['val_top1']:.4f}")

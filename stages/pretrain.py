@@ -7,145 +7,24 @@ wall-time budget) with seeded initialisation and batches, so the same params giv
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
-from tqdm import tqdm
 from transformers import CLIPModel
 
-from stages import tinyclip
-from stages.config import UserError, load_params, parse_args, run, section, write_json
-
-LOG_EVERY = 25  # steps per entry of training_log.json
-MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clips the learned temperature at 100
-
-
-def load_pretraining_set(path: Path) -> tuple[np.ndarray, list[str]]:
-    """Images (uint8, N x S x S x 3) and captions written by the generate stage."""
-    if not path.is_file():
-        raise UserError(f"{path} not found: run the generate stage first (dvc repro)")
-    with np.load(path, allow_pickle=False) as data:
-        images, captions = data["images"], data["captions"].tolist()
-    if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3 or images.dtype != np.uint8:
-        raise UserError(f"{path}: images must be uint8 (N, S, S, 3), got {images.dtype} {images.shape}: rerun generate")
-    if len(captions) != len(images):
-        raise UserError(f"{path}: {len(images)} images but {len(captions)} captions: rerun generate")
-    return images, captions
+from clip_study.demo import tinyclip
+from clip_study.demo.pretraining import preprocess_pixels, pretrain, tokenize
+from clip_study.demo.shapes import load_pretraining_set
+from clip_study.errors import UserError
+from clip_study.files import write_json
+from clip_study.pipeline.params import for_param, load_params, section
+from clip_study.pipeline.stage import parse_args, run
 
 
-def preprocess_pixels(images: np.ndarray, processor: Any) -> torch.Tensor:
-    """(N, 3, S, S) float32 pixel values, equal to what ``processor`` gives the same images at evaluation.
-
-    The processor works image by image in PIL (about 1 ms each); this does the whole uint8 array
-    with a few in-place tensor ops. Resize and centre crop are identities when the images already have the
-    processor's size, which is the only case supported here.
-    """
-    size = images.shape[1]
-    resize_to = processor.size["shortest_edge"] if processor.do_resize else size
-    crop = (processor.crop_size["height"], processor.crop_size["width"]) if processor.do_center_crop else (size, size)
-    if images.shape[1] != images.shape[2] or resize_to != size or crop != (size, size):
-        raise ValueError(f"images of shape {images.shape[1:3]} need resizing or cropping to "
-                         f"{resize_to}/{crop}: generate them at the processor's size")
-    # channels first while still uint8, then in-place float ops: 0.7 s for 40k images, against 8 s
-    # for out-of-place ops on the channels-last view (each allocates another 0.5 GB)
-    pixels = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous().float()
-    if processor.do_rescale:
-        pixels.mul_(processor.rescale_factor)
-    if processor.do_normalize:
-        pixels.sub_(torch.tensor(processor.image_mean, dtype=torch.float32).view(1, 3, 1, 1))
-        pixels.div_(torch.tensor(processor.image_std, dtype=torch.float32).view(1, 3, 1, 1))
-    return pixels
-
-
-def tokenize(tokenizer: Any, captions: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids and attention mask of every caption, padded to the longest one.
-
-    Captions repeat a few hundred phrasings, so only the distinct ones go through the tokenizer.
-    A caption longer than the model's positions would lose its end-of-text token, where CLIP pools.
-    """
-    distinct, index = np.unique(np.asarray(captions, dtype=str), return_inverse=True)
-    tokens = tokenizer(distinct.tolist(), padding=True, return_tensors="pt")
-    length = tokens["input_ids"].shape[1]
-    if length > max_length:
-        raise UserError(f"pretrain.max_text_length: {max_length} is shorter than the longest caption "
-                        f"({length} tokens): raise it to at least {length}")
-    rows = torch.from_numpy(index.reshape(-1))
-    return tokens["input_ids"][rows], tokens["attention_mask"][rows]
-
-
-def lr_schedule(step: int, warmup: int, total: int) -> float:
-    """Learning-rate factor of update ``step`` (0-based): linear warm-up to 1, then cosine decay to ~0.
-
-    Warm-up keeps the first updates of a randomly initialised transformer small; the first
-    step already gets 1/warmup, so no update is wasted at lr 0.
-    """
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW decaying only weight matrices: decaying norms, biases or the temperature (logit_scale)
-    would pull them towards zero for no benefit."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    rest = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": rest, "weight_decay": 0.0}], lr=lr)
-
-
-def batch_order(n: int, steps: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-    """(steps, batch_size) example indices: seeded reshuffles of the whole set, each split into full
-    batches, so every example is seen once per pass and no batch holds one twice."""
-    if batch_size > n:
-        raise UserError(f"pretrain.batch_size: {batch_size} is larger than the {n} pretraining images: "
-                        "lower it or raise generate.pretrain_images")
-    per_pass = n // batch_size
-    passes = [torch.randperm(n, generator=generator)[:per_pass * batch_size].view(per_pass, batch_size)
-              for _ in range(math.ceil(steps / per_pass))]
-    return torch.cat(passes)[:steps]
-
-
-def pretrain(model: CLIPModel, pixels: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-             steps: int, batch_size: int, lr: float, warmup_steps: int, weight_decay: float,
-             seed: int, log_every: int = LOG_EVERY) -> list[dict[str, float]]:
-    """Train ``model`` in place with transformers' CLIP contrastive loss.
-
-    Returns the mean loss over each ``log_every`` steps (the last entry may cover fewer).
-    """
-    generator = torch.Generator().manual_seed(seed)
-    order = batch_order(len(pixels), steps, batch_size, generator)
-    optimizer = make_optimizer(model, lr, weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_schedule(step, warmup_steps, steps))
-    model.train()
-    log, window = [], []
-    progress = tqdm(order, desc="pretrain", unit="step")
-    for step, batch in enumerate(progress, start=1):
-        loss = model(input_ids=input_ids[batch], attention_mask=attention_mask[batch],
-                     pixel_values=pixels[batch], return_loss=True).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        step_lr = optimizer.param_groups[0]["lr"]
-        optimizer.step()
-        scheduler.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0.0, MAX_LOGIT_SCALE)
-        window.append(loss.item())
-        progress.set_postfix(loss=f"{window[-1]:.3f}")
-        if step % log_every == 0 or step == steps:
-            log.append({"step": step, "loss": round(sum(window) / len(window), 5), "lr": float(f"{step_lr:.6g}")})
-            window = []
-    model.eval()
-    return log
-
-
-def main() -> None:
-    args = parse_args(__doc__, {"pretrain": "demo/data/pretrain.npz", "out": "demo/data/model"})
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(__doc__, {"pretrain": "demo/data/pretrain.npz", "out": "demo/data/model"}, argv)
     # ranges, and widths divisible by heads, checked by load_params; the patch size needs the images
     params = section(load_params(args.params), "pretrain")
     seed, steps, batch_size, warmup = (params[key] for key in ("seed", "steps", "batch_size", "warmup_steps"))
@@ -160,7 +39,8 @@ def main() -> None:
                         "(generate.image_size)")
     tokenizer = tinyclip.train_tokenizer(captions, params["vocab_size"])
     processor = tinyclip.image_processor(image_size)
-    input_ids, attention_mask = tokenize(tokenizer, captions, sizes["max_text_length"])
+    with for_param("pretrain.max_text_length"):
+        input_ids, attention_mask = tokenize(tokenizer, captions, sizes["max_text_length"])
     pixels = preprocess_pixels(images, processor)
     del images
     torch.manual_seed(seed)  # the initial weights
@@ -169,8 +49,9 @@ def main() -> None:
           f"{len(pixels)} images, {steps} steps of {batch_size}")
 
     start = time.perf_counter()
-    log = pretrain(model, pixels, input_ids, attention_mask, steps=steps, batch_size=batch_size, lr=lr,
-                   warmup_steps=warmup, weight_decay=weight_decay, seed=seed)
+    with for_param("pretrain.batch_size"):
+        log = pretrain(model, pixels, input_ids, attention_mask, steps=steps, batch_size=batch_size, lr=lr,
+                       warmup_steps=warmup, weight_decay=weight_decay, seed=seed)
     seconds = time.perf_counter() - start
 
     out = Path(args.out)

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages import classify, data
-from stages.config import load_params, parse_args, run, section, write_json
-from stages.metrics import classification_metrics, confusion_rows
+from clip_study.data.features import count_classes, load_features
+from clip_study.data.subset import read_classes
+from clip_study.evaluation.linear_probe import train_linear_probe
+from clip_study.evaluation.metrics import classification_metrics, confusion_rows
+from clip_study.files import write_json
+from clip_study.pipeline.params import load_params, section
+from clip_study.pipeline.stage import parse_args, run
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"subset": "data/subset", "features": "data/features", "metrics": "metrics/probe.json",
-                                "curve": "metrics/probe_curve.json", "confusion": "metrics/confusion_probe.json"})
+                                "curve": "metrics/probe_curve.json", "confusion": "metrics/confusion_probe.json"}, argv)
     params = section(load_params(args.params), "probe")  # ranges checked by load_params
-    train_x, train_y = data.load_features(Path(args.features) / "train.npz")
-    test_x, test_y = data.load_features(Path(args.features) / "test.npz")
-    num_classes = data.count_classes(train_y, test_y)
+    train_x, train_y = load_features(Path(args.features) / "train.npz")
+    test_x, test_y = load_features(Path(args.features) / "test.npz")
+    num_classes = count_classes(train_y, test_y)
 
     curve, scores = [], None
-    for epoch, loss, scores in classify.train_linear_probe(
+    for epoch, loss, scores in train_linear_probe(
             train_x, train_y, test_x, num_classes, epochs=params["epochs"], lr=float(params["lr"]),
             batch_size=params["batch_size"], weight_decay=float(params["weight_decay"]), seed=params["seed"]):
         curve.append({"epoch": epoch, "train_loss": round(loss, 6), **classification_metrics(test_y, scores)})
@@ -28,7 +32,7 @@ def main() -> None:
     best = max(curve, key=lambda row: row["top1"])
     final = curve[-1]
     write_json(args.curve, curve)
-    names = [c["name"] for c in data.read_classes(args.subset)]
+    names = [c["name"] for c in read_classes(args.subset)]
     write_json(args.confusion, confusion_rows(test_y, scores.argmax(axis=1), names))
     write_json(args.metrics, {
         "num_classes": num_classes, "num_train_images": int(len(train_y)), "num_test_images": int(len(test_y)),

@@ -10,26 +10,29 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import classify, data
-from stages.config import parse_args, read_json, run, write_json
-from stages.metrics import classification_metrics, spread
+from clip_study.data.features import load_features
+from clip_study.evaluation.metrics import classification_metrics, spread
+from clip_study.evaluation.similarity import similarity_scores
+from clip_study.files import read_json, write_json
+from clip_study.pipeline.stage import parse_args, run
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"features": "data/features", "zeroshot": "data/zeroshot",
-                                "zeroshot_metrics": "metrics/zeroshot.json", "metrics": "metrics/similarity.json"})
+                                "zeroshot_metrics": "metrics/zeroshot.json", "metrics": "metrics/similarity.json"},
+                      argv)
     best = read_json(args.zeroshot_metrics)["best"]
     with np.load(Path(args.zeroshot) / "text_features.npz", allow_pickle=False) as npz:
         text_features = npz[best]
-    image_features, labels = data.load_features(Path(args.features) / "test.npz")
+    image_features, labels = load_features(Path(args.features) / "test.npz")
 
     results = {}
     for metric in ("cosine", "dot"):
-        scores = classify.similarity_scores(image_features, text_features, metric)
+        scores = similarity_scores(image_features, text_features, metric)
         results[metric] = classification_metrics(labels, scores)
         results[metric]["predicted_classes"] = int(len(np.unique(scores.argmax(axis=1))))
     text_norms = np.linalg.norm(text_features, axis=1)
-    dot_wins = np.bincount(classify.similarity_scores(image_features, text_features, "dot").argmax(axis=1),
+    dot_wins = np.bincount(similarity_scores(image_features, text_features, "dot").argmax(axis=1),
                            minlength=len(text_norms))
     write_json(args.metrics, {
         "template": best, "num_classes": len(text_norms), **results,

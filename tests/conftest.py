@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stages import shapes, tinyclip
+from clip_study.demo import shapes, tinyclip
 from tests.dvc_repo import commit, project_copy, repro, set_params
 
 

@@ -1,4 +1,4 @@
-"""Running DVC in a throwaway copy of the project: a fresh git + DVC repo with the stages package."""
+"""Running DVC in a throwaway copy of the project: a fresh git + DVC repo with the library and the stages."""
 
 import json
 import os
@@ -42,8 +42,9 @@ def metrics(repo: Path, name: str, folder: str = "metrics"):
 
 
 def project_copy(repo: Path, *files: str) -> Path:
-    """The stages package, DVC's config and ``files`` copied into ``repo``, then git init + commit."""
-    shutil.copytree(ROOT / "stages", repo / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    """The library, the stages, DVC's config and ``files`` copied into ``repo``, then git init + commit."""
+    for package in ("clip_study", "stages"):
+        shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     for name in (".gitignore", ".dvcignore", *files):
         (repo / name).parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from stages import data, fetch, images
+from clip_study.data import images, sources
+from stages import fetch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,7 +165,7 @@ def error_line(done) -> str:
 # -- the folder scan ------------------------------------------------------------------------------------
 
 def test_scan_finds_images_recursively_follows_symlinks_and_skips_hidden(messy):
-    source = data.scan_folder(messy)
+    source = sources.scan_folder(messy)
     found = {example.path.relative_to(messy).as_posix() for example in source.examples}
     assert found == set(EXPECTED)  # hidden files/folders, .txt/.csv and the loop's second visit are not there
     assert [e.class_id for e in source.examples] == sorted(e.class_id for e in source.examples)
@@ -330,17 +331,16 @@ def test_many_bad_images_are_listed_up_to_a_limit(tmp_path):
 
 
 def test_hub_examples_go_through_the_same_checks(tmp_path, monkeypatch):
-    examples = [data.Example(class_id=c, data=content, name=f"some/dataset valid example {i}")
+    examples = [sources.Example(class_id=c, data=content, name=f"some/dataset valid example {i}")
                 for i, (c, content) in enumerate([("a", encoded(noise(8, 1))), ("a", encoded(noise(8, 2), "JPEG")),
                                                   ("a", truncated_jpeg()), ("b", encoded(noise(8, 3))),
                                                   ("b", b""), ("b", encoded(Image.new("RGBA", (8, 8))))])]
-    monkeypatch.setattr(data, "load_hub_examples", lambda dataset, split: examples)
+    monkeypatch.setattr(sources, "load_hub_examples", lambda dataset, split: examples)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {
         "dataset": "some/dataset", "split": "valid", "classes": "all", "max_per_class": None, "test_size": 0.5,
         "seed": 0, "class_names": None}}))
-    monkeypatch.setattr(sys, "argv", ["fetch", "--params", str(tmp_path / "params.yaml"), "--out",
-                                      str(tmp_path / "subset"), "--metrics", str(tmp_path / "fetch.json")])
-    fetch.main()
+    fetch.main(["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "subset"),
+                "--metrics", str(tmp_path / "fetch.json")])
     metrics = json.loads((tmp_path / "fetch.json").read_text())
     assert metrics["images_used"] == 4 and metrics["skipped_per_class"] == {"a": 1, "b": 1}
     assert metrics["skipped_by_reason"]["truncated"] == metrics["skipped_by_reason"]["empty"] == 1
@@ -354,8 +354,8 @@ def test_hub_images_stored_as_paths_or_bytes_are_both_read(tmp_path, monkeypatch
     table = datasets.Dataset.from_dict(
         {"image": [str(files[0]), {"bytes": encoded(noise(8, 5)), "path": None}, str(files[1])], "label": [0, 1, 1]},
         features=datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])}))
-    monkeypatch.setattr(data, "load_from_hub", lambda load, kind, name, param: table)
-    examples = data.load_hub_examples("some/dataset", "valid")
+    monkeypatch.setattr(sources, "load_from_hub", lambda load, kind, name: table)
+    examples = sources.load_hub_examples("some/dataset", "valid")
     assert [(e.class_id, e.path, e.data is not None, e.where()) for e in examples] == [
         ("a", files[0], False, "some/dataset valid example 0"), ("b", None, True, "some/dataset valid example 1"),
         ("b", files[1], False, "some/dataset valid example 2")]

@@ -1,13 +1,15 @@
 """The offline demo, end to end: `dvc repro demo/dvc.yaml` pretrains a small CLIP on generated shapes and
 runs the study on it. Its numbers must show what the real study shows."""
 
+import ast
 import re
-import time
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
 
-from tests.dvc_repo import metrics, project_copy, repro
+from tests.dvc_repo import ROOT, metrics, project_copy, repro
 
 DEMO_STAGES = {"generate", "pretrain", "fetch", "extract", "zeroshot", "similarity", "heldout", "probe", "logreg",
                "fewshot", "summary", "report"}
@@ -17,19 +19,15 @@ LONG_TEMPLATE = "beneath_the_fading_sunset_the_etc"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     repo = project_copy(tmp_path_factory.mktemp("demo"), "demo/dvc.yaml", "demo/params.yaml")
-    start = time.monotonic()
-    ran = repro(repo, "demo/dvc.yaml")
-    return repo, ran, time.monotonic() - start
+    return repo, repro(repo, "demo/dvc.yaml")
 
 
 def demo_metrics(demo, name):
     return metrics(demo[0], name, folder="demo/metrics")
 
 
-def test_demo_runs_every_stage_within_budget(demo):
-    _, ran, seconds = demo
-    assert ran == DEMO_STAGES
-    assert seconds < 600  # budget 5 min on 2 idle cores; CI machines are shared, so allow 2x
+def test_demo_runs_every_stage(demo):
+    assert demo[1] == DEMO_STAGES
 
 
 def test_zero_shot_recognises_seen_and_held_out_combinations(demo):
@@ -102,3 +100,25 @@ def test_evaluation_depth_metrics_are_in_the_demo(demo):
     summary = demo_metrics(demo, "summary.json")
     assert summary["fewshot_overtakes_zeroshot_at_k"] in [row["k"] for row in fewshot["curve"]] + [None]
     assert len(demo_metrics(demo, "confusion_zeroshot.json")) == zeroshot["num_test_images"]
+
+
+def readme_example() -> str:
+    """The first python block of README's "Use it from Python" section."""
+    section = (ROOT / "README.md").read_text().split("## Use it from Python", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+
+
+def test_the_readme_notebook_example_reproduces_the_pipelines_zero_shot(demo):
+    """Run as written, in the demo's folder once `dvc repro demo/dvc.yaml` has run: its numbers are the
+    zeroshot stage's (the same features and class weights, computed again through the public API)."""
+    done = subprocess.run([sys.executable, "-c", readme_example()], cwd=demo[0], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    printed = dict(line.split(": ", 1) for line in done.stdout.splitlines())
+    zeroshot = demo_metrics(demo, "zeroshot.json")
+    expected = {"a photo of a {}": zeroshot["templates"]["a_photo_of_a"],
+                "CLIP's 7 templates": zeroshot["ensembles"]["clip_7"]}
+    assert set(printed) == set(expected)
+    for name, line in printed.items():
+        got = ast.literal_eval(line)
+        for key in ("top1", "top5", "macro_f1", "mean_per_class_recall"):
+            assert got[key] == pytest.approx(expected[name][key], abs=1.5 / zeroshot["num_test_images"]), (name, key)

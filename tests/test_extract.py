@@ -11,7 +11,15 @@ import yaml
 from PIL import Image
 from transformers import CLIPImageProcessor
 
-from stages import classify, clip, data, pixels, shards, tinyclip
+from clip_study.data import shards
+from clip_study.data.features import load_features
+from clip_study.data.sources import scan_folder
+from clip_study.data.subset import read_split, split_indices, write_subset
+from clip_study.demo import tinyclip
+from clip_study.errors import UserError
+from clip_study.evaluation.similarity import l2_normalize
+from clip_study.models import encoding, loading, pixels
+from clip_study.models.precision import resolve_precision
 from tests.dvc_repo import ROOT
 
 SIZES = [(32, 32), (37, 53), (300, 200), (23, 300), (64, 48), (1, 1)]
@@ -55,27 +63,27 @@ def test_lean_preprocessing_is_refused_for_a_config_it_does_not_reproduce(change
 @pytest.fixture(scope="module")
 def tiny(tiny_clip_dir):
     name = str(tiny_clip_dir)
-    return clip.load_model(name, torch.device("cpu")), clip.load_image_processor(name)
+    return loading.load_model(name, torch.device("cpu")), loading.load_image_processor(name)
 
 
 @pytest.fixture(scope="module")
 def image_paths(shape_folder):
-    return [example.path for example in data.scan_folder(shape_folder).examples[:60]]
+    return [example.path for example in scan_folder(shape_folder).examples[:60]]
 
 
 def test_extraction_is_identical_for_batch_sizes_1_and_7_and_with_workers(tiny, image_paths):
     model, processor = tiny
-    one = clip.encode_image_files(model, processor, image_paths, batch_size=1)
-    seven = clip.encode_image_files(model, processor, image_paths, batch_size=7, workers=2)
+    one = encoding.encode_images(model, processor, image_paths, batch_size=1)
+    seven = encoding.encode_images(model, processor, image_paths, batch_size=7, workers=2)
     assert one.shape == (len(image_paths), model.config.projection_dim)
     assert np.array_equal(one, seven)
 
 
 def test_int8_features_stay_within_cosine_099_of_fp32(tiny, image_paths):
     model, processor = tiny
-    fp32 = clip.encode_image_files(model, processor, image_paths, batch_size=16)
-    int8 = clip.encode_image_files(model, processor, image_paths, batch_size=16, precision="int8")
-    cosine = (classify.l2_normalize(fp32) * classify.l2_normalize(int8)).sum(axis=1)
+    fp32 = encoding.encode_images(model, processor, image_paths, batch_size=16)
+    int8 = encoding.encode_images(model, processor, image_paths, batch_size=16, precision="int8")
+    cosine = (l2_normalize(fp32) * l2_normalize(int8)).sum(axis=1)
     assert cosine.min() > 0.99
     assert not np.array_equal(fp32, int8)  # the int8 path really ran
     assert next(model.parameters()).dtype == torch.float32  # and quantised a copy, not the model
@@ -86,19 +94,19 @@ def test_int8_features_stay_within_cosine_099_of_fp32(tiny, image_paths):
     ("int8", "cuda", "'int8' runs on the cpu only"),
 ])
 def test_bad_precision_is_a_one_line_error(precision, device, fragment):
-    with pytest.raises(clip.UserError, match=fragment):
-        clip.resolve_precision(precision, torch.device(device))
+    with pytest.raises(UserError, match=fragment):
+        resolve_precision(precision, torch.device(device))
 
 
 def test_auto_precision_is_fp32_on_cpu_and_fp16_on_cuda():
-    assert clip.resolve_precision("auto", torch.device("cpu")) == "fp32"
-    assert clip.resolve_precision("auto", torch.device("cuda")) == "fp16"
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cuda")) == "fp16"
 
 
 def test_shards_assemble_to_the_unsharded_features_and_resume_only_what_is_missing(tmp_path, tiny, image_paths):
     model, processor = tiny
     preprocess, _ = pixels.preprocessor(processor)
-    encode = clip.image_encoder(model, "fp32")
+    encode = encoding.image_encoder(model, "fp32")
     labels = np.arange(len(image_paths)) % 7
     plan = shards.plan("train", image_paths, shard_size=16, settings="k")
     assert [len(s) for s in plan] == [16, 16, 16, 12]
@@ -106,7 +114,7 @@ def test_shards_assemble_to_the_unsharded_features_and_resume_only_what_is_missi
     def extract(todo):
         todo_paths = [p for s in todo for p in image_paths[s.start:s.stop]]
         batches = pixels.pixel_batches(todo_paths, preprocess, batch_size=5, workers=0)
-        shards.write(tmp_path / "work", todo, clip.encode_images(encode, batches, len(todo_paths)))
+        shards.write(tmp_path / "work", todo, encoding.encode_batches(encode, batches, len(todo_paths)))
 
     extract([plan[0], plan[2]])  # as if a run died after writing shards 0 and 2
     (tmp_path / "work" / "stale.npy.tmp").write_bytes(b"half a shard")
@@ -116,8 +124,8 @@ def test_shards_assemble_to_the_unsharded_features_and_resume_only_what_is_missi
     extract(shards.missing(tmp_path / "work", plan))
     shards.assemble(tmp_path / "work", plan, labels, model.config.projection_dim, tmp_path / "train.npz")
 
-    features, got_labels = data.load_features(tmp_path / "train.npz")
-    assert np.array_equal(features, clip.encode_image_files(model, processor, image_paths, batch_size=5))
+    features, got_labels = load_features(tmp_path / "train.npz")
+    assert np.array_equal(features, encoding.encode_images(model, processor, image_paths, batch_size=5))
     assert np.array_equal(got_labels, labels)
     # the npz carries no timestamps: assembling again gives the same bytes
     first = (tmp_path / "train.npz").read_bytes()
@@ -141,8 +149,8 @@ def test_a_shard_key_changes_with_the_image_bytes_and_the_settings(tmp_path):
 def test_model_fingerprint_follows_the_weights(tiny):
     model, _ = tiny
     other = tinyclip.random_small_clip(["a photo of a red circle"], seed=5)[0]
-    assert shards.model_fingerprint(model) == shards.model_fingerprint(model)
-    assert shards.model_fingerprint(model) != shards.model_fingerprint(other)
+    assert loading.model_fingerprint(model) == loading.model_fingerprint(model)
+    assert loading.model_fingerprint(model) != loading.model_fingerprint(other)
 
 
 def write_params(path, tiny_clip_dir, **extract):
@@ -161,23 +169,23 @@ def extract_command(params, subset, out):
 def subset(tmp_path_factory, shape_folder):
     """A written subset of 49 classes x 4 images (98 train / 98 test)."""
     out = tmp_path_factory.mktemp("subset") / "subset"
-    examples = data.scan_folder(shape_folder).examples
+    examples = scan_folder(shape_folder).examples
     classes = sorted({e.class_id for e in examples})
     labels = np.array([classes.index(e.class_id) for e in examples])
-    train, test = data.split_indices(labels, 0.5, seed=0)
-    data.write_subset(out, examples, labels, [{"id": c, "name": c} for c in classes], {"train": train, "test": test})
+    train, test = split_indices(labels, 0.5, seed=0)
+    write_subset(out, examples, labels, [{"id": c, "name": c} for c in classes], {"train": train, "test": test})
     return out
 
 
 def assert_features_of(subset, features_dir, model_dir, batch_size):
     """The stage's npz files hold the subset's labels and the features of an in-memory encoding."""
-    model = clip.load_model(str(model_dir), torch.device("cpu"))
-    processor = clip.load_image_processor(str(model_dir))
+    model = loading.load_model(str(model_dir), torch.device("cpu"))
+    processor = loading.load_image_processor(str(model_dir))
     for split in ("train", "test"):
-        paths, labels = data.read_split(subset, split)
-        features, got_labels = data.load_features(features_dir / f"{split}.npz")
+        paths, labels = read_split(subset, split)
+        features, got_labels = load_features(features_dir / f"{split}.npz")
         assert np.array_equal(got_labels, labels)
-        assert np.array_equal(features, clip.encode_image_files(model, processor, paths, batch_size=batch_size))
+        assert np.array_equal(features, encoding.encode_images(model, processor, paths, batch_size=batch_size))
 
 
 def test_the_stage_writes_features_in_shards_and_removes_its_work_folder(tmp_path, tiny_clip_dir, subset):
@@ -194,11 +202,11 @@ def test_the_stage_writes_features_in_shards_and_removes_its_work_folder(tmp_pat
 def big_subset(tmp_path_factory, shape_folder):
     """392 images (each shape image twice): long enough to interrupt mid-way."""
     out = tmp_path_factory.mktemp("big_subset") / "subset"
-    examples = data.scan_folder(shape_folder).examples * 2
+    examples = scan_folder(shape_folder).examples * 2
     classes = sorted({e.class_id for e in examples})
     labels = np.array([classes.index(e.class_id) for e in examples])
-    train, test = data.split_indices(labels, 0.25, seed=0)
-    data.write_subset(out, examples, labels, [{"id": c, "name": c} for c in classes], {"train": train, "test": test})
+    train, test = split_indices(labels, 0.25, seed=0)
+    write_subset(out, examples, labels, [{"id": c, "name": c} for c in classes], {"train": train, "test": test})
     return out
 
 

@@ -1,27 +1,29 @@
-"""Tests for the logistic probe (stages.logistic) and the logreg and fewshot stages, on small synthetic
+"""Tests for the logistic probe (clip_study.evaluation.logistic) and the logreg and fewshot stages, on small synthetic
 features (a few seconds in all)."""
 
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from stages import data, fewshot, logistic, logreg
-from stages.config import UserError, read_json, write_json
+from clip_study.data import features
+from clip_study.errors import UserError
+from clip_study.evaluation import logistic
+from clip_study.evaluation.fewshot import few_shot_indices
+from clip_study.files import read_json, write_json
+from stages import fewshot, logreg
 
 LOGREG = {"C_min": 0.01, "C_max": 100.0, "C_steps": 5, "val_fraction": 0.25, "seed": 0}
 FEWSHOT = {"shots": [1, 2, 4, 50], "seeds": 3, "seed": 0}
 
 
-def run_stage(main, monkeypatch, *argv: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["stage", *argv])
-    main()
+def run_stage(main, *argv: str) -> None:
+    main(list(argv))
 
 
 def noisy_imbalanced(n: int, seed: int, flip: float) -> tuple[np.ndarray, np.ndarray]:
@@ -84,15 +86,15 @@ def test_decision_scores_cover_every_class():
 
 def test_few_shot_indices_take_k_per_class_seeded():
     labels = np.array([0] * 10 + [1] * 5 + [2] * 2)
-    indices = logistic.few_shot_indices(labels, 3, seed=0)
+    indices = few_shot_indices(labels, 3, seed=0)
     assert np.bincount(labels[indices]).tolist() == [3, 3, 2]  # a class with fewer gives all it has
     assert len(set(indices.tolist())) == len(indices) and (np.diff(indices) > 0).all()
-    assert np.array_equal(indices, logistic.few_shot_indices(labels, 3, seed=0))
-    assert not np.array_equal(indices, logistic.few_shot_indices(labels, 3, seed=1))
-    assert np.array_equal(logistic.few_shot_indices(labels, 10, seed=0), np.arange(len(labels)))
+    assert np.array_equal(indices, few_shot_indices(labels, 3, seed=0))
+    assert not np.array_equal(indices, few_shot_indices(labels, 3, seed=1))
+    assert np.array_equal(few_shot_indices(labels, 10, seed=0), np.arange(len(labels)))
     for k in (0, -1, 1.5):
-        with pytest.raises(UserError, match="fewshot.shots"):
-            logistic.few_shot_indices(labels, k, seed=0)
+        with pytest.raises(UserError, match="k = "):
+            few_shot_indices(labels, k, seed=0)
 
 
 def test_validation_split_is_stratified_and_disjoint():
@@ -100,9 +102,9 @@ def test_validation_split_is_stratified_and_disjoint():
     fit, val = logistic.validation_split(labels, 0.2, seed=0)
     assert np.bincount(labels[val]).tolist() == [2, 2, 2, 2]
     assert sorted([*fit, *val]) == list(range(40))
-    with pytest.raises(UserError, match="logreg.val_fraction"):
+    with pytest.raises(UserError, match="a validation fraction of 1.0 must be between 0 and 1"):
         logistic.validation_split(labels, 1.0, seed=0)
-    with pytest.raises(UserError, match="logreg.val_fraction"):
+    with pytest.raises(UserError, match="cannot carve a stratified validation split"):
         logistic.validation_split(labels, 0.01, seed=0)  # fewer validation images than classes
 
 
@@ -110,28 +112,28 @@ def test_validation_split_is_stratified_and_disjoint():
 def study(tmp_path) -> Path:
     """Features of 4 classes (20 train, 10 test images each), classes.json and params."""
     for split, per_class, seed in (("train", 20, 0), ("test", 10, 1)):
-        data.save_features(tmp_path / "features" / f"{split}.npz", *clusters(per_class, seed=seed))
+        features.save_features(tmp_path / "features" / f"{split}.npz", *clusters(per_class, seed=seed))
     write_json(tmp_path / "subset" / "classes.json", [{"id": f"c{i}", "name": f"class {i}"} for i in range(4)])
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"logreg": LOGREG, "fewshot": FEWSHOT}))
     return tmp_path
 
 
-def run_logreg(study: Path, monkeypatch) -> None:
-    run_stage(logreg.main, monkeypatch, "--params", str(study / "params.yaml"), "--features", str(study / "features"),
+def run_logreg(study: Path) -> None:
+    run_stage(logreg.main, "--params", str(study / "params.yaml"), "--features", str(study / "features"),
               "--subset", str(study / "subset"), "--out", str(study / "logreg"),
               "--metrics", str(study / "logreg.json"), "--sweep", str(study / "sweep.json"),
               "--confusion", str(study / "confusion.json"))
 
 
-def run_fewshot(study: Path, monkeypatch) -> None:
-    run_stage(fewshot.main, monkeypatch, "--params", str(study / "params.yaml"), "--features", str(study / "features"),
+def run_fewshot(study: Path) -> None:
+    run_stage(fewshot.main, "--params", str(study / "params.yaml"), "--features", str(study / "features"),
               "--logreg-metrics", str(study / "logreg.json"),
               "--metrics", str(study / "fewshot.json"), "--curve", str(study / "curve.json"))
 
 
 @pytest.mark.filterwarnings("error")
-def test_logreg_and_fewshot_stages_end_to_end(study, monkeypatch):
-    run_logreg(study, monkeypatch)
+def test_logreg_and_fewshot_stages_end_to_end(study):
+    run_logreg(study)
     metrics = read_json(study / "logreg.json")
     assert list(metrics) == ["num_classes", "num_train_images", "num_test_images", "C", "val_top1",
                              "top1", "top5", "macro_f1", "mean_per_class_recall"]
@@ -148,7 +150,7 @@ def test_logreg_and_fewshot_stages_end_to_end(study, monkeypatch):
     assert {row["predicted"] for row in confusion} <= {f"class {i}" for i in range(4)}
     assert np.mean([row["actual"] == row["predicted"] for row in confusion]) == pytest.approx(metrics["top1"])
 
-    run_fewshot(study, monkeypatch)
+    run_fewshot(study)
     result = read_json(study / "fewshot.json")
     assert (result["num_classes"], result["C"]) == (4, metrics["C"])
     curve = result["curve"]
@@ -170,11 +172,11 @@ def test_logreg_and_fewshot_stages_end_to_end(study, monkeypatch):
     ("fewshot", "shots", 4, "fewshot.shots"),
     ("fewshot", "seeds", 0, "fewshot.seeds"),
 ])
-def test_bad_params_are_one_line_errors(study, monkeypatch, section, key, value, message):
-    run_logreg(study, monkeypatch)
+def test_bad_params_are_one_line_errors(study, section, key, value, message):
+    run_logreg(study)
     params = {"logreg": dict(LOGREG), "fewshot": dict(FEWSHOT)}
     params[section][key] = value
     (study / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(UserError, match=message) as error:
-        (run_logreg if section == "logreg" else run_fewshot)(study, monkeypatch)
+        (run_logreg if section == "logreg" else run_fewshot)(study)
     assert "\n" not in str(error.value)

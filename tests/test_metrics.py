@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
                              top_k_accuracy_score)
 
-from stages.metrics import classification_metrics, confusion_matrix as our_confusion_matrix, spread
+from clip_study.evaluation.metrics import classification_metrics, confusion_matrix as our_confusion_matrix, spread
 
 
 def test_known_values():

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages import config, schema
-from stages.config import UserError
+from clip_study.errors import UserError
+from clip_study.pipeline import schema
+from clip_study.pipeline.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -46,7 +47,7 @@ def write(tmp_path: Path, params: dict) -> Path:
 def load_error(tmp_path: Path, params: dict) -> str:
     path = write(tmp_path, params)
     with pytest.raises(UserError) as error:
-        config.load_params(path)
+        load_params(path)
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith(f"{path}: ")
@@ -91,6 +92,8 @@ CASES = [
     (MAIN, "zeroshot.templates", [], "zeroshot.templates", "[] must be a non-empty list of templates"),
     (MAIN, "zeroshot.ensembles", {"mine": "nowhere.txt"}, "zeroshot.ensembles.mine",
      "file nowhere.txt not found: give a file with one template a line"),
+    (MAIN, "zeroshot.ensembles", {"clip_80": "stages/assets/clip_imagenet_templates.txt"}, "zeroshot.ensembles.clip_80",
+     "the shipped template files moved to clip_study/assets/; write clip_study/assets/clip_imagenet_templates.txt"),
     (MAIN, "zeroshot.ensembles", {"mine": 3}, "zeroshot.ensembles.mine",
      "3 must be a template file (one template a line) or a non-empty list of templates"),
     (MAIN, "zeroshot.ensembles", {"mine": ["a {}", "plain"]}, "zeroshot.ensembles.mine",
@@ -131,7 +134,7 @@ def test_bad_params_name_the_key_the_value_and_what_is_allowed(tmp_path, base, d
 @pytest.mark.parametrize("path", ["params.yaml", "demo/params.yaml"])
 def test_committed_params_are_valid(path):
     assert schema.problems(yaml.safe_load((ROOT / path).read_text())) == []
-    assert config.load_params(ROOT / path)
+    assert load_params(ROOT / path)
 
 
 def test_new_and_optional_keys_are_accepted(tmp_path):
@@ -141,11 +144,11 @@ def test_new_and_optional_keys_are_accepted(tmp_path):
     params["model"]["device"] = "cuda:1"
     params["zeroshot"].update(templates={"photo": "a photo of a {}"}, ensembles={"mine": ["a {}", "the {}"]})
     params["fewshot"]["shots"] = [1, 2, "all"]
-    assert config.load_params(write(tmp_path, params)) == params
+    assert load_params(write(tmp_path, params)) == params
     minimal = {"data": {"dataset": "zh-plus/tiny-imagenet", "test_size": 0.2, "seed": 0},  # optional keys absent
                "model": {"name": "openai/clip-vit-base-patch32"}, "extract": {"batch_size": 8},
                "zeroshot": {"templates": ["a {}"]}}
-    assert config.load_params(write(tmp_path, minimal)) == minimal
+    assert load_params(write(tmp_path, minimal)) == minimal
 
 
 def test_several_problems_report_the_first_and_count_the_rest(tmp_path):
@@ -163,7 +166,7 @@ def test_yaml_slips_are_one_line_errors(tmp_path, text, message):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     with pytest.raises(UserError) as error:
-        config.load_params(path)
+        load_params(path)
     assert str(error.value).startswith(f"{path}: {message}") and "\n" not in str(error.value)
 
 
@@ -193,4 +196,4 @@ def test_a_stage_exits_2_with_one_line_before_any_work(tmp_path, stage, dotted, 
 def test_verbose_shows_the_traceback(tmp_path):
     done = run_stage(tmp_path, "fetch", edited(MAIN, "data.test_size", 2), "--out", str(tmp_path / "out"), "--verbose")
     assert done.returncode == 1 and "Traceback" in done.stderr
-    assert "stages.config.UserError" in done.stderr and "data.test_size: 2 must be" in done.stderr
+    assert "clip_study.errors.UserError" in done.stderr and "data.test_size: 2 must be" in done.stderr

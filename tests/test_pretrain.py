@@ -5,7 +5,6 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,9 @@ import yaml
 from PIL import Image
 from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 
-from stages import generate, pretrain, shapes, tinyclip
-from stages.config import UserError
+from clip_study.demo import pretraining, shapes, tinyclip
+from clip_study.errors import UserError
+from stages import generate, pretrain
 
 TINY_SIZES = {"vision_hidden": 32, "vision_layers": 1, "patch_size": 8, "text_hidden": 32, "text_layers": 1,
               "heads": 2, "projection_dim": 16, "max_text_length": 32}
@@ -27,9 +27,8 @@ TINY_PARAMS = {
 }
 
 
-def run_stage(main, monkeypatch, *argv: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["stage", *argv])
-    main()
+def run_stage(main, *argv: str) -> None:
+    main(list(argv))
 
 
 def write_params(path: Path, params: dict) -> Path:
@@ -40,8 +39,8 @@ def write_params(path: Path, params: dict) -> Path:
 def tiny_set(n: int = 48, size: int = 16):
     images, captions, _ = shapes.pretraining_set(n, seed=1, held_out=shapes.held_out_pairs(0), size=size)
     tokenizer = tinyclip.train_tokenizer(captions, 300)
-    input_ids, attention_mask = pretrain.tokenize(tokenizer, captions, max_length=32)
-    pixels = pretrain.preprocess_pixels(images, tinyclip.image_processor(size))
+    input_ids, attention_mask = pretraining.tokenize(tokenizer, captions, max_length=32)
+    pixels = pretraining.preprocess_pixels(images, tinyclip.image_processor(size))
     return tokenizer, pixels, input_ids, attention_mask
 
 
@@ -62,69 +61,70 @@ def test_preprocess_pixels_matches_the_image_processor(size):
     images = [shapes.render(colour, shape, rng, size) for colour, shape in shapes.all_classes()[::7]]
     processor = tinyclip.image_processor(size)
     expected = processor(images=images, return_tensors="pt")["pixel_values"]
-    pixels = pretrain.preprocess_pixels(np.stack([np.asarray(image) for image in images]), processor)
+    pixels = pretraining.preprocess_pixels(np.stack([np.asarray(image) for image in images]), processor)
     assert pixels.shape == expected.shape and pixels.dtype == torch.float32
     assert torch.allclose(pixels, expected, atol=1e-5, rtol=0)
 
 
 def test_preprocess_pixels_refuses_images_that_need_resizing():
     with pytest.raises(ValueError, match="resizing"):
-        pretrain.preprocess_pixels(np.zeros((2, 16, 16, 3), dtype=np.uint8), tinyclip.image_processor(32))
+        pretraining.preprocess_pixels(np.zeros((2, 16, 16, 3), dtype=np.uint8), tinyclip.image_processor(32))
 
 
 def test_lr_schedule_warms_up_linearly_then_decays_to_zero():
     warmup, total = 10, 100
-    factors = [pretrain.lr_schedule(step, warmup, total) for step in range(total)]
+    factors = [pretraining.lr_schedule(step, warmup, total) for step in range(total)]
     assert factors[:warmup] == pytest.approx([(step + 1) / warmup for step in range(warmup)])
     assert factors[warmup - 1] == pytest.approx(1.0) and factors[warmup] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(factors[warmup:], factors[warmup + 1:]))
     assert 0 < factors[-1] < 0.001
-    assert pretrain.lr_schedule(0, 0, 5) == pytest.approx(1.0)  # no warm-up
+    assert pretraining.lr_schedule(0, 0, 5) == pytest.approx(1.0)  # no warm-up
 
 
 def test_batch_order_covers_each_pass_without_repeats():
-    order = pretrain.batch_order(10, steps=7, batch_size=3, generator=torch.Generator().manual_seed(0))
+    order = pretraining.batch_order(10, steps=7, batch_size=3, generator=torch.Generator().manual_seed(0))
     assert order.shape == (7, 3)
     first_pass = order[:3].flatten()  # 3 full batches per pass of 10 examples
     assert len(set(first_pass.tolist())) == 9
-    with pytest.raises(UserError, match="pretrain.batch_size"):
-        pretrain.batch_order(10, steps=1, batch_size=11, generator=torch.Generator())
+    with pytest.raises(UserError, match="a batch of 11 is larger than the 10 pretraining images"):
+        pretraining.batch_order(10, steps=1, batch_size=11, generator=torch.Generator())
 
 
 def test_tokenize_pads_to_the_longest_caption_and_checks_the_length():
     tokenizer = tinyclip.train_tokenizer(["a red circle", "a photo of a blue star on a dark background"], 300)
-    input_ids, attention_mask = pretrain.tokenize(tokenizer, ["a red circle", "a red circle on a dark background"], 32)
+    captions = ["a red circle", "a red circle on a dark background"]
+    input_ids, attention_mask = pretraining.tokenize(tokenizer, captions, 32)
     assert input_ids.shape == attention_mask.shape and input_ids.shape[0] == 2
     assert attention_mask[1].all() and not attention_mask[0].all()
     assert (input_ids[:, 0] == tokenizer.bos_token_id).all()
     expected = tokenizer(["a red circle"])["input_ids"][0]
     assert input_ids[0, :len(expected)].tolist() == expected
-    with pytest.raises(UserError, match="pretrain.max_text_length"):
-        pretrain.tokenize(tokenizer, ["a red circle on a dark background"], 3)
+    with pytest.raises(UserError, match="3 text positions are fewer than the longest caption"):
+        pretraining.tokenize(tokenizer, ["a red circle on a dark background"], 3)
 
 
 def test_a_few_steps_reduce_the_loss_and_are_deterministic():
     tokenizer, pixels, input_ids, attention_mask = tiny_set()
     model = tiny_model(tokenizer)
     before = contrastive_loss(model, pixels, input_ids, attention_mask)
-    log = pretrain.pretrain(model, pixels, input_ids, attention_mask, steps=30, batch_size=16, lr=0.003,
+    log = pretraining.pretrain(model, pixels, input_ids, attention_mask, steps=30, batch_size=16, lr=0.003,
                             warmup_steps=5, weight_decay=0.1, seed=0, log_every=10)
     after = contrastive_loss(model, pixels, input_ids, attention_mask)
     assert after < before - 0.3
     assert [entry["step"] for entry in log] == [10, 20, 30] and not model.training
 
     again = tiny_model(tokenizer)
-    pretrain.pretrain(again, pixels, input_ids, attention_mask, steps=30, batch_size=16, lr=0.003,
+    pretraining.pretrain(again, pixels, input_ids, attention_mask, steps=30, batch_size=16, lr=0.003,
                       warmup_steps=5, weight_decay=0.1, seed=0, log_every=10)
     for (name, weight), other in zip(model.state_dict().items(), again.state_dict().values()):
         assert torch.equal(weight, other), name
 
 
-def test_generate_and_pretrain_stages_end_to_end(tmp_path, monkeypatch):
+def test_generate_and_pretrain_stages_end_to_end(tmp_path):
     params = write_params(tmp_path / "params.yaml", TINY_PARAMS)
     npz, images, held_out, out = (tmp_path / "pretrain.npz", tmp_path / "shapes", tmp_path / "held_out.json",
                                   tmp_path / "model")
-    run_stage(generate.main, monkeypatch, "--params", str(params), "--pretrain", str(npz),
+    run_stage(generate.main, "--params", str(params), "--pretrain", str(npz),
               "--images", str(images), "--held-out", str(held_out))
 
     with np.load(npz, allow_pickle=False) as data:
@@ -139,7 +139,7 @@ def test_generate_and_pretrain_stages_end_to_end(tmp_path, monkeypatch):
     assert len(folders) == 49 and set(record["folders"]) <= set(folders)
     assert len(list((images / record["folders"][0]).glob("*.png"))) == 2
 
-    run_stage(pretrain.main, monkeypatch, "--params", str(params), "--pretrain", str(npz), "--out", str(out))
+    run_stage(pretrain.main, "--params", str(params), "--pretrain", str(npz), "--out", str(out))
     model = CLIPModel.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
     processor = AutoImageProcessor.from_pretrained(out)
@@ -157,10 +157,10 @@ def test_generate_and_pretrain_stages_end_to_end(tmp_path, monkeypatch):
     ("pretrain_images", 0, "generate.pretrain_images"),
     ("eval_per_class", 1.5, "generate.eval_per_class"),
 ])
-def test_generate_rejects_bad_params(tmp_path, monkeypatch, key, value, match):
+def test_generate_rejects_bad_params(tmp_path, key, value, match):
     params = write_params(tmp_path / "params.yaml", {"generate": {**TINY_PARAMS["generate"], key: value}})
     with pytest.raises(UserError, match=match):
-        run_stage(generate.main, monkeypatch, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
+        run_stage(generate.main, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
                   "--images", str(tmp_path / "shapes"), "--held-out", str(tmp_path / "held_out.json"))
     assert not (tmp_path / "p.npz").exists()
 
@@ -171,10 +171,10 @@ def test_generate_rejects_bad_params(tmp_path, monkeypatch, key, value, match):
     ("vision_hidden", 33, "pretrain.vision_hidden"),
     ("patch_size", 5, "pretrain.patch_size"),
 ])
-def test_pretrain_rejects_bad_params(tmp_path, monkeypatch, key, value, match):
+def test_pretrain_rejects_bad_params(tmp_path, key, value, match):
     images, captions, labels = shapes.pretraining_set(8, 0, shapes.held_out_pairs(0), size=16)
-    generate.write_pretraining_set(tmp_path / "p.npz", images, captions, labels)
+    shapes.write_pretraining_set(tmp_path / "p.npz", images, captions, labels)
     params = write_params(tmp_path / "params.yaml", {"pretrain": {**TINY_PARAMS["pretrain"], key: value}})
     with pytest.raises(UserError, match=match):
-        run_stage(pretrain.main, monkeypatch, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
+        run_stage(pretrain.main, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
                   "--out", str(tmp_path / "model"))

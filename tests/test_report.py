@@ -4,14 +4,13 @@ synthetic logreg, few-shot and confusion files (6 classes)."""
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from clip_study.errors import UserError
 from stages import report
-from stages.config import UserError
 
 DEMO = Path(__file__).resolve().parent.parent / "demo" / "metrics"
 REAL = ("zeroshot", "similarity", "probe", "probe_curve", "summary", "heldout")
@@ -26,7 +25,7 @@ CURVE = ((1, "1", 5, 0.7), (2, "2", 5, 0.85), (4, "4", 5, 0.93), (8, "8", 5, 0.9
 FEWSHOT = {"num_classes": 6, "C": 3.162278,
            "curve": [{"k": k, "label": label, "runs": runs, "mean_top1": mean, "std_top1": 0.01,
                       "min_top1": mean - 0.02, "max_top1": mean + 0.02} for k, label, runs, mean in CURVE]}
-ENSEMBLES = {"clip_80": {"num_templates": 80, "source": "stages/assets/clip_imagenet_templates.txt", "top1": 0.9316,
+ENSEMBLES = {"clip_80": {"num_templates": 80, "source": "clip_study/assets/clip_imagenet_templates.txt", "top1": 0.9316,
                          "top5": 1.0, "macro_f1": 0.9301, "mean_per_class_recall": 0.9316},
              "class_prompts": {"num_templates": None, "source": "prompts.json", "top1": 0.5, "top5": 0.9,
                                "macro_f1": 0.45, "mean_per_class_recall": 0.5}}
@@ -60,11 +59,9 @@ def write_inputs(folder: Path, optional: bool = True) -> Path:
     return folder
 
 
-def run_report(monkeypatch, folder: Path) -> str:
-    monkeypatch.setattr(sys, "argv", ["report", "--metrics-dir", str(folder), "--out", str(folder / "report.md"),
-                                      "--figures", str(folder / "figures"),
-                                      "--per-class", str(folder / "per_class.json")])
-    report.main()
+def run_report(folder: Path) -> str:
+    report.main(["--metrics-dir", str(folder), "--out", str(folder / "report.md"), "--figures", str(folder / "figures"),
+                 "--per-class", str(folder / "per_class.json")])
     return (folder / "report.md").read_text()
 
 
@@ -72,9 +69,9 @@ def figure_paths(text: str, folder: Path) -> list[Path]:
     return [folder / path for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)]
 
 
-def test_report_with_every_input(tmp_path, monkeypatch):
+def test_report_with_every_input(tmp_path):
     folder = write_inputs(tmp_path / "metrics")
-    text = run_report(monkeypatch, folder)
+    text = run_report(folder)
 
     figures = figure_paths(text, folder)
     assert {p.name for p in figures} == {f"{name}.png" for name in
@@ -113,18 +110,18 @@ def test_report_with_every_input(tmp_path, monkeypatch):
     assert "| blue circle (held out) | 1.0000 | 1.0000 | 1.0000 |" in text  # held out in the demo's heldout.json
 
 
-def test_report_is_deterministic(tmp_path, monkeypatch):
+def test_report_is_deterministic(tmp_path):
     folder = write_inputs(tmp_path / "metrics")
-    run_report(monkeypatch, folder)
+    run_report(folder)
     outputs = sorted([folder / "report.md", folder / "per_class.json", *(folder / "figures").glob("*.png")])
     first = {path: path.read_bytes() for path in outputs}
-    run_report(monkeypatch, folder)
+    run_report(folder)
     assert {path: path.read_bytes() for path in outputs} == first
 
 
-def test_missing_optional_inputs_name_their_stage(tmp_path, monkeypatch):
+def test_missing_optional_inputs_name_their_stage(tmp_path):
     folder = write_inputs(tmp_path / "metrics")
-    run_report(monkeypatch, folder)
+    run_report(folder)
     for name in ("logreg", "logreg_sweep", "fewshot", "heldout", "confusion_zeroshot", "confusion_probe",
                  "confusion_logreg"):
         (folder / f"{name}.json").unlink()
@@ -132,7 +129,7 @@ def test_missing_optional_inputs_name_their_stage(tmp_path, monkeypatch):
     del zeroshot["ensembles"]
     (folder / "zeroshot.json").write_text(json.dumps(zeroshot))
 
-    text = run_report(monkeypatch, folder)
+    text = run_report(folder)
     assert "`logreg.json` is missing; the logreg stage writes it" in text
     assert "`fewshot.json` is missing; the fewshot stage writes it" in text
     assert "`heldout.json` is missing; the heldout stage of the offline demo writes it" in text
@@ -145,15 +142,15 @@ def test_missing_optional_inputs_name_their_stage(tmp_path, monkeypatch):
     assert json.loads((folder / "per_class.json").read_text()) == []
 
 
-def test_probe_that_never_overtakes(tmp_path, monkeypatch):
+def test_probe_that_never_overtakes(tmp_path):
     folder = write_inputs(tmp_path / "metrics")
     curve = [{**row, "mean_top1": 0.9} for row in FEWSHOT["curve"]]
     (folder / "fewshot.json").write_text(json.dumps({**FEWSHOT, "curve": curve}))
-    assert "the probe does not overtake zero-shot at any k measured (up to k = 16)" in run_report(monkeypatch, folder)
+    assert "the probe does not overtake zero-shot at any k measured (up to k = 16)" in run_report(folder)
 
 
-def test_missing_required_input_is_one_line_error(tmp_path, monkeypatch):
+def test_missing_required_input_is_one_line_error(tmp_path):
     folder = write_inputs(tmp_path / "metrics", optional=False)
     (folder / "similarity.json").unlink()
     with pytest.raises(UserError, match="similarity.json not found"):
-        run_report(monkeypatch, folder)
+        run_report(folder)

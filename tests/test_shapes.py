@@ -1,4 +1,4 @@
-"""Tests for stages/shapes.py: determinism, held-out split, rendering and captions."""
+"""Tests for clip_study/demo/shapes.py: determinism, held-out split, rendering and captions."""
 
 import re
 
@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 
-from stages.shapes import (
+from clip_study.demo.shapes import (
     COLOURS,
     SHAPES,
     all_classes,
@@ -19,6 +19,7 @@ from stages.shapes import (
     render,
     write_image_folder,
 )
+from clip_study.pipeline.schema import DEMO_HELD_OUT_MAX
 
 
 def names_pair(text: str, colour: str, shape: str) -> bool:
@@ -68,6 +69,11 @@ def test_held_out_pairs_cover_each_colour_and_shape_once(seed):
     assert sorted(s for _, s in pairs) == sorted(SHAPES)
     assert held_out_pairs(seed, 3) == pairs[:3]
     assert held_out_pairs(seed, 0) == []
+
+
+def test_the_params_schema_allows_as_many_held_out_pairs_as_there_are_colours_and_shapes():
+    most = min(len(COLOURS), len(SHAPES))
+    assert DEMO_HELD_OUT_MAX == most and len(held_out_pairs(0, most)) == most
 
 
 def test_held_out_pairs_differ_between_seeds():

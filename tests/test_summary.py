@@ -1,6 +1,6 @@
 """Where the few-shot probe overtakes zero-shot."""
 
-from stages.metrics import overtaking_k
+from clip_study.evaluation.metrics import overtaking_k
 
 CURVE = [{"k": 1, "mean_top1": 0.5}, {"k": 2, "mean_top1": 0.7}, {"k": 4, "mean_top1": 0.65}, {"k": 80, "mean_top1": 0.9}]
 

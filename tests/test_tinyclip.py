@@ -4,12 +4,12 @@ import json
 import subprocess
 import sys
 
-from stages import tinyclip
+from clip_study.demo import tinyclip
 from tests.conftest import shape_prompts
 
 VOCAB_OF_A_FRESH_PROCESS = """
 import json
-from stages import tinyclip
+from clip_study.demo import tinyclip
 from tests.conftest import shape_prompts
 print(json.dumps(tinyclip.train_tokenizer(shape_prompts(), 300).get_vocab(), sort_keys=True))
 """

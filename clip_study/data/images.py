@@ -43,7 +43,7 @@ from typing import BinaryIO, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from stages.config import UserError
+from clip_study.errors import UserError
 
 LARGE_PIXELS = 89_478_485  # PIL's default MAX_IMAGE_PIXELS; PIL refuses files over twice this
 REDUCED_SIDE = 2048        # shorter side of a large image after reduction

@@ -12,7 +12,7 @@ import socket
 from typing import Callable, TypeVar
 from urllib.parse import urlparse
 
-from stages.config import UserError
+from clip_study.errors import UserError
 
 T = TypeVar("T")
 
@@ -36,10 +36,10 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def load_from_hub(load: Callable[[bool], T], kind: str, name: str, param: str) -> T:
+def load_from_hub(load: Callable[[bool], T], kind: str, name: str) -> T:
     """Call ``load(local_only)``: from the cache only when offline, with downloads otherwise.
 
-    ``kind`` and ``param`` only shape the error message ("model 'x' ... set model.name to ...").
+    ``kind`` ("model", "dataset") only shapes the error message.
     """
     offline = offline_requested() or not hub_reachable()
     if not offline:
@@ -51,5 +51,5 @@ def load_from_hub(load: Callable[[bool], T], kind: str, name: str, param: str) -
         raise UserError(
             f"{kind} '{name}' is not in the local Hugging Face cache and {reason}: download it once on a "
             f"machine with network (`hf download {name}`{' --repo-type dataset' if kind == 'dataset' else ''}, "
-            f"then copy ~/.cache/huggingface) or set {param} to a local directory"
+            f"then copy ~/.cache/huggingface) or give the path of a local directory instead"
             f" [{type(error).__name__}]") from error

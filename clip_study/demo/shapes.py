@@ -5,10 +5,15 @@ of pretraining so the demo can test compositional zero-shot classification.
 Everything is generated deterministically from a seed with numpy and PIL only.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from clip_study.errors import UserError
+from clip_study.files import save_npz
 
 # Saturated, bright colours that stay far apart (and far from the dark
 # background) even after brightness jitter and blending at 32 px.
@@ -179,3 +184,30 @@ def write_image_folder(root: Path, per_class: int, seed: int, size: int = 32) ->
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(per_class):
             render(colour, shape, rng, size).save(folder / f"{index:04d}.png")
+
+
+def held_out_record(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Held-out classes as fetch will name them (folder name, underscores -> spaces) and their folders."""
+    return {"classes": [class_name(colour, shape) for colour, shape in pairs],
+            "folders": [folder_name(colour, shape) for colour, shape in pairs]}
+
+
+def write_pretraining_set(path: Path, images: np.ndarray, captions: list[str], labels: np.ndarray) -> None:
+    """npz with ``images`` uint8 (N,S,S,3), ``captions`` a fixed-width unicode array and ``labels``
+    int64: no object arrays, so it loads with ``allow_pickle=False``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_npz(path, images=images, captions=np.array(captions, dtype=str), labels=labels.astype(np.int64))
+
+
+def load_pretraining_set(path: Path) -> tuple[np.ndarray, list[str]]:
+    """Images (uint8, N x S x S x 3) and captions written by the generate stage."""
+    if not path.is_file():
+        raise UserError(f"{path} not found: generate the pretraining set first (dvc repro demo/dvc.yaml)")
+    with np.load(path, allow_pickle=False) as data:
+        images, captions = data["images"], data["captions"].tolist()
+    if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise UserError(f"{path}: images must be uint8 (N, S, S, 3), got {images.dtype} {images.shape}: "
+                        "generate it again")
+    if len(captions) != len(images):
+        raise UserError(f"{path}: {len(images)} images but {len(captions)} captions: generate it again")
+    return images, captions

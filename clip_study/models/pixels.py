@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from stages.images import open_rgb
+from clip_study.data.images import open_rgb
 
 Preprocess = Callable[[Image.Image], np.ndarray]
 

@@ -1,6 +1,6 @@
 """The schema of the params files: every section, every key a stage reads, and what each may hold.
 
-``config.load_params`` checks a whole params file against it (``params.yaml`` and ``demo/params.yaml``
+``params.load_params`` checks a whole params file against it (``params.yaml`` and ``demo/params.yaml``
 share one schema), so any stage refuses a misspelt key or an out-of-range value before it loads a
 model or a dataset, with one line naming the key, the value and what is allowed. Stages then read
 values without checking their ranges again. Checks that need the data (more classes requested than
@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from stages.config import UserError, integer_range, is_integer, is_number, number_range
-from stages.shapes import SHAPES
+from clip_study.errors import UserError, shown
+from clip_study.evaluation.prompts import check_templates, read_templates
+from clip_study.models.precision import PRECISIONS
 
 Check = Callable[[str, Any], None]  # (dotted key, value) -> None, or raises UserError
-TEMPLATE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # metric keys stay readable paths in `dvc metrics diff`
+DEMO_HELD_OUT_MAX = 7  # the demo holds out at most one (colour, shape) pair per colour and shape: 7 of each
+MOVED_ASSETS = "stages/assets/"  # where the shipped template files were before clip_study/assets/
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,26 @@ class Key:
     required: bool = True
 
 
-PRECISIONS = ("auto", "fp32", "int8", "fp16", "bf16")  # extract.precision (see clip.resolve_precision)
+def is_integer(value: Any, minimum: int = 1, maximum: int | None = None) -> bool:
+    """A whole number in [minimum, maximum]; a bool or a float (e.g. 6.5e2) is refused, not truncated."""
+    return (not isinstance(value, bool) and isinstance(value, int) and value >= minimum
+            and (maximum is None or value <= maximum))
 
-def shown(value: Any, limit: int = 80) -> str:
-    """A value as written in messages: its repr, cut short so an error stays one readable line."""
-    text = repr(value).replace("\n", " ")
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+def integer_range(minimum: int = 1, maximum: int | None = None) -> str:
+    """What ``is_integer`` accepts, in words for error messages."""
+    return f"a whole number >= {minimum}" + ("" if maximum is None else f" and <= {maximum}")
+
+
+def is_number(value: Any, positive: bool = True) -> bool:
+    """A finite number > 0 (or >= 0 with ``positive=False``); a bool, nan or inf is refused."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+            and (value > 0 if positive else value >= 0))
+
+
+def number_range(positive: bool = True) -> str:
+    """What ``is_number`` accepts, in words for error messages."""
+    return f"a finite number {'> 0' if positive else '>= 0'}"
 
 
 def near_miss(word: str, choices: list[str]) -> str | None:
@@ -133,41 +149,12 @@ def check_classes(name: str, value: Any) -> None:
             raise UserError(f"{name}: {shown(value)} lists {len(value)} class(es); list at least 2")
 
 
-def check_templates(name: str, templates: list[Any] | dict[Any, Any]) -> None:
-    """Each template holds one '{}' (where the class name goes) and is given once; mapping keys
-    become metric keys, so they stay plain words."""
-    pairs = templates.items() if isinstance(templates, dict) else [(None, t) for t in templates]
-    seen: dict[str, str] = {}
-    for key, template in pairs:
-        where = name if key is None else f"{name}.{key}"
-        if key is not None and not TEMPLATE_KEY.fullmatch(str(key)):
-            raise UserError(f"{name}: key {str(key)!r} may only use letters, digits, '_' and '-'")
-        if not isinstance(template, str) or template.count("{}") != 1:
-            raise UserError(f"{where}: {shown(template)} must contain '{{}}' exactly once, "
-                            "where the class name goes (e.g. 'a photo of a {}')")
-        if template in seen:
-            raise UserError(f"{where}: {shown(template)} is given twice{seen[template]}; keep one")
-        seen[template] = "" if key is None else f" (also {name}.{key})"
-
-
 def ensemble_members(name: str, spec: Any) -> list[str]:
-    """An ensemble's templates, checked: an inline list, or a text file with one template a line."""
-    where = name
-    members = spec
-    if isinstance(spec, str):
-        path = Path(spec)
-        if not path.is_file():
-            raise UserError(f"{name}: file {spec} not found: give a file with one template a line "
-                            "(e.g. stages/assets/clip_imagenet_templates.txt) or a list")
-        members = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        if not members:
-            raise UserError(f"{name}: file {spec} holds no templates: write one template a line")
-        where = f"{name} ({spec})"
-    if not isinstance(members, list) or not members:
-        raise UserError(f"{name}: {shown(spec)} must be a template file (one template a line) "
-                        "or a non-empty list of templates")
-    check_templates(where, members)
-    return [str(template) for template in members]
+    """An ensemble's templates, checked (a file written by the path it had before the move gets the new one)."""
+    if isinstance(spec, str) and spec.startswith(MOVED_ASSETS) and not Path(spec).is_file():
+        raise UserError(f"{name}: file {spec} not found: the shipped template files moved to clip_study/assets/; "
+                        f"write clip_study/assets/{spec[len(MOVED_ASSETS):]}")
+    return read_templates(spec, name)
 
 
 def check_ensembles(name: str, ensembles: dict[Any, Any] | None) -> None:
@@ -204,7 +191,7 @@ CLASSES = Key("'all', a number of classes >= 2, or a list of class ids or names 
               or (isinstance(v, list) and all(isinstance(c, str) for c in v)),
               check_classes, required=False)
 TEMPLATES = Key("a non-empty list of templates with one '{}' each, or a mapping key: template",
-                lambda v: isinstance(v, (list, dict)) and len(v) > 0, check_templates)
+                lambda v: True, lambda name, value: check_templates(value, name))
 ENSEMBLES = Key("a mapping name: template file or list of templates (or null)",
                 lambda v: v is None or isinstance(v, dict), check_ensembles, required=False)
 SHOTS = Key("a non-empty list of images per class, e.g. [1, 2, 4, 8, 16]",
@@ -252,7 +239,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
     },
     "generate": {  # demo only
         "seed": whole(0), "pretrain_images": whole(1), "eval_per_class": whole(2), "image_size": whole(8),
-        "held_out": whole(0, len(SHAPES)),
+        "held_out": whole(0, DEMO_HELD_OUT_MAX),
     },
     "pretrain": {  # demo only
         "seed": whole(0), "steps": whole(1), "batch_size": whole(2), "lr": real(), "warmup_steps": whole(0),

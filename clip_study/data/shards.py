@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import torch
 
-from stages import data
+from clip_study.files import npy_member
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -40,15 +40,6 @@ class Shard:
 
     def __len__(self) -> int:
         return self.stop - self.start
-
-
-def model_fingerprint(model: torch.nn.Module) -> str:
-    """A hash of the weights (a changed checkpoint at the same path must not reuse old shards)."""
-    digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()
 
 
 def settings_key(**settings: Any) -> str:
@@ -100,19 +91,19 @@ def write(folder: Path, shards: list[Shard], batches: Iterator[np.ndarray]) -> N
             _save_atomic(folder / shard.name, np.ascontiguousarray(block[:len(shard)], dtype=np.float32))
             rows, shard = [block[len(shard):]], next(pending, None)
     if shard is not None or sum(len(r) for r in rows):
-        raise RuntimeError("extract: the image stream and the shard plan disagree on the number of images")
+        raise RuntimeError("shards: the image stream and the shard plan disagree on the number of images")
 
 
 def assemble(folder: Path, shards: list[Shard], labels: np.ndarray, dim: int, out: Path) -> None:
-    """Stream the shards into ``out`` (an npz with ``features`` and ``labels``, as data.load_features reads),
+    """Stream the shards into ``out`` (an npz with ``features`` and ``labels``, as features.load_features reads),
     one shard in memory at a time, and rename it into place only when complete."""
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(out.name + ".tmp")
     with zipfile.ZipFile(temporary, "w") as archive:
-        with data.npy_member(archive, "features", np.dtype("<f4"), (len(labels), dim)) as entry:
+        with npy_member(archive, "features", np.dtype("<f4"), (len(labels), dim)) as entry:
             for shard in shards:
                 entry.write(np.load(folder / shard.name, allow_pickle=False).astype("<f4").tobytes())
-        with data.npy_member(archive, "labels", np.dtype("<i8"), (len(labels),)) as entry:
+        with npy_member(archive, "labels", np.dtype("<i8"), (len(labels),)) as entry:
             entry.write(labels.astype("<i8").tobytes())
     os.replace(temporary, out)
 

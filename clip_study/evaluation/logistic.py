@@ -10,8 +10,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
 from threadpoolctl import threadpool_limits  # installed with scikit-learn, which uses it itself
 
-from stages import classify, data
-from stages.config import UserError
+from clip_study.data.features import count_classes
+from clip_study.data.subset import split_indices
+from clip_study.errors import UserError
+from clip_study.evaluation.similarity import l2_normalize
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, C: float, seed: int) -> LogisticRegression:
@@ -28,7 +30,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, C: float, seed: int) -> LogisticR
         # sklearn guesses "regression?" when over half the samples have distinct labels: 1-shot has one
         # sample per class by design, and the labels are class indices.
         warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-        return model.fit(classify.l2_normalize(x), y)
+        return model.fit(l2_normalize(x), y)
 
 
 def decision_scores(model: LogisticRegression, x: np.ndarray, num_classes: int) -> np.ndarray:
@@ -38,7 +40,7 @@ def decision_scores(model: LogisticRegression, x: np.ndarray, num_classes: int) 
     from train scores below every other) or only two (sklearn then returns one column).
     """
     with threadpool_limits(limits=1, user_api="blas"):
-        raw = model.decision_function(classify.l2_normalize(x))
+        raw = model.decision_function(l2_normalize(x))
     if raw.ndim == 1:
         raw = np.stack([-raw, raw], axis=1) / 2
     scores = np.full((len(x), num_classes), raw.min() - 1.0, dtype=np.float32)
@@ -49,7 +51,7 @@ def decision_scores(model: LogisticRegression, x: np.ndarray, num_classes: int) 
 def sweep_C(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
             Cs: np.ndarray, seed: int) -> list[dict[str, float]]:
     """Validation top-1 for each C: one row {"C", "log10_C", "val_top1"} per C, in the order given."""
-    num_classes = data.count_classes(train_y, val_y)
+    num_classes = count_classes(train_y, val_y)
     rows = []
     for C in Cs:
         scores = decision_scores(fit_logistic(train_x, train_y, float(C), seed), val_x, num_classes)
@@ -70,16 +72,14 @@ def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     """Seeded stratified (fit, validation) split of the train indices: every class in both parts,
     so the C sweep is judged on the same class mix as the test set."""
     if not 0 < fraction < 1:
-        raise UserError(f"logreg.val_fraction: {fraction!r} must be between 0 and 1 (e.g. 0.2)")
+        raise UserError(f"a validation fraction of {fraction!r} must be between 0 and 1 (e.g. 0.2)")
     try:
-        return data.split_indices(labels, fraction, seed)
+        return split_indices(labels, fraction, seed)
     except UserError as error:
-        raise UserError(f"logreg.val_fraction: {fraction} cannot carve a stratified validation split "
-                        f"from the train images ({error})") from error
+        raise UserError(f"{fraction} cannot carve a stratified validation split from the train images "
+                        f"({error})") from error
 
 
-def few_shot_indices(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Sorted indices of k seeded random examples per class (all of a class that has fewer than k)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise UserError(f"fewshot.shots: {k!r} must be a whole number of training images per class >= 1")
-    return data.cap_per_class(labels, int(k), seed)
+def C_grid(C_min: float, C_max: float, steps: int) -> np.ndarray:
+    """``steps`` values of C, log-spaced from ``C_min`` to ``C_max`` (0 < C_min <= C_max)."""
+    return np.logspace(np.log10(C_min), np.log10(C_max), steps)

@@ -1,0 +1,163 @@
+"""The subset the stages share: readable class names, the chosen classes, a per-class cap and a seeded
+stratified train/test split, written once as
+
+    <subset>/classes.json          [{"id": "n01443537", "name": "goldfish"}, ...]  (label = index)
+    <subset>/train.csv, test.csv   file,label  (file relative to <subset>)
+    <subset>/images/<split>/...    the original image bytes, never re-encoded
+
+so every later step reads the same images whatever the source was.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from clip_study.errors import UserError
+from clip_study.files import read_json, write_json
+
+if TYPE_CHECKING:
+    from clip_study.data.sources import Example
+
+IMAGENET_CLASSES = Path(__file__).resolve().parents[1] / "assets" / "imagenet_classes.tsv"
+
+
+def class_names(class_ids: list[str], names_file: str | None = None) -> dict[str, str]:
+    """Readable names: from ``names_file`` (tsv: id<TAB>name), else CLIP's curated ImageNet names
+    for wnids, else the id with underscores as spaces."""
+    table = read_names_tsv(IMAGENET_CLASSES, id_column="wnid")
+    if names_file:
+        table = read_names_tsv(Path(names_file), id_column=None)
+    return {class_id: table.get(class_id, class_id.replace("_", " ")) for class_id in class_ids}
+
+
+def read_names_tsv(path: Path, id_column: str | None) -> dict[str, str]:
+    """id -> name from a tab-separated file (``id_column``/``name`` header, or two plain columns)."""
+    if not path.is_file():
+        raise UserError(f"file {path} not found: give a tsv of 'id<TAB>name' lines")
+    rows = [line.rstrip("\n").split("\t") for line in path.read_text().splitlines() if line.strip()]
+    if id_column is not None:
+        header = rows.pop(0)
+        return {row[header.index(id_column)]: row[header.index("name")] for row in rows}
+    if any(len(row) != 2 for row in rows):
+        raise UserError(f"every line of {path} must be 'id<TAB>name'")
+    return dict(rows)
+
+
+def select_classes(available: list[str], names: dict[str, str], spec: Any, seed: int) -> list[str]:
+    """Class ids to keep, in the source's order: 'all', a seeded random count, or an explicit
+    list of ids or names."""
+    if spec in (None, "all"):
+        return available
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        if not 2 <= spec <= len(available):
+            raise UserError(f"{spec} classes requested, the dataset has {len(available)}; "
+                            f"use a number from 2 to {len(available)}, 'all' or a list")
+        chosen = set(np.random.default_rng(seed).choice(available, size=spec, replace=False).tolist())
+        return [class_id for class_id in available if class_id in chosen]
+    if isinstance(spec, list):
+        return _listed_classes(available, names, [str(c) for c in spec])
+    raise UserError(f"{spec!r} is not 'all', a number or a list of class ids/names")
+
+
+def _listed_classes(available: list[str], names: dict[str, str], listed: list[str]) -> list[str]:
+    """The classes an explicit list names (by id or name), refusing a name two classes share and a
+    class listed twice (once by id, once by name)."""
+    ids_of: dict[str, list[str]] = {}
+    for class_id in available:
+        ids_of.setdefault(names[class_id], []).append(class_id)
+    missing = [c for c in listed if c not in names and c not in ids_of]
+    if missing:
+        raise UserError(f"{missing} not in the dataset (it has e.g. "
+                        f"{available[:3]} = {[names[c] for c in available[:3]]}); fix or remove them")
+    wanted: dict[str, str] = {}
+    for entry in listed:
+        ids = [entry] if entry in names else ids_of[entry]
+        if len(ids) > 1:
+            raise UserError(f"'{entry}' names {len(ids)} classes ({', '.join(ids)}); list them by id")
+        if ids[0] in wanted:
+            raise UserError(f"'{wanted[ids[0]]}' and '{entry}' are the same class ({ids[0]}); "
+                            "list it once")
+        wanted[ids[0]] = entry
+    if len(wanted) < 2:
+        raise UserError(f"{listed} selects {len(wanted)} class; list at least 2")
+    return [class_id for class_id in available if class_id in wanted]
+
+
+def check_distinct_names(chosen: list[str], names: dict[str, str]) -> None:
+    """Two classes with one name get the same prompts, so zero-shot could never tell them apart."""
+    first_with: dict[str, str] = {}
+    for class_id in chosen:
+        other = first_with.setdefault(names[class_id], class_id)
+        if other != class_id:
+            raise UserError(f"classes {other} and {class_id} are both named '{names[class_id]}'; "
+                            "zero-shot cannot tell them apart: give one a distinct name in a class-names tsv "
+                            "or leave one out")
+
+
+def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> np.ndarray:
+    """Indices keeping at most ``max_per_class`` random examples of each class (all if None)."""
+    if max_per_class is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    kept = [rng.permutation(np.flatnonzero(labels == c))[:max_per_class] for c in np.unique(labels)]
+    return np.sort(np.concatenate(kept))
+
+
+def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded, stratified train/test split of ``range(len(labels))``, each part sorted."""
+    from sklearn.model_selection import train_test_split  # imported here: only fetch splits (~1 s)
+
+    counts = np.bincount(labels)
+    if counts.min() < 2:
+        raise UserError(f"class {int(counts.argmin())} has {counts.min()} image(s); a stratified "
+                        "split needs at least 2 per class: give it more images or leave it out")
+    try:
+        train, test = train_test_split(np.arange(len(labels)), test_size=test_size,
+                                       random_state=seed, stratify=labels)
+    except ValueError as error:
+        raise UserError(f"a fraction of {test_size} cannot split {len(labels)} images of {len(counts)} classes "
+                        f"into two stratified parts ({error}); choose another fraction") from error
+    return np.sort(train), np.sort(test)
+
+
+def write_subset(out: Path, examples: list[Example], labels: np.ndarray, classes: list[dict[str, str]],
+                 splits: dict[str, np.ndarray]) -> None:
+    """Write the subset format described in the module docstring (replacing ``out``)."""
+    if out.exists():
+        shutil.rmtree(out)
+    for split, indices in splits.items():
+        folder = out / "images" / split
+        folder.mkdir(parents=True)
+        rows = []
+        for n, i in enumerate(indices):
+            example = examples[i]
+            file = folder / f"{n:06d}{example.suffix()}"
+            if example.path is not None:
+                shutil.copyfile(example.path, file)
+            else:
+                file.write_bytes(example.data)
+            rows.append((file.relative_to(out).as_posix(), int(labels[i])))
+        with open(out / f"{split}.csv", "w", newline="") as f:
+            csv.writer(f).writerows([("file", "label"), *rows])
+    write_json(out / "classes.json", classes)
+
+
+def read_split(subset: str | Path, split: str) -> tuple[list[Path], np.ndarray]:
+    """Image paths and integer labels of one split of a written subset."""
+    subset = Path(subset)
+    table = subset / f"{split}.csv"
+    if not table.is_file():
+        raise UserError(f"{table} not found: no subset written there (dvc repro writes it)")
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [subset / row["file"] for row in rows], np.array([int(row["label"]) for row in rows], dtype=np.int64)
+
+
+def read_classes(subset: str | Path) -> list[dict[str, str]]:
+    """The subset's classes, in label order."""
+    return read_json(Path(subset) / "classes.json")

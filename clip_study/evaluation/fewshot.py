@@ -1,0 +1,42 @@
+"""The CLIP paper's few-shot curve: the logistic probe trained on k random train images per class
+(several seeds per k), each tested on the full test set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from clip_study.data.features import count_classes
+from clip_study.data.subset import cap_per_class
+from clip_study.errors import UserError
+from clip_study.evaluation.logistic import decision_scores, fit_logistic
+from clip_study.evaluation.metrics import classification_metrics, spread
+
+
+def few_shot_indices(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Sorted indices of k seeded random examples per class (all of a class that has fewer than k)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise UserError(f"k = {k!r} must be a whole number of training images per class >= 1")
+    return cap_per_class(labels, int(k), seed)
+
+
+def shot_counts(shots: list[int | str], k_all: int) -> tuple[list[int], list[int]]:
+    """The distinct k of ``shots`` below ``k_all`` (the train images of the largest class), sorted, and
+    those at or above it, which the "all" point (always added) already covers. An "all" entry is skipped."""
+    counts = {k for k in shots if k != "all"}
+    return sorted(k for k in counts if k < k_all), sorted(k for k in counts if k >= k_all)
+
+
+def curve_point(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                k: int, label: str, C: float, seeds: list[int]) -> dict[str, Any]:
+    """Test top-1 over ``seeds`` runs of the probe on k images per class ("all": every train image, one run)."""
+    num_classes = count_classes(train_y, test_y)
+    top1 = []
+    for seed in seeds:
+        indices = np.arange(len(train_y)) if label == "all" else few_shot_indices(train_y, k, seed)
+        model = fit_logistic(train_x[indices], train_y[indices], C, seed)
+        top1.append(classification_metrics(test_y, decision_scores(model, test_x, num_classes))["top1"])
+    stats = spread(np.array(top1))
+    return {"k": k, "label": label, "runs": len(seeds),
+            **{f"{name}_top1": stats[name] for name in ("mean", "std", "min", "max")}}

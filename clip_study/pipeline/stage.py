@@ -1,0 +1,42 @@
+"""What every stage entry point shares: its command-line options and how a user's mistake ends it.
+
+Each stage reads one section of a params file (``params.yaml`` for the main pipeline, ``demo/params.yaml``
+for the offline demo) and takes its input and output paths as options, so the same stage serves both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable
+
+from clip_study.errors import UserError
+
+
+def parse_args(description: str, paths: dict[str, str], argv: list[str] | None = None) -> argparse.Namespace:
+    """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path (with defaults)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="on an error, show the traceback (as CLIP_STUDY_DEBUG=1 does)")
+    for name, default in paths.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
+                            help=f"(default: {default})")
+    return parser.parse_args(argv)
+
+
+def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
+    """Run a stage's ``main(argv)``: a UserError becomes one line on stderr and exit code 2.
+
+    Pass --verbose (or set CLIP_STUDY_DEBUG=1) to see the full traceback instead (the arguments are
+    looked at here: the parsed ones stay inside ``main``).
+    """
+    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        main(argv)
+    except UserError as error:
+        if os.environ.get("CLIP_STUDY_DEBUG") or "--verbose" in arguments:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,157 @@
+"""The report's figures, as PNG files readable offline (``dvc plots show`` writes HTML that loads its
+JavaScript from a CDN)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from clip_study.reporting.results import CLASSIFIERS, held_out_classes, prompt_rows, shorten  # noqa: E402
+
+BLUE, ORANGE, GREEN, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
+
+
+def save(fig, figures: Path, name: str) -> None:
+    fig.tight_layout()
+    fig.savefig(figures / f"{name}.png", dpi=100, metadata={"Software": None})  # no version: same bytes
+    plt.close(fig)
+
+
+def plot_prompts(m: dict, figures: Path) -> None:
+    rows = prompt_rows(m["zeroshot"])[::-1]
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.4 * len(rows)))
+    colors = [ORANGE if kind == "ensemble" else BLUE for kind, _, _ in rows]
+    bars = ax.barh(range(len(rows)), [r[2]["top1"] for r in rows], color=colors,
+                   hatch=["//" if kind == "ensemble" else "" for kind, _, _ in rows])
+    ax.bar_label(bars, fmt="%.4f", padding=3, fontsize=8)
+    ax.set_yticks(range(len(rows)), [shorten(label) for _, label, _ in rows], fontsize=8)
+    ax.axvline(m["zeroshot"]["chance_top1"], color="red", linestyle="--", label="chance")
+    ax.bar(0, 0, color=BLUE, label="single template"), ax.bar(0, 0, color=ORANGE, hatch="//", label="ensemble")
+    ax.set(xlim=(0, 1.12), xlabel="zero-shot top-1 (cosine)", title="Zero-shot top-1 per prompt")
+    ax.legend(loc="lower right", fontsize=8)
+    save(fig, figures, "prompts")
+
+
+def plot_similarity(m: dict, figures: Path) -> None:
+    s = m["similarity"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    x = np.arange(2)
+    for offset, (key, label, color) in ((-0.2, ("cosine", "cosine", BLUE)), (0.2, ("dot", "dot product", ORANGE))):
+        bars = left.bar(x + offset, [s[key]["top1"], s[key]["macro_f1"]], 0.4, label=label, color=color)
+        left.bar_label(bars, fmt="%.4f", fontsize=8)
+    left.set_xticks(x, ["top-1", "macro-F1"])
+    left.set(ylim=(0, 1.22), title=f"Cosine vs dot product ({s['template']})")
+    left.legend(loc="upper center", ncol=2, fontsize=8)
+    for y, (key, color) in enumerate((("image_norms", GREY), ("text_norms", BLUE))):
+        n = s[key]
+        right.plot([n["min"], n["max"]], [y, y], color=color, marker="|", markersize=14)
+        right.errorbar(n["mean"], y, xerr=n["std"], fmt="o", color=color, capsize=6, linewidth=3)
+        right.annotate(f"{n['min']:.2f} | {n['mean']:.2f} ± {n['std']:.2f} | {n['max']:.2f}", (n["mean"], y + 0.18),
+                       ha="center", fontsize=8)
+    right.set_yticks([0, 1], ["image", "class text"])
+    right.set(ylim=(-0.5, 1.6), xlabel="L2 norm (min | mean ± std | max)", title="Embedding norms")
+    save(fig, figures, "similarity")
+
+
+def plot_probe_curve(m: dict, figures: Path) -> None:
+    curve = m["probe_curve"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    epochs = [c["epoch"] for c in curve]
+    ax.plot(epochs, [c["top1"] for c in curve], marker=".", color=BLUE, label="probe top-1")
+    ax.plot(epochs, [c["macro_f1"] for c in curve], marker="x", linestyle=":", color=GREEN, label="probe macro-F1")
+    ax.axhline(m["zeroshot"]["best_top1"], color=ORANGE, linestyle="--", label="zero-shot top-1 (best template)")
+    if m["logreg"]:
+        ax.axhline(m["logreg"]["top1"], color=GREY, linestyle=":", label="logreg probe top-1")
+    ax.set(xlabel="epoch", ylabel="test score", title="Linear probe (torch) per epoch")
+    ax.legend(fontsize=8)
+    save(fig, figures, "probe_curve")
+
+
+def plot_logreg_sweep(m: dict, figures: Path) -> None:
+    sweep, chosen = m["logreg_sweep"], m["logreg"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["log10_C"] for r in sweep], [r["val_top1"] for r in sweep], marker="o", color=BLUE)
+    ax.axvline(np.log10(chosen["C"]), color=ORANGE, linestyle="--", label=f"chosen C = {chosen['C']:.4g}")
+    ax.plot(np.log10(chosen["C"]), chosen["val_top1"], marker="*", markersize=16, color=ORANGE)
+    ax.set(xlabel="log10 C (inverse L2 regularisation)", ylabel="validation top-1",
+           title="Logistic regression: C sweep")
+    ax.legend(fontsize=8)
+    save(fig, figures, "logreg_sweep")
+
+
+def plot_fewshot(m: dict, figures: Path) -> None:
+    zeroshot, curve = m["zeroshot"], m["fewshot"]["curve"]
+    k = [c["k"] for c in curve]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.fill_between(k, [c["min_top1"] for c in curve], [c["max_top1"] for c in curve], color=BLUE, alpha=0.2,
+                    label="min-max over runs")
+    ax.plot(k, [c["mean_top1"] for c in curve], marker="o", color=BLUE, label="logreg probe, mean top-1")
+    ax.axhline(zeroshot["best_top1"], color=ORANGE, linestyle="--",
+               label=f"zero-shot ({shorten(zeroshot['best_template'])})")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(k, [f"{c['k']}\n{c['label']}" if c["label"] == "all" else str(c["k"]) for c in curve])
+    ax.minorticks_off()
+    ax.set(xlabel="labelled images per class (k)", ylabel="test top-1", title="Few-shot probe against zero-shot")
+    ax.legend(fontsize=8, loc="lower right")
+    save(fig, figures, "fewshot")
+
+
+def plot_confusion(m: dict, figures: Path) -> None:
+    errors, names = m["errors"], m["errors"]["names"]
+    chosen = list(dict.fromkeys(n for p in errors["pairs"]["zeroshot"] for n in (p["actual"], p["predicted"])))[:10]
+    idx = [names.index(n) for n in chosen]
+    sub = errors["matrices"]["zeroshot"][np.ix_(idx, idx)].astype(float)
+    off = np.where(np.eye(len(idx), dtype=bool) | (sub == 0), np.nan, sub)  # white: none, grey: correct
+    fig, ax = plt.subplots(figsize=(2.5 + 0.55 * len(idx), 1.5 + 0.5 * len(idx)))
+    ax.imshow(np.eye(len(idx)), cmap="Greys", vmax=6)  # light grey diagonal (correct)
+    vmax = max(np.nan_to_num(off).max(), 1)
+    image = ax.imshow(off, cmap="Reds", vmin=0, vmax=vmax)
+    for (i, j), count in np.ndenumerate(sub):
+        if count:
+            ax.text(j, i, int(count), ha="center", va="center", fontsize=8,
+                    color="white" if i != j and count > 0.6 * vmax else "black")
+    ax.set_xticks(range(len(idx)), chosen, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(idx)), chosen, fontsize=8)
+    ax.set(xlabel="predicted (grey: correct)", ylabel="actual",
+           title="Zero-shot confusions among the most confused classes")
+    fig.colorbar(image, ax=ax, label="mistakes")
+    save(fig, figures, "confusion")
+
+
+def plot_per_class(m: dict, figures: Path) -> None:
+    worst, held_out = m["errors"]["worst"], held_out_classes(m)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.3 * len(worst)))
+    y = np.arange(len(worst))[::-1]
+    for offset, (key, label), color in zip((0.2, -0.2), CLASSIFIERS, (ORANGE, BLUE)):
+        if worst[0][key] is not None:
+            ax.barh(y + offset, [row[key] for row in worst], 0.4, color=color, label=label)
+    ax.set_yticks(y, [row["class"] + (" *" if row["class"] in held_out else "") for row in worst], fontsize=8)
+    ax.set_xticks(np.linspace(0, 1, 6))
+    ax.set(xlim=(0, 1.25), title=f"The {len(worst)} worst classes of zero-shot",
+           xlabel="per-class accuracy (recall)" + ("; * held out of pretraining" if held_out else ""))
+    ax.legend(fontsize=8, loc="lower right")
+    save(fig, figures, "per_class")
+
+
+def draw_figures(m: dict, figures: Path) -> set[str]:
+    """Draw every figure the loaded results (``results.load_results``) have the data for into ``figures``;
+    the names of those drawn. A figure whose data has gone is deleted, so it cannot linger."""
+    errors = m["errors"]
+    plots = {plot_prompts: True, plot_similarity: True, plot_probe_curve: True,
+             plot_logreg_sweep: bool(m["logreg"] and m["logreg_sweep"]), plot_fewshot: bool(m["fewshot"]),
+             plot_confusion: bool(errors and errors["pairs"].get("zeroshot")),
+             plot_per_class: bool(errors and "zeroshot" in errors["pairs"])}
+    figures.mkdir(parents=True, exist_ok=True)
+    drawn = set()
+    for plot, wanted in plots.items():
+        name = plot.__name__.removeprefix("plot_")
+        (figures / f"{name}.png").unlink(missing_ok=True)
+        if wanted:
+            plot(m, figures)
+            drawn.add(name)
+    return drawn

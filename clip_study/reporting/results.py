@@ -1,0 +1,67 @@
+"""The study's metrics files read together, with an analysis of the errors from the confusion files:
+what the report and its figures are made from.
+
+Errors and per-class accuracy use one class list: the sorted union of the class names in the
+confusion files (a class counts when it is an actual class of some test image)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clip_study.evaluation.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy
+from clip_study.files import read_json
+
+REQUIRED = ("zeroshot", "similarity", "probe", "probe_curve")
+OPTIONAL = {  # metrics file -> the stage that writes it (named in the report when the file is missing)
+    "heldout": "heldout stage of the offline demo", "logreg": "logreg stage", "logreg_sweep": "logreg stage",
+    "fewshot": "fewshot stage", "confusion_zeroshot": "zeroshot stage", "confusion_probe": "probe stage",
+    "confusion_logreg": "logreg stage"}
+CLASSIFIERS = (("zeroshot", "zero-shot"), ("probe", "probe"), ("logreg", "logreg"))
+
+
+def load_results(metrics_dir: Path) -> dict[str, Any]:
+    """Every metrics file by name (None: an optional one is missing), and ``errors`` (``analyse_errors``)."""
+    results = {name: read_json(metrics_dir / f"{name}.json") for name in REQUIRED}
+    results |= {name: read_json(metrics_dir / f"{name}.json") if (metrics_dir / f"{name}.json").is_file() else None
+                for name in OPTIONAL}
+    results["errors"] = analyse_errors(results)
+    return results
+
+
+def shorten(text: str, width: int = 38) -> str:
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
+
+
+def prompt_rows(zeroshot: dict) -> list[tuple[str, str, dict]]:
+    """(kind, label, metrics) of every template and ensemble, best top-1 first."""
+    rows = [("template", t["template"], t) for t in zeroshot["templates"].values()]
+    rows += [("ensemble", f"{key} ({e['num_templates'] or 'per-class'} prompts)", e)
+             for key, e in (zeroshot.get("ensembles") or {}).items()]
+    return sorted(rows, key=lambda row: -row[2]["top1"])
+
+
+def held_out_classes(m: dict) -> set[str]:
+    """The demo's classes held out of pretraining (none without heldout.json)."""
+    return set(m["heldout"]["held_out_classes"]) if m["heldout"] else set()
+
+
+def analyse_errors(m: dict) -> dict | None:
+    """Confusion matrices, most confused pairs and per-class accuracy from the confusion files."""
+    rows = {key: m[f"confusion_{key}"] for key, _ in CLASSIFIERS if m[f"confusion_{key}"]}
+    if not rows:
+        return None
+    names = sorted({r[side] for data in rows.values() for r in data for side in ("actual", "predicted")})
+    index = {name: i for i, name in enumerate(names)}
+    arrays = {key: (np.array([index[r["actual"]] for r in data]), np.array([index[r["predicted"]] for r in data]))
+              for key, data in rows.items()}
+    accuracy = {key: per_class_accuracy(*a, len(names)) for key, a in arrays.items()}
+    per_class = [{"class": name, **{key: round(float(accuracy[key][index[name]]), 6) if key in accuracy else None
+                                    for key, _ in CLASSIFIERS}}
+                 for name in sorted({r["actual"] for data in rows.values() for r in data})]
+    ranked = sorted(per_class, key=lambda r: (1 if r["zeroshot"] is None else r["zeroshot"], r["class"]))
+    return {"names": names, "per_class": per_class, "worst": ranked[:15],
+            "pairs": {key: most_confused_pairs(*a, names) for key, a in arrays.items()},
+            "matrices": {key: confusion_matrix(*a, len(names)) for key, a in arrays.items()}}
