@@ -1,9 +1,13 @@
 """Sources, class selection and names, the split, and the subset format."""
 
+import hashlib
 import io
+import json
+import shutil
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from clip_study import files
@@ -123,3 +127,36 @@ def test_save_npz_gives_the_same_bytes_every_time_and_refuses_pickle(tmp_path, m
     with pytest.raises(TypeError, match="only pickle could store"):
         files.save_npz(tmp_path / "c.npz", bad=np.array([{"a": 1}], dtype=object))
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_folder_listing_changes_with_its_images_and_only_then(shape_folder, tmp_path):
+    folder = tmp_path / "images"
+    shutil.copytree(shape_folder, folder)
+    before = sources.folder_listing(folder)
+    assert len(before) == 49 and before["red_circle"]["images"] == 4
+    assert sources.folder_listing(folder) == before  # read again, nothing touched
+    Image.new("RGB", (8, 8)).save(folder / "red_circle" / "extra.png")
+    (folder / "blue_star" / "0000.png").write_bytes(b"replaced")
+    after = sources.folder_listing(folder)
+    changed = {name for name in before if after[name] != before[name]}
+    assert changed == {"red_circle", "blue_star"}
+    assert after["red_circle"]["images"] == 5 and after["blue_star"]["bytes"] < before["blue_star"]["bytes"]
+
+
+@pytest.mark.parametrize("dataset", ["folder", "zh-plus/tiny-imagenet"])
+def test_the_scan_stage_records_a_folder_or_a_hub_id(shape_folder, tmp_path, dataset):
+    from stages import scan
+
+    names = tmp_path / "names.tsv"
+    names.write_text("red_circle\tscarlet disc\n")
+    dataset = str(shape_folder) if dataset == "folder" else dataset
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {
+        "dataset": dataset, "split": "valid", "test_size": 0.2, "seed": 0, "class_names": str(names)}}))
+    scan.main(["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "source.json")])
+    record = json.loads((tmp_path / "source.json").read_text())
+    assert record["class_names_md5"] == hashlib.md5(names.read_bytes()).hexdigest()
+    if dataset == "zh-plus/tiny-imagenet":  # no network needed: a hub dataset is recorded by id and split
+        assert record == {"dataset": dataset, "split": "valid", "class_names_md5": record["class_names_md5"],
+                          "classes": None}
+    else:
+        assert record["split"] is None and record["classes"] == sources.folder_listing(shape_folder)

@@ -1,13 +1,16 @@
 """End to end: `dvc repro` in a temporary git repo, then which stages a param change reruns."""
 
+import json
 import shutil
 import sys
 
 import pytest
+from PIL import Image
 
 from tests.dvc_repo import commit, metrics, repro, set_params, sh
 
-ALL_STAGES = {"fetch", "extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "summary", "report"}
+ALL_STAGES = {"scan", "fetch", "extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "summary", "report"}
+SCAN = {"scan"}  # always runs: it lists the image folder, which DVC cannot watch
 
 
 def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
@@ -37,7 +40,7 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
     assert summary["zeroshot"]["top1"] == zeroshot["best_top1"] and summary["probe"]["top1"] == probe["top1"]
     assert summary["probe_minus_zeroshot_top1"] == pytest.approx(probe["top1"] - zeroshot["best_top1"], abs=1e-6)
     assert "| zero-shot, cosine |" in (repo / "metrics" / "summary.md").read_text()
-    assert repro(repo) == set()  # nothing changed, nothing reruns
+    assert repro(repo) == SCAN  # nothing changed, nothing else reruns
 
 
 def test_the_same_params_give_byte_identical_metrics_and_outputs(pipeline_run, tmp_path):
@@ -59,13 +62,13 @@ def repo(pipeline_run):
 
 def test_a_template_change_reruns_only_the_text_side(repo):
     set_params(repo, zeroshot__templates=["a photo of a {}", "a drawing of a {}"])
-    assert repro(repo) == {"zeroshot", "similarity", "summary", "report"}  # no probe is refit
+    assert repro(repo) == SCAN | {"zeroshot", "similarity", "summary", "report"}  # no probe is refit
     assert set(metrics(repo, "zeroshot.json")["templates"]) == {"a_photo_of_a", "a_drawing_of_a"}
 
 
 def test_a_probe_change_reruns_only_probe_and_summary(repo):
     set_params(repo, probe__epochs=2)
-    assert repro(repo) == {"probe", "summary", "report"}
+    assert repro(repo) == SCAN | {"probe", "summary", "report"}
     assert len(metrics(repo, "probe_curve.json")) == 2
 
 
@@ -82,3 +85,18 @@ def test_prompt_sweep_with_dvc_exp_run(repo):
     assert "an_image_of_a" in shown and "a_photo_of_a" in shown  # the experiment's and the baseline's keys
     diff = sh(repo, sys.executable, "-m", "dvc", "metrics", "diff")
     assert "templates.an_image_of_a.top1" in diff
+
+
+def test_fetch_reruns_when_the_image_folder_changes_and_only_then(repo, shape_folder, tmp_path):
+    folder = tmp_path / "images"
+    shutil.copytree(shape_folder, folder)
+    set_params(repo, data__dataset=str(folder))
+    assert repro(repo) == SCAN | {"fetch"}  # the same images: the same subset, so nothing after fetch reruns
+    assert repro(repo) == SCAN  # nothing touched
+    chosen = {c["id"] for c in json.loads((repo / "data" / "subset" / "classes.json").read_text())}
+    other = next(f for f in sorted(folder.iterdir()) if f.name not in chosen)
+    Image.new("RGB", (32, 32), "red").save(other / "new.png")
+    found = metrics(repo, "fetch.json")["images_found"]
+    assert repro(repo) == SCAN | {"fetch"}  # an image added to a class the subset leaves out
+    assert metrics(repo, "fetch.json")["images_found"] == found + 1
+    assert repro(repo) == SCAN

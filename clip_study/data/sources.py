@@ -1,10 +1,14 @@
 """Image sources: a Hugging Face dataset id (default ``zh-plus/tiny-imagenet``) or a local folder in
 imagefolder layout (one sub-folder per class; see ``scan_folder`` for nested folders, hidden files and
-symlinks), read as a list of examples, and which of them decode."""
+symlinks), read as a list of examples; which of them decode; and a small listing of a folder that
+changes whenever its images do."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import itertools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,3 +159,24 @@ def check_examples(examples: list[Example],
         if stop_at_first_bad:
             break
     return usable, bad
+
+
+def folder_listing(root: Path) -> dict[str, dict[str, Any]]:
+    """Per class folder of ``root``: how many image files it holds, their bytes, and a digest of their
+    names, sizes and modification times. Small even for ImageNet (one row per class) and read without
+    opening an image, yet it changes whenever an image is added, removed, replaced or edited, so a
+    pipeline can depend on it instead of on a folder it does not own."""
+    listing = {}
+    examples = scan_folder(root).examples  # grouped by class folder, in order
+    for class_id, group in itertools.groupby(examples, key=lambda example: example.class_id):
+        digest, count, size = hashlib.blake2b(digest_size=16), 0, 0
+        for example in group:
+            try:
+                stat = os.stat(example.path)
+            except OSError:  # a broken symlink: check_examples reports it, the listing records it
+                stat = os.lstat(example.path)
+            digest.update(f"{example.path.relative_to(root).as_posix()}\t{stat.st_size}\t{stat.st_mtime_ns}\n"
+                          .encode())
+            count, size = count + 1, size + stat.st_size
+        listing[class_id] = {"images": count, "bytes": size, "digest": digest.hexdigest()}
+    return listing

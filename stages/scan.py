@@ -1,0 +1,39 @@
+"""Stage scan: what fetch will read, in a small file that changes exactly when the source does.
+
+An image folder named by ``data.dataset`` is the user's, outside the pipeline, so fetch cannot declare it
+as a dependency. This stage runs at every ``dvc repro`` (``always_changed``) and records, per class folder,
+how many image files it holds, their bytes and a digest of their names, sizes and modification times (no
+image is opened), and the hash of the ``data.class_names`` file. fetch depends on the record, so it reruns
+when an image is added, removed, replaced or edited, or the names change, and only then. A hub dataset is
+recorded by id and split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from clip_study.data import sources
+from clip_study.files import write_json
+from clip_study.pipeline.params import for_param, load_params, section
+from clip_study.pipeline.stage import parse_args, run
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(__doc__, {"out": "data/source.json"}, argv)
+    params = section(load_params(args.params), "data")  # checked by load_params
+    dataset, names = str(params["dataset"]), params.get("class_names")
+    with for_param("data.dataset"):
+        folder = sources.is_folder(dataset)
+        listing = sources.folder_listing(Path(dataset)) if folder else None
+    write_json(args.out, {
+        "dataset": dataset, "split": None if folder else str(params.get("split", "train")),
+        "class_names_md5": hashlib.md5(Path(names).read_bytes()).hexdigest() if names else None,
+        "classes": listing,
+    })
+    if folder:
+        print(f"scan: {sum(c['images'] for c in listing.values())} images in {len(listing)} class folders of {dataset}")
+
+
+if __name__ == "__main__":
+    run(main)
