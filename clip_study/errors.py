@@ -1,6 +1,8 @@
-"""The one exception the library raises for a problem its caller can fix."""
+"""The exceptions the library raises for problems its caller can fix."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -10,6 +12,17 @@ class UserError(Exception):
     The library speaks of values, files and arguments, never of params keys: the DVC stages add the key
     the value came from (``clip_study.pipeline.params.for_param``) and print the line without a traceback.
     """
+
+
+class BadFileError(UserError):
+    """A file that is missing or cannot be read as what it should hold: ``path``, what is wrong with it
+    (``problem``, with the line where known) and what to do (``fix``). The same problem calls for another
+    fix in a file a user wrote (correct it) than in one a pipeline stage wrote (rebuild it), so readers
+    take the fix from their caller."""
+
+    def __init__(self, path: str | Path, problem: str, fix: str) -> None:
+        self.path, self.problem, self.fix = str(path), problem, fix
+        super().__init__(f"{path}: {problem}; {fix}")
 
 
 def shown(value: object, limit: int = 80) -> str:

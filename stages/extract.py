@@ -16,7 +16,7 @@ from clip_study.models.loading import load_image_processor, load_model, pick_dev
 from clip_study.models.pixels import available_cores
 from clip_study.models.precision import resolve_precision
 from clip_study.pipeline.params import for_param, load_params, section
-from clip_study.pipeline.stage import parse_args, run
+from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     with for_param("model.name"):
         model = load_model(str(model_params["name"]), device)
         processor = load_image_processor(str(model_params["name"]))
-    splits = {split: read_split(args.subset, split) for split in ("train", "test")}
+    splits = {split: read_split(args.subset, split, fix=rebuild("fetch")) for split in ("train", "test")}
     extract_features(model, processor, splits, Path(args.out), precision, settings["batch_size"], workers,
                      settings.get("shard_size", 4096), log=lambda message: print(f"extract: {message}"))
     print(f"extract: features of dimension {model.config.projection_dim} -> {args.out}")

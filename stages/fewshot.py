@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 
 from clip_study.data.features import count_classes, load_features
-from clip_study.errors import UserError
+from clip_study.errors import BadFileError
 from clip_study.evaluation.fewshot import curve_point, shot_counts
 from clip_study.files import read_json, write_json
 from clip_study.pipeline.params import load_params, section
-from clip_study.pipeline.stage import parse_args, run
+from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def chosen_C(path: str) -> float:
     """The C the logreg stage picked by its validation sweep."""
-    C = read_json(path).get("C")
+    C = read_json(path, fix=rebuild("logreg"))["C"]
     if isinstance(C, bool) or not isinstance(C, (int, float)) or C <= 0:
-        raise UserError(f"{path}: 'C' is {C!r}, not a number > 0: rerun the logreg stage (dvc repro)")
+        raise BadFileError(path, f"'C' is {C!r}, not a number > 0", rebuild("logreg"))
     return float(C)
 
 
@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> None:
                                 "metrics": "metrics/fewshot.json", "curve": "metrics/fewshot_curve.json"}, argv)
     params = section(load_params(args.params), "fewshot")  # ranges checked by load_params
     seeds, seed = params["seeds"], params["seed"]
-    train_x, train_y = load_features(Path(args.features) / "train.npz")
-    test_x, test_y = load_features(Path(args.features) / "test.npz")
+    (train_x, train_y), (test_x, test_y) = (load_features(Path(args.features) / f"{split}.npz", fix=rebuild("extract"))
+                                            for split in ("train", "test"))
     k_all = int(np.bincount(train_y).max())
     shots, covered = shot_counts(params["shots"], k_all)
     if covered:

@@ -8,35 +8,35 @@ from pathlib import Path
 
 import numpy as np
 
-from clip_study.data.features import load_features
+from clip_study.data.features import check_labels, load_features
 from clip_study.data.subset import read_classes
 from clip_study.demo.heldout import group_top1
 from clip_study.errors import UserError
 from clip_study.evaluation.similarity import similarity_scores
-from clip_study.files import read_json, write_json
-from clip_study.pipeline.stage import parse_args, run
+from clip_study.files import load_npz, read_json, write_json
+from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"subset": "demo/data/subset", "features": "demo/data/features",
                                 "zeroshot": "demo/data/zeroshot", "zeroshot_metrics": "demo/metrics/zeroshot.json",
                                 "held_out": "demo/data/held_out.json", "metrics": "demo/metrics/heldout.json"}, argv)
-    names = [c["name"] for c in read_classes(args.subset)]
-    held_out = read_json(args.held_out)["classes"]
+    names = [c["name"] for c in read_classes(args.subset, fix=rebuild("fetch"))]
+    held_out = read_json(args.held_out, fix=rebuild("generate"))["classes"]
     unknown = sorted(set(held_out) - set(names))
     if unknown:
         raise UserError(f"{args.held_out}: classes {unknown} are not in the subset: keep data.classes: all")
     group = np.isin(names, held_out)
-    image_features, labels = load_features(Path(args.features) / "test.npz")
-    zeroshot = read_json(args.zeroshot_metrics)
+    image_features, labels = load_features(Path(args.features) / "test.npz", fix=rebuild("extract"))
+    check_labels(labels, len(names), Path(args.features) / "test.npz", fix=rebuild("extract"))
+    zeroshot = read_json(args.zeroshot_metrics, fix=rebuild("zeroshot"))
+    text_features = load_npz(Path(args.zeroshot) / "text_features.npz", fix=rebuild("zeroshot"))
 
-    with np.load(Path(args.zeroshot) / "text_features.npz", allow_pickle=False) as npz:
-        text_features = {key: npz[key] for key in npz.files}
     described = {**{key: result["template"] for key, result in zeroshot["templates"].items()},
                  **{name: f"ensemble {name}" for name in zeroshot.get("ensembles", {})}}
-    templates = {key: {"template": described[key],
-                       **group_top1(labels, similarity_scores(image_features, text, "cosine"), group)}
-                 for key, text in text_features.items()}
+    templates = {key: {"template": label, **group_top1(labels, similarity_scores(image_features, text_features[key],
+                                                                                 "cosine"), group)}
+                 for key, label in described.items()}
     best = text_features[zeroshot["best"]]
     write_json(args.metrics, {
         "num_classes": len(names), "chance_top1": round(1 / len(names), 6), "held_out_classes": held_out,

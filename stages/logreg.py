@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from clip_study.data.features import load_features
+from clip_study.data.features import check_labels, load_features
 from clip_study.data.subset import read_classes
-from clip_study.errors import UserError
 from clip_study.evaluation import logistic
 from clip_study.evaluation.metrics import classification_metrics, confusion_rows
 from clip_study.files import write_json
 from clip_study.pipeline.params import for_param, load_params, section
-from clip_study.pipeline.stage import parse_args, run
+from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,12 +24,11 @@ def main(argv: list[str] | None = None) -> None:
     params = section(load_params(args.params), "logreg")  # ranges checked by load_params
     Cs = logistic.C_grid(float(params["C_min"]), float(params["C_max"]), params["C_steps"])
     seed = params["seed"]
-    train_x, train_y = load_features(Path(args.features) / "train.npz")
-    test_x, test_y = load_features(Path(args.features) / "test.npz")
-    names = [c["name"] for c in read_classes(args.subset)]
-    if max(train_y.max(), test_y.max()) >= len(names):
-        raise UserError(f"{args.features}: labels go beyond the {len(names)} classes of {args.subset}: "
-                        "rerun the extract stage (dvc repro)")
+    names = [c["name"] for c in read_classes(args.subset, fix=rebuild("fetch"))]
+    features = {split: Path(args.features) / f"{split}.npz" for split in ("train", "test")}
+    (train_x, train_y), (test_x, test_y) = (load_features(path, fix=rebuild("extract")) for path in features.values())
+    for path, labels in ((features["train"], train_y), (features["test"], test_y)):
+        check_labels(labels, len(names), path, fix=rebuild("extract"))
 
     with for_param("logreg.val_fraction"):
         fit, val = logistic.validation_split(train_y, float(params["val_fraction"]), seed)

@@ -20,7 +20,7 @@ from clip_study.demo.shapes import load_pretraining_set
 from clip_study.errors import UserError
 from clip_study.files import write_json
 from clip_study.pipeline.params import for_param, load_params, section
-from clip_study.pipeline.stage import parse_args, run
+from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = {key: params[key] for key in ("vision_hidden", "vision_layers", "patch_size", "text_hidden",
                                           "text_layers", "heads", "projection_dim", "max_text_length")}
 
-    images, captions = load_pretraining_set(Path(args.pretrain))
+    images, captions = load_pretraining_set(Path(args.pretrain), fix=rebuild("generate"))
     image_size = images.shape[1]
     if image_size % sizes["patch_size"]:
         raise UserError(f"pretrain.patch_size: {sizes['patch_size']} must divide the image size {image_size} "

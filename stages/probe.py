@@ -5,21 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clip_study.data.features import count_classes, load_features
+from clip_study.data.features import check_labels, count_classes, load_features
 from clip_study.data.subset import read_classes
 from clip_study.evaluation.linear_probe import train_linear_probe
 from clip_study.evaluation.metrics import classification_metrics, confusion_rows
 from clip_study.files import write_json
 from clip_study.pipeline.params import load_params, section
-from clip_study.pipeline.stage import parse_args, run
+from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"subset": "data/subset", "features": "data/features", "metrics": "metrics/probe.json",
                                 "curve": "metrics/probe_curve.json", "confusion": "metrics/confusion_probe.json"}, argv)
     params = section(load_params(args.params), "probe")  # ranges checked by load_params
-    train_x, train_y = load_features(Path(args.features) / "train.npz")
-    test_x, test_y = load_features(Path(args.features) / "test.npz")
+    names = [c["name"] for c in read_classes(args.subset, fix=rebuild("fetch"))]
+    features = {split: Path(args.features) / f"{split}.npz" for split in ("train", "test")}
+    (train_x, train_y), (test_x, test_y) = (load_features(path, fix=rebuild("extract")) for path in features.values())
+    for path, labels in ((features["train"], train_y), (features["test"], test_y)):
+        check_labels(labels, len(names), path, fix=rebuild("extract"))
     num_classes = count_classes(train_y, test_y)
 
     curve, scores = [], None
@@ -32,7 +35,6 @@ def main(argv: list[str] | None = None) -> None:
     best = max(curve, key=lambda row: row["top1"])
     final = curve[-1]
     write_json(args.curve, curve)
-    names = [c["name"] for c in read_classes(args.subset)]
     write_json(args.confusion, confusion_rows(test_y, scores.argmax(axis=1), names))
     write_json(args.metrics, {
         "num_classes": num_classes, "num_train_images": int(len(train_y)), "num_test_images": int(len(test_y)),

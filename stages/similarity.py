@@ -10,21 +10,21 @@ from pathlib import Path
 
 import numpy as np
 
-from clip_study.data.features import load_features
+from clip_study.data.features import check_labels, load_features
 from clip_study.evaluation.metrics import classification_metrics, spread
 from clip_study.evaluation.similarity import similarity_scores
-from clip_study.files import read_json, write_json
-from clip_study.pipeline.stage import parse_args, run
+from clip_study.files import load_npz, read_json, write_json
+from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"features": "data/features", "zeroshot": "data/zeroshot",
                                 "zeroshot_metrics": "metrics/zeroshot.json", "metrics": "metrics/similarity.json"},
                       argv)
-    best = read_json(args.zeroshot_metrics)["best"]
-    with np.load(Path(args.zeroshot) / "text_features.npz", allow_pickle=False) as npz:
-        text_features = npz[best]
-    image_features, labels = load_features(Path(args.features) / "test.npz")
+    best = read_json(args.zeroshot_metrics, fix=rebuild("zeroshot"))["best"]
+    text_features = load_npz(Path(args.zeroshot) / "text_features.npz", fix=rebuild("zeroshot"))[best]
+    image_features, labels = load_features(Path(args.features) / "test.npz", fix=rebuild("extract"))
+    check_labels(labels, len(text_features), Path(args.features) / "test.npz", fix=rebuild("extract"))
 
     results = {}
     for metric in ("cosine", "dot"):

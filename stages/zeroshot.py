@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clip_study.data.features import load_features
+from clip_study.data.features import check_labels, load_features
 from clip_study.data.subset import read_classes
 from clip_study.errors import UserError
 from clip_study.evaluation import zeroshot
@@ -17,7 +17,7 @@ from clip_study.files import read_json, save_npz, write_json
 from clip_study.models.loading import load_model, load_tokenizer, pick_device
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.schema import ensemble_members
-from clip_study.pipeline.stage import parse_args, run
+from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,13 +35,15 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"zeroshot.ensembles: {clash} is also the key of a template or of class_prompts, and "
                         "each names one result: rename the ensemble")
 
-    classes = read_classes(args.subset)
+    classes = read_classes(args.subset, fix=rebuild("fetch"))
     names = [c["name"] for c in classes]
-    image_features, labels = load_features(Path(args.features) / "test.npz")
+    image_features, labels = load_features(Path(args.features) / "test.npz", fix=rebuild("extract"))
+    check_labels(labels, len(names), Path(args.features) / "test.npz", fix=rebuild("extract"))
     with for_param("model.device"):
         device = pick_device(str(model_params.get("device", "auto")))
     with for_param("model.name"):
-        model, tokenizer = load_model(str(model_params["name"]), device), load_tokenizer(str(model_params["name"]))
+        model = load_model(str(model_params["name"]), device)
+        tokenizer = load_tokenizer(str(model_params["name"]), model)
 
     text_features, results = {}, {}
     encoded = zeroshot.encode_templates(model, tokenizer, list(templates.values()), names)
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         path = str(settings["class_prompts"])
         with for_param("zeroshot.class_prompts"):
             prompts = zeroshot.prompts_per_class(read_json(path), classes)
-        weights["class_prompts"] = (zeroshot.class_prompt_classifier(model, tokenizer, prompts), None, path)
+        weights["class_prompts"] = (zeroshot.class_prompt_classifier(model, tokenizer, prompts, names), None, path)
     for name, (class_weights, count, source) in weights.items():
         text_features[name] = class_weights
         scores = similarity_scores(image_features, class_weights, "cosine")

@@ -20,9 +20,10 @@ def shape_prompts() -> list[str]:
 
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory) -> Path:
-    """A random-weight small CLIP saved like a hub checkpoint (config, safetensors, tokenizer, processor)."""
+    """A random-weight small CLIP saved like a hub checkpoint (config, safetensors, tokenizer, processor), with
+    CLIP's 77 text positions: the study's long template, which fits real CLIP, must not lose its class name."""
     out = tmp_path_factory.mktemp("tiny_clip")
-    tinyclip.save_checkpoint(out, *tinyclip.random_small_clip(shape_prompts(), seed=0))
+    tinyclip.save_checkpoint(out, *tinyclip.random_small_clip(shape_prompts(), seed=0, max_text_length=77))
     return out
 
 
@@ -30,7 +31,7 @@ def tiny_clip_dir(tmp_path_factory) -> Path:
 def other_clip_dir(tmp_path_factory) -> Path:
     """A second random small CLIP (another seed), for 'the model changed' tests."""
     out = tmp_path_factory.mktemp("other_clip")
-    tinyclip.save_checkpoint(out, *tinyclip.random_small_clip(shape_prompts(), seed=1))
+    tinyclip.save_checkpoint(out, *tinyclip.random_small_clip(shape_prompts(), seed=1, max_text_length=77))
     return out
 
 

@@ -75,7 +75,7 @@ def test_a_class_named_twice_or_a_shared_name_is_refused():
 
 
 def test_shipped_imagenet_names_are_distinct():
-    names = subset.read_names_tsv(subset.IMAGENET_CLASSES, id_column="wnid")
+    names = subset.imagenet_names()
     assert len(names) == 1000 and len(set(names.values())) == 1000
     assert names["n04008634"] == "projectile" and names["n04355933"] == "sunglass"
 

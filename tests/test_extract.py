@@ -105,6 +105,7 @@ def test_auto_precision_is_fp32_on_cpu_and_fp16_on_cuda():
 
 def test_shards_assemble_to_the_unsharded_features_and_resume_only_what_is_missing(tmp_path, tiny, image_paths):
     model, processor = tiny
+    dim = model.config.projection_dim
     preprocess, _ = pixels.preprocessor(processor)
     encode = encoding.image_encoder(model, "fp32")
     labels = np.arange(len(image_paths)) % 7
@@ -120,16 +121,19 @@ def test_shards_assemble_to_the_unsharded_features_and_resume_only_what_is_missi
     (tmp_path / "work" / "stale.npy.tmp").write_bytes(b"half a shard")
     shards.prune(tmp_path / "work", plan)
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == sorted([plan[0].name, plan[2].name])
-    assert shards.missing(tmp_path / "work", plan) == [plan[1], plan[3]]
-    extract(shards.missing(tmp_path / "work", plan))
-    shards.assemble(tmp_path / "work", plan, labels, model.config.projection_dim, tmp_path / "train.npz")
+    assert shards.missing(tmp_path / "work", plan, dim) == [plan[1], plan[3]]
+    shard = tmp_path / "work" / plan[2].name
+    shard.write_bytes(shard.read_bytes()[:-4])  # cut short, as by a full disk: encoded again, never assembled
+    assert shards.missing(tmp_path / "work", plan, dim) == [plan[1], plan[2], plan[3]]
+    extract(shards.missing(tmp_path / "work", plan, dim))
+    shards.assemble(tmp_path / "work", plan, labels, dim, tmp_path / "train.npz")
 
     features, got_labels = load_features(tmp_path / "train.npz")
     assert np.array_equal(features, encoding.encode_images(model, processor, image_paths, batch_size=5))
     assert np.array_equal(got_labels, labels)
     # the npz carries no timestamps: assembling again gives the same bytes
     first = (tmp_path / "train.npz").read_bytes()
-    shards.assemble(tmp_path / "work", plan, labels, model.config.projection_dim, tmp_path / "train.npz")
+    shards.assemble(tmp_path / "work", plan, labels, dim, tmp_path / "train.npz")
     assert (tmp_path / "train.npz").read_bytes() == first
 
 

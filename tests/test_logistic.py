@@ -138,14 +138,14 @@ def test_logreg_and_fewshot_stages_end_to_end(study):
     assert list(metrics) == ["num_classes", "num_train_images", "num_test_images", "C", "val_top1",
                              "top1", "top5", "macro_f1", "mean_per_class_recall"]
     assert (metrics["num_classes"], metrics["num_train_images"], metrics["num_test_images"]) == (4, 80, 40)
-    sweep = read_json(study / "sweep.json")
+    sweep = read_json(study / "sweep.json", expect=list)
     assert [row["C"] for row in sweep] == pytest.approx(np.logspace(-2, 2, 5))
     assert metrics["C"] == logistic.best_C(sweep)
     assert metrics["val_top1"] == max(row["val_top1"] for row in sweep)
     assert metrics["top1"] > 0.7 and metrics["top5"] == 1.0
     scores = np.load(study / "logreg" / "test_scores.npy", allow_pickle=False)
     assert scores.shape == (40, 4) and scores.dtype == np.float32
-    confusion = read_json(study / "confusion.json")
+    confusion = read_json(study / "confusion.json", expect=list)
     assert len(confusion) == 40 and confusion[0]["actual"] == "class 0" and confusion[-1]["actual"] == "class 3"
     assert {row["predicted"] for row in confusion} <= {f"class {i}" for i in range(4)}
     assert np.mean([row["actual"] == row["predicted"] for row in confusion]) == pytest.approx(metrics["top1"])
@@ -160,7 +160,7 @@ def test_logreg_and_fewshot_stages_end_to_end(study):
         assert row["min_top1"] <= row["mean_top1"] <= row["max_top1"] and row["std_top1"] >= 0
     assert curve[-1]["mean_top1"] == metrics["top1"]  # same C, same train images, same test set
     assert curve[-1]["std_top1"] == 0
-    assert read_json(study / "curve.json") == [
+    assert read_json(study / "curve.json", expect=list) == [
         {key: row[key] for key in ("k", "mean_top1", "min_top1", "max_top1")} for row in curve]
 
 

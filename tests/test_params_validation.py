@@ -91,7 +91,7 @@ CASES = [
      "key 'a photo' may only use letters, digits, '_' and '-'"),
     (MAIN, "zeroshot.templates", [], "zeroshot.templates", "[] must be a non-empty list of templates"),
     (MAIN, "zeroshot.ensembles", {"mine": "nowhere.txt"}, "zeroshot.ensembles.mine",
-     "file nowhere.txt not found: give a file with one template a line"),
+     "nowhere.txt: not found; check the path"),
     (MAIN, "zeroshot.ensembles", {"clip_80": "stages/assets/clip_imagenet_templates.txt"}, "zeroshot.ensembles.clip_80",
      "the shipped template files moved to clip_study/assets/; write clip_study/assets/clip_imagenet_templates.txt"),
     (MAIN, "zeroshot.ensembles", {"mine": 3}, "zeroshot.ensembles.mine",

@@ -152,5 +152,5 @@ def test_probe_that_never_overtakes(tmp_path):
 def test_missing_required_input_is_one_line_error(tmp_path):
     folder = write_inputs(tmp_path / "metrics", optional=False)
     (folder / "similarity.json").unlink()
-    with pytest.raises(UserError, match="similarity.json not found"):
+    with pytest.raises(UserError, match="similarity.json: not found; rebuild it with `dvc repro --force --single-item similarity`"):
         run_report(folder)

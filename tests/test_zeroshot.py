@@ -48,7 +48,7 @@ def test_per_class_prompts(model_and_tokenizer):
                "green star": ["a photo of a green star", "a star, green", "green star"]}
     classes = [{"id": "red_circle", "name": "red circle"}, {"id": "blue_square", "name": "blue square"},
                {"id": "green_star", "name": "green star"}]
-    ours = class_prompt_classifier(model, tokenizer, prompts_per_class(prompts, classes))  # by id or by name
+    ours = class_prompt_classifier(model, tokenizer, prompts_per_class(prompts, classes), NAMES)  # by id or by name
     expected = np.stack([by_hand(model, tokenizer, p) for p in prompts.values()])
     np.testing.assert_allclose(ours, expected, atol=1e-5)
     del prompts["green star"]
@@ -60,7 +60,7 @@ def test_ensemble_templates_from_files_and_lists():
     assert len(read_templates(CLIP_TEMPLATES)) == 80
     assert read_templates(CLIP_TEMPLATES_7)[0] == "itap of a {}."
     assert read_templates(["a {}", "the {}"], "mine") == ["a {}", "the {}"]
-    with pytest.raises(UserError, match="mine: file nowhere.txt not found"):
+    with pytest.raises(UserError, match="mine: nowhere.txt: not found; check the path"):
         read_templates("nowhere.txt", "mine")
     with pytest.raises(UserError, match="exactly once"):
         read_templates(["a {}", "no placeholder"], "mine")

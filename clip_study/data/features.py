@@ -7,19 +7,37 @@ from pathlib import Path
 
 import numpy as np
 
-from clip_study.errors import UserError
-from clip_study.files import save_npz
+from clip_study.errors import BadFileError
+from clip_study.files import load_npz, save_npz
 
 
 def save_features(path: Path, features: np.ndarray, labels: np.ndarray) -> None:
     save_npz(path, features=features.astype(np.float32), labels=labels.astype(np.int64))
 
 
-def load_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    if not Path(path).is_file():
-        raise UserError(f"{path} not found: no features there (dvc repro extracts them)")
-    with np.load(path, allow_pickle=False) as npz:
-        return npz["features"], npz["labels"]
+def load_features(path: str | Path, fix: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels, checked: (N, D) finite floats, N integer labels >= 0 (``fix``: what to say when
+    the file is damaged)."""
+    fix = fix or "extract the features again"
+    arrays = load_npz(path, fix)
+    features, labels = arrays["features"], arrays["labels"]
+    if features.ndim != 2 or features.dtype.kind != "f" or labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise BadFileError(path, f"holds features {features.dtype} {features.shape} and labels {labels.dtype} "
+                                 f"{labels.shape}, not (N, D) floats and N integers", fix)
+    if len(features) != len(labels) or not len(labels) or labels.min() < 0:
+        raise BadFileError(path, f"holds {len(features)} feature rows for {len(labels)} labels "
+                                 f"(at least one, each >= 0)", fix)
+    if not np.isfinite(features).all():
+        raise BadFileError(path, f"holds non-finite features (row {int(np.argwhere(~np.isfinite(features))[0, 0])})",
+                           fix)
+    return features, labels
+
+
+def check_labels(labels: np.ndarray, num_classes: int, path: str | Path, fix: str) -> None:
+    """Labels of features read from ``path`` must index the ``num_classes`` classes they are scored on."""
+    if labels.max() >= num_classes:
+        raise BadFileError(path, f"has label {int(labels.max())}, beyond the {num_classes} classes of the subset",
+                           fix)
 
 
 def count_classes(*labels: np.ndarray) -> int:

@@ -66,8 +66,18 @@ def prune(folder: Path, keep: list[Shard]) -> None:
             file.unlink()
 
 
-def missing(folder: Path, shards: list[Shard]) -> list[Shard]:
-    return [shard for shard in shards if not (folder / shard.name).is_file()]
+def missing(folder: Path, shards: list[Shard], dim: int) -> list[Shard]:
+    """The shards still to encode: those without a complete file of (images, ``dim``) float32 features. A
+    shard file cut short or replaced is encoded again, never assembled."""
+    return [shard for shard in shards if not _complete(folder / shard.name, len(shard), dim)]
+
+
+def _complete(path: Path, rows: int, dim: int) -> bool:
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)  # reads the header, checks the file's length
+    except (OSError, ValueError, EOFError):
+        return False
+    return isinstance(array, np.ndarray) and array.shape == (rows, dim) and array.dtype == np.float32
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from clip_study.errors import UserError
-from clip_study.files import read_json, write_json
+from clip_study.errors import BadFileError, UserError
+from clip_study.files import CORRECT, read_json, read_table, write_json
 
 if TYPE_CHECKING:
     from clip_study.data.sources import Example
@@ -29,23 +29,16 @@ IMAGENET_CLASSES = Path(__file__).resolve().parents[1] / "assets" / "imagenet_cl
 def class_names(class_ids: list[str], names_file: str | None = None) -> dict[str, str]:
     """Readable names: from ``names_file`` (tsv: id<TAB>name), else CLIP's curated ImageNet names
     for wnids, else the id with underscores as spaces."""
-    table = read_names_tsv(IMAGENET_CLASSES, id_column="wnid")
     if names_file:
-        table = read_names_tsv(Path(names_file), id_column=None)
+        table = {row["id"]: row["name"] for _, row in read_table(names_file, ["id", "name"], "\t", header=False)}
+    else:
+        table = imagenet_names()
     return {class_id: table.get(class_id, class_id.replace("_", " ")) for class_id in class_ids}
 
 
-def read_names_tsv(path: Path, id_column: str | None) -> dict[str, str]:
-    """id -> name from a tab-separated file (``id_column``/``name`` header, or two plain columns)."""
-    if not path.is_file():
-        raise UserError(f"file {path} not found: give a tsv of 'id<TAB>name' lines")
-    rows = [line.rstrip("\n").split("\t") for line in path.read_text().splitlines() if line.strip()]
-    if id_column is not None:
-        header = rows.pop(0)
-        return {row[header.index(id_column)]: row[header.index("name")] for row in rows}
-    if any(len(row) != 2 for row in rows):
-        raise UserError(f"every line of {path} must be 'id<TAB>name'")
-    return dict(rows)
+def imagenet_names() -> dict[str, str]:
+    """CLIP's curated names of the 1,000 ImageNet classes, by wnid."""
+    return {row["wnid"]: row["name"] for _, row in read_table(IMAGENET_CLASSES, ["wnid", "name"], "\t")}
 
 
 def select_classes(available: list[str], names: dict[str, str], spec: Any, seed: int) -> list[str]:
@@ -147,17 +140,33 @@ def write_subset(out: Path, examples: list[Example], labels: np.ndarray, classes
     write_json(out / "classes.json", classes)
 
 
-def read_split(subset: str | Path, split: str) -> tuple[list[Path], np.ndarray]:
-    """Image paths and integer labels of one split of a written subset."""
+def read_split(subset: str | Path, split: str, fix: str | None = None) -> tuple[list[Path], np.ndarray]:
+    """Image paths and integer labels of one split of a written subset, checked against its classes and
+    its image files (``fix``: what to say when they are damaged)."""
     subset = Path(subset)
     table = subset / f"{split}.csv"
-    if not table.is_file():
-        raise UserError(f"{table} not found: no subset written there (dvc repro writes it)")
-    with open(table, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return [subset / row["file"] for row in rows], np.array([int(row["label"]) for row in rows], dtype=np.int64)
+    num_classes = len(read_classes(subset, fix))
+    paths, labels = [], []
+    for line, row in read_table(table, ["file", "label"], fix=fix):
+        label = row["label"].strip()
+        if not label.isdigit() or int(label) >= num_classes:
+            raise BadFileError(table, f"line {line}: label {label!r} is not a class index 0..{num_classes - 1}",
+                               fix or CORRECT)
+        paths.append(subset / row["file"])
+        labels.append(int(label))
+    missing = next((path for path in paths if not path.is_file()), None)
+    if missing is not None:
+        raise BadFileError(missing, f"not found (listed in {table})", fix or CORRECT)
+    return paths, np.array(labels, dtype=np.int64)
 
 
-def read_classes(subset: str | Path) -> list[dict[str, str]]:
-    """The subset's classes, in label order."""
-    return read_json(Path(subset) / "classes.json")
+def read_classes(subset: str | Path, fix: str | None = None) -> list[dict[str, str]]:
+    """The subset's classes, in label order: each an id and a name."""
+    path = Path(subset) / "classes.json"
+    classes = read_json(path, expect=list, fix=fix)
+    for index, entry in enumerate(classes):
+        if not (isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("name"), str)):
+            raise BadFileError(path, f"entry {index} is not {{\"id\": ..., \"name\": ...}}", fix or CORRECT)
+    if len(classes) < 2:
+        raise BadFileError(path, f"lists {len(classes)} class(es), not at least 2", fix or CORRECT)
+    return classes

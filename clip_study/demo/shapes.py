@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from clip_study.errors import UserError
-from clip_study.files import save_npz
+from clip_study.errors import BadFileError
+from clip_study.files import load_npz, save_npz
 
 # Saturated, bright colours that stay far apart (and far from the dark
 # background) even after brightness jitter and blending at 32 px.
@@ -199,15 +199,14 @@ def write_pretraining_set(path: Path, images: np.ndarray, captions: list[str], l
     save_npz(path, images=images, captions=np.array(captions, dtype=str), labels=labels.astype(np.int64))
 
 
-def load_pretraining_set(path: Path) -> tuple[np.ndarray, list[str]]:
-    """Images (uint8, N x S x S x 3) and captions written by the generate stage."""
-    if not path.is_file():
-        raise UserError(f"{path} not found: generate the pretraining set first (dvc repro demo/dvc.yaml)")
-    with np.load(path, allow_pickle=False) as data:
-        images, captions = data["images"], data["captions"].tolist()
+def load_pretraining_set(path: Path, fix: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """Images (uint8, N x S x S x 3) and captions, as ``write_pretraining_set`` wrote them."""
+    fix = fix or "generate it again"
+    arrays = load_npz(path, fix)
+    images, captions = arrays["images"], arrays["captions"]
     if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3 or images.dtype != np.uint8:
-        raise UserError(f"{path}: images must be uint8 (N, S, S, 3), got {images.dtype} {images.shape}: "
-                        "generate it again")
-    if len(captions) != len(images):
-        raise UserError(f"{path}: {len(images)} images but {len(captions)} captions: generate it again")
-    return images, captions
+        raise BadFileError(path, f"holds images {images.dtype} {images.shape}, not uint8 (N, S, S, 3)", fix)
+    if captions.dtype.kind != "U" or captions.shape != images.shape[:1]:
+        raise BadFileError(path, f"holds {len(images)} images and captions {captions.dtype} {captions.shape}, not "
+                                 "one text each", fix)
+    return images, captions.tolist()

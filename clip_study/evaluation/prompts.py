@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clip_study.errors import UserError, shown
+from clip_study.files import read_text
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 CLIP_TEMPLATES = ASSETS / "clip_imagenet_templates.txt"      # CLIP's 80 ImageNet templates
@@ -69,11 +70,11 @@ def read_templates(spec: str | Path | list[str], name: str = "templates") -> lis
     """An ensemble's templates, checked: an inline list, or a text file with one template a line."""
     where, members = name, spec
     if isinstance(spec, (str, Path)):
-        path = Path(spec)
-        if not path.is_file():
-            raise UserError(f"{name}: file {spec} not found: give a file with one template a line "
-                            f"(e.g. {CLIP_TEMPLATES.relative_to(ASSETS.parents[1]).as_posix()}) or a list")
-        members = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        try:
+            text = read_text(spec)
+        except UserError as error:
+            raise UserError(f"{name}: {error}") from error
+        members = [line.strip() for line in text.splitlines() if line.strip()]
         if not members:
             raise UserError(f"{name}: file {spec} holds no templates: write one template a line")
         where = f"{name} ({spec})"

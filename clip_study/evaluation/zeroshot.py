@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from clip_study.errors import UserError
+from clip_study.errors import UserError, shown
 from clip_study.evaluation.prompts import class_prompts
 from clip_study.evaluation.similarity import ensemble_weights
 from clip_study.models.encoding import encode_texts
@@ -15,8 +15,26 @@ from clip_study.models.encoding import encode_texts
 
 def encode_templates(model: Any, tokenizer: Any, templates: list[str], class_names: list[str]) -> np.ndarray:
     """(T, C, D) unnormalised text embeddings of every template x class name, in one batched pass."""
-    prompts = [prompt for template in templates for prompt in class_prompts(template, class_names)]
-    return encode_texts(model, tokenizer, prompts).reshape(len(templates), len(class_names), -1)
+    prompts = [class_prompts(template, class_names) for template in templates]
+    for template, group in zip(templates, prompts):
+        check_distinct(model, tokenizer, [[prompt] for prompt in group], class_names, f"template {shown(template, 60)}")
+    flat = [prompt for group in prompts for prompt in group]
+    return encode_texts(model, tokenizer, flat).reshape(len(templates), len(class_names), -1)
+
+
+def check_distinct(model: Any, tokenizer: Any, prompts: list[list[str]], class_names: list[str], label: str) -> None:
+    """The prompts of different classes must reach the model as different tokens, or the classes get the same
+    embedding and zero-shot picks among them blindly: a tokenizer that cannot tell the class names apart, or a
+    template so long that the model's text positions cut the class names off. ``prompts``: each class's."""
+    limit = model.config.text_config.max_position_embeddings
+    seen: dict[tuple, str] = {}
+    for texts, name in zip(prompts, class_names):
+        tokens = tuple(tuple(ids) for ids in tokenizer(texts, truncation=True, max_length=limit)["input_ids"])
+        if tokens in seen and seen[tokens] != name:
+            raise UserError(f"{label}: the prompts of {seen[tokens]!r} and {name!r} reach the model as the same "
+                            f"tokens: the model's {limit} text positions cut the class names off, or the tokenizer "
+                            "cannot tell them apart; shorten the prompts or check the tokenizer")
+        seen[tokens] = name
 
 
 def zero_shot_classifier(model: Any, tokenizer: Any, class_names: list[str], templates: list[str]) -> np.ndarray:
@@ -32,9 +50,15 @@ def prompts_per_class(prompts: dict[str, list[str]], classes: list[dict[str, str
     if missing:
         raise UserError(f"no prompts for {missing[:5]}{' and more' if len(missing) > 5 else ''}: "
                         "give every class a list of prompts")
+    for c, texts in zip(classes, per_class):
+        if not isinstance(texts, list) or not all(isinstance(text, str) and text.strip() for text in texts):
+            raise UserError(f"the prompts of {c['name']!r} are {shown(texts)}, not a list of texts: "
+                            "write them as [\"a photo of ...\", ...]")
     return per_class
 
 
-def class_prompt_classifier(model: Any, tokenizer: Any, prompts: list[list[str]]) -> np.ndarray:
+def class_prompt_classifier(model: Any, tokenizer: Any, prompts: list[list[str]],
+                            class_names: list[str]) -> np.ndarray:
     """(C, D) class weights from prompts written per class (an ensemble of each class's own prompts)."""
+    check_distinct(model, tokenizer, prompts, class_names, "per-class prompts")
     return np.stack([ensemble_weights(encode_texts(model, tokenizer, p)[:, None, :])[0] for p in prompts])

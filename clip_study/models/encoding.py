@@ -15,7 +15,9 @@ import torch
 from tqdm import tqdm
 from transformers import CLIPModel
 
+from clip_study.errors import UserError
 from clip_study.models import pixels
+from clip_study.models.loading import check_tokenizer
 
 
 def _embedding(output: Any) -> torch.Tensor:
@@ -57,7 +59,12 @@ def encode_batches(encode: Callable[[torch.Tensor], torch.Tensor], batches: Iter
     """Embeddings of the pixel batches, one float32 array per batch, with a progress bar in images."""
     with tqdm(total=total, desc=desc, unit="img") as progress:
         for pixels in batches:
-            yield encode(pixels).numpy()
+            features = encode(pixels).numpy()
+            if not np.isfinite(features).all():
+                raise UserError(f"the model gave NaN or infinite features for images {progress.n}-"
+                                f"{progress.n + len(pixels) - 1} of {desc}: the computation overflows at this "
+                                "precision; use fp32 (or bf16)")
+            yield features
             progress.update(len(pixels))
 
 
@@ -75,6 +82,7 @@ def encode_images(model: CLIPModel, processor: Any, paths: list[Path], batch_siz
 def encode_texts(model: CLIPModel, tokenizer: Any, texts: list[str], batch_size: int = 256) -> np.ndarray:
     """(N, D) float32 text embeddings; each batch padded to its longest text, not to 77 tokens
     (5x faster for short prompts)."""
+    check_tokenizer(model, tokenizer)
     device = next(model.parameters()).device
     limit = model.config.text_config.max_position_embeddings
     batches = []

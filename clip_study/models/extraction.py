@@ -42,7 +42,7 @@ def extract_features(model: CLIPModel, processor: Any, splits: dict[str, tuple[l
         f"batches of {batch_size} on {device}")
     for split, (paths, labels) in splits.items():
         plan = plans[split]
-        todo = shards.missing(work, plan)
+        todo = shards.missing(work, plan, model.config.projection_dim)
         if len(todo) < len(plan):
             log(f"resuming {split}: {len(plan) - len(todo)} of {len(plan)} shards already encoded")
         todo_paths = [path for shard in todo for path in paths[shard.start:shard.stop]]

@@ -4,13 +4,15 @@ device asked for, without sitting through minutes of retries when the hub is unr
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 import torch
 from transformers import AutoConfig, AutoTokenizer, CLIPModel
 
-from clip_study.errors import UserError
+from clip_study.errors import BadFileError, UserError
+from clip_study.files import read_json
 from clip_study.hub import load_from_hub
 
 
@@ -39,28 +41,103 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def _load(cls: Any, name: str, what: str) -> Any:
-    """``cls.from_pretrained(name)`` from a local directory, the cache, or (if reachable) the hub."""
+# what a checkpoint directory holds, per part: alternatives, each the files that together hold the part
+CHECKPOINT_FILES = {
+    "config": [("config.json",)],
+    "CLIP weights": [("model.safetensors",), ("model.safetensors.index.json",), ("pytorch_model.bin",),
+                     ("pytorch_model.bin.index.json",)],
+    "tokenizer": [("tokenizer.json",), ("vocab.json", "merges.txt")],
+    "image processor": [("preprocessor_config.json",)],
+}
+TOKENIZER_EXTRAS = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+SAVE_AGAIN = "save the checkpoint again (save_pretrained) or download it again"
+
+
+def check_checkpoint(directory: Path, part: str) -> None:
+    """Before transformers reads a local checkpoint: the part's files are there, every JSON file among them
+    (and config.json, which every part reads) parses, and every safetensors file's header reads, so that
+    a missing or damaged file is one line naming it, never a traceback or a silent fallback."""
+    present = next((files for files in CHECKPOINT_FILES[part] if all((directory / f).is_file() for f in files)), None)
+    if present is None:
+        wanted = " or ".join(" and ".join(files) for files in CHECKPOINT_FILES[part])
+        raise UserError(f"{directory} has no {part} ({wanted}); a checkpoint directory needs what save_pretrained "
+                        "writes for the model, tokenizer and image processor")
+    files = ["config.json", *present, *(TOKENIZER_EXTRAS if part == "tokenizer" else ())]
+    for index in (f for f in present if f.endswith(".index.json")):
+        files += sorted(set(read_json(directory / index, fix=SAVE_AGAIN)["weight_map"].values()))
+    for path in dict.fromkeys(directory / file for file in files):
+        if path.suffix == ".json" and path.is_file():
+            read_json(path, fix=SAVE_AGAIN)
+        elif path.suffix == ".safetensors":
+            _check_safetensors(path)
+
+
+def _check_safetensors(path: Path) -> None:
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise BadFileError(path, "not found", SAVE_AGAIN)
+    try:
+        with safe_open(path, "pt"):  # reads the header: a truncated or foreign file fails here
+            pass
+    except Exception as error:  # safetensors raises its own SafetensorError, and OSError
+        raise BadFileError(path, f"is damaged ({str(error).splitlines()[0][:120]})", SAVE_AGAIN) from error
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers prints a table of missing weights; ``load_model`` turns them into one line itself."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def _load(cls: Any, name: str, what: str, **kwargs: Any) -> Any:
+    """``cls.from_pretrained(name)`` from a local directory (checked first), the cache, or (if reachable)
+    the hub; ``what`` is a part of ``CHECKPOINT_FILES``."""
     if Path(name).is_dir():
+        check_checkpoint(Path(name), what)
         try:
-            return cls.from_pretrained(name)
-        except OSError as error:
-            raise UserError(f"{name} has no loadable {what} ({str(error).splitlines()[0][:120]}); "
-                            "a checkpoint directory needs what save_pretrained writes for the model, "
-                            "tokenizer and image processor") from error
+            with _quiet_transformers():
+                return cls.from_pretrained(name, **kwargs)
+        except Exception as error:  # transformers, tokenizers and safetensors raise many kinds
+            raise UserError(f"{name}: its {what} does not load ({type(error).__name__}: "
+                            f"{str(error).splitlines()[0][:120] if str(error) else ''}); {SAVE_AGAIN}") from error
     if Path(name).suffix or name.startswith((".", "/")) or name.count("/") > 1:
         raise UserError(f"'{name}' is neither a local directory nor a hub id like "
                         "'openai/clip-vit-base-patch32': check the path")
-    return load_from_hub(lambda local_only: cls.from_pretrained(name, local_files_only=local_only), "model", name)
+
+    def load(local_only: bool) -> Any:
+        with _quiet_transformers():
+            return cls.from_pretrained(name, local_files_only=local_only, **kwargs)
+
+    return load_from_hub(load, "model", name)
 
 
 def load_model(name: str, device: torch.device | str = "cpu") -> CLIPModel:
-    """A CLIP checkpoint (hub id or local directory) in eval mode on ``device``."""
+    """A CLIP checkpoint (hub id or local directory) in eval mode on ``device``, every weight loaded from
+    the checkpoint (none left at random initialisation) and finite."""
     model_type = _load(AutoConfig, name, "config").model_type
     if model_type != "clip":
         raise UserError(f"'{name}' is a '{model_type}' checkpoint, not a CLIP checkpoint; use a "
                         "CLIP model such as openai/clip-vit-base-patch32")
-    return _load(CLIPModel, name, "CLIP weights").to(device).eval()
+    model, info = _load(CLIPModel, name, "CLIP weights", output_loading_info=True, ignore_mismatched_sizes=True)
+    mismatched = [key if isinstance(key, str) else key[0] for key in info.get("mismatched_keys", ())]
+    missing = sorted(info["missing_keys"]) + sorted(f"{key} (another shape)" for key in mismatched)
+    if missing:
+        raise UserError(f"{name}: its weights lack {len(missing)} tensor(s) of its CLIP architecture (e.g. "
+                        f"{missing[0]}), which would start random; the weights file is incomplete or from another "
+                        f"model: {SAVE_AGAIN}")
+    damaged = next((key for key, tensor in model.state_dict().items()
+                    if tensor.is_floating_point() and not torch.isfinite(tensor).all()), None)
+    if damaged is not None:
+        raise UserError(f"{name}: weight {damaged} holds NaN or infinite values: the weights are damaged; {SAVE_AGAIN}")
+    return model.to(device).eval()
 
 
 def load_image_processor(name: str) -> Any:
@@ -70,14 +147,29 @@ def load_image_processor(name: str) -> Any:
     return _load(AutoImageProcessor, name, "image processor")
 
 
-def load_tokenizer(name: str) -> Any:
-    return _load(AutoTokenizer, name, "tokenizer")
+def load_tokenizer(name: str, model: CLIPModel | None = None) -> Any:
+    """The checkpoint's tokenizer, checked against ``model`` when given (``check_tokenizer``)."""
+    tokenizer = _load(AutoTokenizer, name, "tokenizer")
+    if model is not None:
+        check_tokenizer(model, tokenizer)
+    return tokenizer
+
+
+def check_tokenizer(model: CLIPModel, tokenizer: Any) -> None:
+    """A tokenizer made for the model: its ids fit the model's token embeddings, and it is not the near-empty
+    fallback transformers builds when a checkpoint's tokenizer files are missing (every prompt would then
+    encode alike and zero-shot would still report a number)."""
+    embeddings, size = model.config.text_config.vocab_size, len(tokenizer)
+    if size > embeddings or size < embeddings // 2:
+        raise UserError(f"the tokenizer has {size} tokens for a model with {embeddings} token embeddings: its "
+                        "files are missing, damaged or from another model; use the checkpoint's own tokenizer")
 
 
 def load_clip(name: str, device: str = "auto") -> Clip:
     """Model, tokenizer and image processor of a checkpoint, the model on ``device`` (``auto``: cuda,
     then mps, then the cpu)."""
-    return Clip(load_model(name, pick_device(device)), load_tokenizer(name), load_image_processor(name))
+    model = load_model(name, pick_device(device))
+    return Clip(model, load_tokenizer(name, model), load_image_processor(name))
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:

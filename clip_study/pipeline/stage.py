@@ -40,3 +40,11 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+def rebuild(stage: str) -> str:
+    """The fix for a damaged or missing file that ``stage`` writes: rerun that stage alone. DVC names the
+    stage it runs in ``DVC_STAGE`` (``demo/dvc.yaml:similarity``), which gives the pipeline file; run by
+    hand, a stage names the one in ``dvc.yaml``."""
+    pipeline = os.environ.get("DVC_STAGE", "").rpartition(":")[0]
+    return f"rebuild it with `dvc repro --force --single-item {pipeline + ':' if pipeline else ''}{stage}`"

@@ -7,26 +7,33 @@ confusion files (a class counts when it is an actual class of some test image)."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from clip_study.evaluation.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy
 from clip_study.files import read_json
 
+WRITTEN_BY = {  # metrics file -> the stage that writes it
+    "zeroshot": "zeroshot", "similarity": "similarity", "probe": "probe", "probe_curve": "probe",
+    "heldout": "heldout", "logreg": "logreg", "logreg_sweep": "logreg", "fewshot": "fewshot",
+    "confusion_zeroshot": "zeroshot", "confusion_probe": "probe", "confusion_logreg": "logreg"}
 REQUIRED = ("zeroshot", "similarity", "probe", "probe_curve")
-OPTIONAL = {  # metrics file -> the stage that writes it (named in the report when the file is missing)
-    "heldout": "heldout stage of the offline demo", "logreg": "logreg stage", "logreg_sweep": "logreg stage",
-    "fewshot": "fewshot stage", "confusion_zeroshot": "zeroshot stage", "confusion_probe": "probe stage",
-    "confusion_logreg": "logreg stage"}
+OPTIONAL = {name: f"{stage} stage" + (" of the offline demo" if stage == "heldout" else "")  # named when missing
+            for name, stage in WRITTEN_BY.items() if name not in REQUIRED}
+LISTS = {"probe_curve", "logreg_sweep", "confusion_zeroshot", "confusion_probe", "confusion_logreg"}
 CLASSIFIERS = (("zeroshot", "zero-shot"), ("probe", "probe"), ("logreg", "logreg"))
 
 
-def load_results(metrics_dir: Path) -> dict[str, Any]:
-    """Every metrics file by name (None: an optional one is missing), and ``errors`` (``analyse_errors``)."""
-    results = {name: read_json(metrics_dir / f"{name}.json") for name in REQUIRED}
-    results |= {name: read_json(metrics_dir / f"{name}.json") if (metrics_dir / f"{name}.json").is_file() else None
-                for name in OPTIONAL}
+def load_results(metrics_dir: Path, fix: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """Every metrics file by name (None: an optional one is missing), and ``errors`` (``analyse_errors``).
+    ``fix(stage)`` says how to write again a damaged file that ``stage`` writes."""
+    def read(name: str) -> Any:
+        return read_json(metrics_dir / f"{name}.json", expect=list if name in LISTS else dict,
+                         fix=fix(WRITTEN_BY[name]) if fix else None)
+
+    results = {name: read(name) for name in REQUIRED}
+    results |= {name: read(name) if (metrics_dir / f"{name}.json").exists() else None for name in OPTIONAL}
     results["errors"] = analyse_errors(results)
     return results
 
