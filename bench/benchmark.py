@@ -145,11 +145,11 @@ def measure_demo_sweep(folder: Path) -> tuple[dict[str, object], Path]:
     """(e) a template-only `dvc exp run` on the demo against a full demo repro without pretraining."""
     repo = project_copy(folder, "demo/dvc.yaml", "demo/params.yaml")
     dvc = (sys.executable, "-m", "dvc")
-    pretrain = timed(repo, *dvc, "repro", "demo/dvc.yaml:pretrain")
-    full = timed(repo, *dvc, "repro", "demo/dvc.yaml")
+    pretrain = timed(repo / "demo", *dvc, "repro", "pretrain")
+    full = timed(repo / "demo", *dvc, "repro")
     commit(repo, "demo run")
     templates = json.dumps(TEMPLATE_SWEEP)
-    sweep = timed(repo, *dvc, "exp", "run", "demo/dvc.yaml", "-S", f"demo/params.yaml:zeroshot.templates={templates}")
+    sweep = timed(repo / "demo", *dvc, "exp", "run", "-S", f"zeroshot.templates={templates}")
     return {"generate_and_pretrain_seconds": round(pretrain, 1), "full_repro_without_pretraining_seconds":
             round(full, 1), "template_only_exp_run_seconds": round(sweep, 1),
             "ratio": round(sweep / full, 3), "templates": TEMPLATE_SWEEP}, repo

@@ -50,6 +50,6 @@ def load_from_hub(load: Callable[[bool], T], kind: str, name: str) -> T:
         reason = "HF_HUB_OFFLINE is set" if offline_requested() else "the Hugging Face hub is unreachable"
         raise UserError(
             f"{kind} '{name}' is not in the local Hugging Face cache and {reason}: download it once on a "
-            f"machine with network (`hf download {name}`{' --repo-type dataset' if kind == 'dataset' else ''}, "
+            f"machine with network (`hf download {name}{' --repo-type dataset' if kind == 'dataset' else ''}`, "
             f"then copy ~/.cache/huggingface) or give the path of a local directory instead"
             f" [{type(error).__name__}]") from error

@@ -1,5 +1,6 @@
 """Stage summary: zero-shot (best template) against the linear probes, with the labelled data each
-needs, as JSON and a markdown table; and where the few-shot probe overtakes zero-shot."""
+needs, as JSON (the pipeline's one DVC metrics file: numbers only) and a markdown table; and where the
+few-shot probe overtakes zero-shot."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from clip_study.reporting.summary import build_summary, summary_table
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"zeroshot": "metrics/zeroshot.json", "similarity": "metrics/similarity.json",
                                 "probe": "metrics/probe.json", "logreg": "metrics/logreg.json",
-                                "fewshot": "metrics/fewshot.json", "out": "metrics/summary.json",
+                                "fewshot": "metrics/fewshot.json", "heldout": "", "out": "metrics/summary.json",
                                 "table": "metrics/summary.md"}, argv)
     inputs = {"zeroshot": args.zeroshot, "similarity": args.similarity, "probe": args.probe, "logreg": args.logreg,
-              "fewshot": args.fewshot}  # the stage that writes each
-    summary = build_summary(*(read_json(path, fix=rebuild(stage)) for stage, path in inputs.items()))
-    write_json(args.out, summary)
-    Path(args.table).write_text(summary_table(summary))
-    print(summary_table(summary))
+              "fewshot": args.fewshot, "heldout": args.heldout}  # the stage that writes each (heldout: demo only)
+    read = {stage: read_json(path, fix=rebuild(stage)) if path else None for stage, path in inputs.items()}
+    summary = build_summary(**read)
+    table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"])
+    write_json(args.out, summary)  # both made before either is written: a damaged input writes neither
+    Path(args.table).write_text(table)
+    print(table)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def sh(repo: Path, *args: str) -> str:
+def sh(repo: Path, *args: str, env: dict | None = None) -> str:
     """Run a command in ``repo`` with the venv's python first on PATH; return its output."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1"}
+           "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", **(env or {})}
     done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
@@ -42,11 +42,14 @@ def metrics(repo: Path, name: str, folder: str = "metrics"):
 
 
 def project_copy(repo: Path, *files: str) -> Path:
-    """The library, the stages, DVC's config and ``files`` copied into ``repo``, then git init + commit."""
+    """The library, the stages, ``files`` and the DVC project (config, .dvcignore) of every folder they are
+    in (the root's; the demo's own) copied into ``repo``, then git init + commit."""
     for package in ("clip_study", "stages"):
         shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
-    for name in (".gitignore", ".dvcignore", *files):
+    for folder in dict.fromkeys([".", *(str(Path(name).parent) for name in files)]):
+        shutil.copytree(ROOT / folder / ".dvc", repo / folder / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
+        files += (str(Path(folder) / ".dvcignore"),)
+    for name in (".gitignore", *files):
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, repo / name)
     sh(repo, "git", "init", "-q")

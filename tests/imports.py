@@ -103,4 +103,7 @@ def deps_problems(dvc_yaml: Path, stages: dict | None = None, root: Path = ROOT)
             if in_project and is_code and not any(file == dep or dep in file.parents for file in run):
                 problems.append(f"{where}: stage {name} lists {dep.relative_to(root)} in its deps but runs no "
                                 "file of it: remove it")
+            if in_project and is_code and dep.is_dir():
+                problems.append(f"{where}: stage {name} lists the folder {dep.relative_to(root)}: list its files "
+                                "(a folder dep outside the demo's project would hash __pycache__ too)")
     return problems

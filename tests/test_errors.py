@@ -40,13 +40,16 @@ def test_missing_model_offline_fails_fast(tmp_path, env):
     done = run_stage(tmp_path, "extract", params, "--subset", str(tmp_path), "--out", str(tmp_path / "f"),
                      env={"HF_HOME": str(tmp_path / "hf"), **env})
     assert time.monotonic() - start < 30  # the imports take most of it; no minutes of retries
-    assert_one_line_error(done, "model 'openai/clip-vit-base-patch32'", "hf download", "local directory")
+    assert_one_line_error(done, "model 'openai/clip-vit-base-patch32'", "`hf download openai/clip-vit-base-patch32`",
+                          "local directory")
 
 
 def test_missing_dataset_offline_fails_fast(tmp_path):
     done = run_stage(tmp_path, "fetch", data_params("zh-plus/tiny-imagenet"), "--out", str(tmp_path / "s"),
                      env={"HF_HOME": str(tmp_path / "hf")})
-    assert_one_line_error(done, "dataset 'zh-plus/tiny-imagenet'", "--repo-type dataset", "data.dataset")
+    assert_one_line_error(done, "dataset 'zh-plus/tiny-imagenet'",
+                          "`hf download zh-plus/tiny-imagenet --repo-type dataset`",
+                          "data.dataset")
 
 
 def test_class_missing_from_the_dataset(tmp_path, shape_folder):

@@ -3,13 +3,17 @@ that follow the imports, no import cycle, and params keys spoken of only by the 
 
 import ast
 import copy
+import json
+import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from clip_study.pipeline.schema import SECTIONS
+from tests.dvc_repo import project_copy, sh
 from tests.imports import ROOT, deps_problems, files_run_by, imported_modules, module_file, stage_modules
 
 PIPELINES = [ROOT / "dvc.yaml", ROOT / "demo" / "dvc.yaml"]
@@ -100,3 +104,22 @@ def test_only_the_params_layer_speaks_of_params_keys():
         if "pipeline" not in file.parts:
             spoken = [match for text in strings_in(file) for match in keys.findall(text)]
             assert spoken == [], f"{file.relative_to(ROOT)} names params keys {spoken}: say it in the stage"
+
+
+def test_the_committed_demo_lock_records_the_code_and_params_in_the_tree(tmp_path):
+    """demo/dvc.lock must be the record of a run of the committed code and params, so that a fresh clone
+    sees the demo up to date (only its data, never committed, is missing) and its metrics are what this code
+    makes. A code change without rerunning the demo fails here, naming the stage and the files."""
+    repo = project_copy(tmp_path, "demo/dvc.yaml", "demo/params.yaml", "demo/dvc.lock")
+    status = json.loads(sh(repo / "demo", sys.executable, "-m", "dvc", "status", "--json").strip().splitlines()[-1])
+    stale = {}
+    for stage, entries in status.items():
+        for entry in (e for e in entries if isinstance(e, dict)):
+            deps = entry.get("changed deps", {})
+            changed = {os.path.relpath(path, repo / "demo"): state for path, state in deps.items()
+                       if state != "deleted"}  # deleted: data a fresh clone has not made yet, not a change
+            changed |= {f"{key} (param)": state for key, state in entry.get("changed params", {}).items()}
+            if changed or "changed command" in entry:
+                stale[stage] = changed or "command"
+    assert stale == {}, f"demo/dvc.lock does not record the code and params in the tree: {stale}; rerun the demo " \
+                        "(cd demo && dvc repro) and commit demo/dvc.lock and demo/metrics"

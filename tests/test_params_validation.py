@@ -22,8 +22,13 @@ DROP = object()  # remove the key instead of setting it
 
 @pytest.fixture(autouse=True)
 def in_repository_root(monkeypatch):
-    """Template files in params are paths from the repository root, where stages run."""
+    """Template files in params are paths from the folder where stages run: the root for params.yaml."""
     monkeypatch.chdir(ROOT)
+
+
+def folder_of(base: dict) -> Path:
+    """Where the stages reading ``base`` run: the demo is a DVC project of its own, in demo/."""
+    return ROOT / "demo" if base is DEMO else ROOT
 
 
 def edited(base: dict, dotted: str, value: object) -> dict:
@@ -125,14 +130,17 @@ CASES = [
 
 @pytest.mark.parametrize("base, dotted, value, key, fragment", CASES,
                          ids=[f"{case[1]}={'dropped' if case[2] is DROP else repr(case[2])}" for case in CASES])
-def test_bad_params_name_the_key_the_value_and_what_is_allowed(tmp_path, base, dotted, value, key, fragment):
+def test_bad_params_name_the_key_the_value_and_what_is_allowed(tmp_path, monkeypatch, base, dotted, value, key,
+                                                              fragment):
+    monkeypatch.chdir(folder_of(base))
     message = load_error(tmp_path, edited(base, dotted, value))
     assert message.startswith(f"{key}: "), message
     assert fragment in message, message
 
 
 @pytest.mark.parametrize("path", ["params.yaml", "demo/params.yaml"])
-def test_committed_params_are_valid(path):
+def test_committed_params_are_valid(monkeypatch, path):
+    monkeypatch.chdir((ROOT / path).parent)
     assert schema.problems(yaml.safe_load((ROOT / path).read_text())) == []
     assert load_params(ROOT / path)
 
@@ -170,11 +178,11 @@ def test_yaml_slips_are_one_line_errors(tmp_path, text, message):
     assert str(error.value).startswith(f"{path}: {message}") and "\n" not in str(error.value)
 
 
-def run_stage(tmp_path: Path, stage: str, params: dict, *args: str, env: dict | None = None):
+def run_stage(tmp_path: Path, stage: str, params: dict, *args: str, cwd: Path = ROOT):
     path = write(tmp_path, params)
     return subprocess.run([sys.executable, "-m", f"stages.{stage}", "--params", str(path), *args],
-                          cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+                          cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
 @pytest.mark.parametrize("stage, dotted, value, expected", [
@@ -186,7 +194,7 @@ def test_a_stage_exits_2_with_one_line_before_any_work(tmp_path, stage, dotted, 
     out = tmp_path / "out"
     args = ["--out", str(out)] if stage == "fetch" else [
         "--pretrain", str(out / "p.npz"), "--images", str(out / "shapes"), "--held-out", str(out / "h.json")]
-    done = run_stage(tmp_path, stage, edited(DEMO, dotted, value), *args)
+    done = run_stage(tmp_path, stage, edited(DEMO, dotted, value), *args, cwd=folder_of(DEMO))
     assert done.returncode == 2, done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {tmp_path / 'params.yaml'}: {expected}"), done.stderr

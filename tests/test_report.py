@@ -152,5 +152,6 @@ def test_probe_that_never_overtakes(tmp_path):
 def test_missing_required_input_is_one_line_error(tmp_path):
     folder = write_inputs(tmp_path / "metrics", optional=False)
     (folder / "similarity.json").unlink()
-    with pytest.raises(UserError, match="similarity.json: not found; rebuild it with `dvc repro --force --single-item similarity`"):
+    rebuild = "rebuild it with `dvc repro --force --single-item similarity`"
+    with pytest.raises(UserError, match=f"similarity.json: not found; {rebuild}"):
         run_report(folder)

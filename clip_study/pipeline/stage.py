@@ -22,7 +22,7 @@ def parse_args(description: str, paths: dict[str, str], argv: list[str] | None =
                         help="on an error, show the traceback (as CLIP_STUDY_DEBUG=1 does)")
     for name, default in paths.items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
-                            help=f"(default: {default})")
+                            help=f"(default: {default or 'none'})")
     return parser.parse_args(argv)
 
 

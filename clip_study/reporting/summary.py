@@ -1,5 +1,6 @@
-"""The study's bottom line: zero-shot (best template) against the linear probes, with the labelled data
-each needs, and where the few-shot probe overtakes zero-shot; as a dict and as a markdown table."""
+"""The study's bottom line: zero-shot against the linear probes, and where the few-shot probe overtakes
+zero-shot. As a dict of numbers only (the one DVC metrics file of a pipeline, what ``dvc exp show`` and
+``dvc metrics diff`` compare) and as a markdown table with the prompt and the labelled data each needs."""
 
 from __future__ import annotations
 
@@ -8,47 +9,53 @@ from typing import Any
 from clip_study.evaluation.metrics import overtaking_k
 
 
-def build_summary(zeroshot: dict, similarity: dict, probe: dict, logreg: dict, fewshot: dict) -> dict[str, Any]:
-    """The summary from the metrics of the zeroshot, similarity, probe, logreg and fewshot stages."""
+def build_summary(zeroshot: dict, similarity: dict, probe: dict, logreg: dict, fewshot: dict,
+                  heldout: dict | None = None) -> dict[str, Any]:
+    """The numbers a user compares across experiments, from the zeroshot, similarity, probe, logreg,
+    fewshot and (demo) heldout stages' files; counts and texts stay in those files. Every number is test
+    top-1 unless its key says otherwise, and keys are short: they are the columns of ``dvc exp show``."""
     best = zeroshot["templates"][zeroshot["best"]]
-    return {
-        "num_classes": zeroshot["num_classes"], "num_test_images": zeroshot["num_test_images"],
-        "zeroshot": {"template": best["template"], "top1": best["top1"], "top5": best["top5"],
-                     "macro_f1": best["macro_f1"], "labelled_images": 0},
-        "similarity": {f"dot_{k}": similarity["dot"][k] for k in ("top1", "top5", "macro_f1")},
-        "probe": {"top1": probe["top1"], "top5": probe["top5"], "macro_f1": probe["macro_f1"],
-                  "epochs": probe["epochs"], "best_epoch": probe["best_epoch"], "best_top1": probe["best_top1"],
-                  "best_macro_f1": probe["best_macro_f1"], "labelled_images": probe["num_train_images"]},
-        "logreg": {"C": logreg["C"], "top1": logreg["top1"], "top5": logreg["top5"], "macro_f1": logreg["macro_f1"],
-                   "labelled_images": logreg["num_train_images"]},
-        "probe_minus_zeroshot_top1": round(probe["top1"] - best["top1"], 6),
-        "fewshot_overtakes_zeroshot_at_k": overtaking_k(fewshot["curve"], best["top1"]),
+    prompts = {key: result["top1"] for key, result in zeroshot["templates"].items()}
+    prompts |= {name: result["top1"] for name, result in (zeroshot.get("ensembles") or {}).items()}
+    summary = {
+        "zeroshot": prompts, "zeroshot_best": best["top1"], "dot_product": similarity["dot"]["top1"],
+        "probe": probe["top1"], "logreg": logreg["top1"],
+        "fewshot": {row["label"]: row["mean_top1"] for row in fewshot["curve"]},
+        "macro_f1": {"zeroshot_best": best["macro_f1"], "dot_product": similarity["dot"]["macro_f1"],
+                     "probe": probe["macro_f1"], "logreg": logreg["macro_f1"]},
+        "probe_best": probe["best_top1"], "probe_best_epoch": probe["best_epoch"], "logreg_C": logreg["C"],
+        "probe_minus_zeroshot": round(probe["top1"] - best["top1"], 6),
+        "fewshot_overtakes_at_k": overtaking_k(fewshot["curve"], best["top1"]),
     }
+    if heldout is not None:  # the demo: the best template on classes seen in pretraining and held out of it
+        best_template = heldout["cosine"]
+        summary["heldout"] = {"seen": best_template["seen_top1"], "held_out": best_template["held_out_top1"]}
+    return summary
 
 
-def summary_table(summary: dict) -> str:
-    """The markdown table of ``summary`` (the JSON written beside it)."""
-    zeroshot, probe, similarity, logreg = summary["zeroshot"], summary["probe"], summary["similarity"], summary["logreg"]
+def summary_table(summary: dict, zeroshot: dict, similarity: dict, probe: dict, logreg: dict) -> str:
+    """The markdown table of ``summary`` with the prompt, top-5 and the labelled data each classifier needs
+    (read from the stages' files)."""
+    best, dot = zeroshot["templates"][zeroshot["best"]], similarity["dot"]
+    template, labelled = f"`{zeroshot['best_template']}`", "none (class names only)"
     rows = [
-        ("zero-shot, cosine", f"`{zeroshot['template']}`", zeroshot["top1"], zeroshot["top5"],
-         zeroshot["macro_f1"], "none (class names only)"),
-        ("zero-shot, dot product", f"`{zeroshot['template']}`", similarity["dot_top1"], similarity["dot_top5"],
-         similarity["dot_macro_f1"], "none (class names only)"),
+        ("zero-shot, cosine", template, best["top1"], best["top5"], best["macro_f1"], labelled),
+        ("zero-shot, dot product", template, dot["top1"], dot["top5"], dot["macro_f1"], labelled),
         (f"linear probe, epoch {probe['epochs']}", "-", probe["top1"], probe["top5"], probe["macro_f1"],
-         f"{probe['labelled_images']} labelled images"),
+         f"{probe['num_train_images']} labelled images"),
         (f"linear probe, best epoch ({probe['best_epoch']})", "-", probe["best_top1"], "", probe["best_macro_f1"],
-         f"{probe['labelled_images']} labelled images"),
+         f"{probe['num_train_images']} labelled images"),
         (f"logistic regression, C={logreg['C']:.3g}", "-", logreg["top1"], logreg["top5"], logreg["macro_f1"],
-         f"{logreg['labelled_images']} labelled images"),
+         f"{logreg['num_train_images']} labelled images"),
     ]
-    k = summary["fewshot_overtakes_zeroshot_at_k"]
+    k = summary["fewshot_overtakes_at_k"]
     lines = ["# CLIP study summary\n",
-             f"{summary['num_classes']} classes (chance top-1 {1 / summary['num_classes']:.4f}), "
-             f"{summary['num_test_images']} test images.\n",
+             f"{zeroshot['num_classes']} classes (chance top-1 {1 / zeroshot['num_classes']:.4f}), "
+             f"{zeroshot['num_test_images']} test images.\n",
              "| classifier | prompt | top-1 | top-5 | macro-F1 | labelled data needed |",
              "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |" for row in rows]
-    lines.append(f"\nThe probe is {summary['probe_minus_zeroshot_top1']:+.4f} top-1 from zero-shot. "
+    lines.append(f"\nThe probe is {summary['probe_minus_zeroshot']:+.4f} top-1 from zero-shot. "
                  + (f"The few-shot logistic probe overtakes zero-shot at {k} labelled images per class.\n" if k
                     else "The few-shot logistic probe never overtakes zero-shot.\n"))
     return "\n".join(lines)
