@@ -13,11 +13,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def sh(repo: Path, *args: str, env: dict | None = None) -> str:
-    """Run a command in ``repo`` with the venv's python first on PATH; return its output."""
+def run(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a command in ``repo`` with the venv's python first on PATH (the stages' `python`), offline."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", **(env or {})}
-    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    return subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+
+
+def sh(repo: Path, *args: str, env: dict | None = None) -> str:
+    """``run`` a command that must succeed; its output."""
+    done = run(repo, *args, env=env)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 

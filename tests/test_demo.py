@@ -2,15 +2,17 @@
 runs the study on it. Its numbers must show what the real study shows."""
 
 import ast
+import json
 import re
 import shutil
 import subprocess
 import sys
 
 import pytest
+import yaml
 from PIL import Image
 
-from tests.dvc_repo import ROOT, commit, metrics, project_copy, repro, sh
+from tests.dvc_repo import ROOT, commit, metrics, project_copy, repro, run, sh
 
 DEMO_STAGES = {"check", "generate", "pretrain", "fetch", "extract", "zeroshot", "similarity", "heldout", "probe",
                "logreg", "fewshot", "summary", "report"}
@@ -150,3 +152,13 @@ def test_experiments_checkouts_and_diffs_work_on_the_demo_alone(demo, tmp_path):
                                                           ("metrics", "diff"), ("plots", "diff"))]
     assert all("failed to load" not in output and "ERROR" not in output for output in outputs), outputs
     assert "probe_best_epoch" in outputs[2]  # the applied experiment's metrics against HEAD
+    plots = json.loads(sh(folder, *dvc, "plots", "show", "--json"))["data"]
+    definitions = yaml.safe_load((folder / "dvc.yaml").read_text())["plots"]
+    assert len(plots) == len(definitions)  # each plot drawn once, not again for a stage's own declaration
+
+    params = folder / "params.yaml"
+    params.write_text(params.read_text().replace("  epochs: 50", "  epoch: 50"))
+    done = run(folder, *dvc, "repro")
+    assert done.returncode != 0 and "error: params.yaml: probe.epoch: unknown key; did you mean probe.epochs?" \
+        in done.stderr and "are missing" not in done.stderr, done.stderr  # the project's message, not DVC's
+    assert (folder / "metrics" / "probe.json").is_file()  # checked before any stage's outputs were removed
