@@ -5,11 +5,9 @@ prompt sweep never refits these probes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from clip_study.data.features import count_classes, load_features
+from clip_study.data.features import count_classes, load_splits
 from clip_study.errors import BadFileError
 from clip_study.evaluation.fewshot import curve_point, shot_counts
 from clip_study.files import read_json, write_json
@@ -30,8 +28,7 @@ def main(argv: list[str] | None = None) -> None:
                                 "metrics": "metrics/fewshot.json", "curve": "metrics/fewshot_curve.json"}, argv)
     params = section(load_params(args.params), "fewshot")  # ranges checked by load_params
     seeds, seed = params["seeds"], params["seed"]
-    (train_x, train_y), (test_x, test_y) = (load_features(Path(args.features) / f"{split}.npz", fix=rebuild("extract"))
-                                            for split in ("train", "test"))
+    (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"))
     k_all = int(np.bincount(train_y).max())
     shots, covered = shot_counts(params["shots"], k_all)
     if covered:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clip_study.data.features import check_labels, load_features
+from clip_study.data.features import load_features
 from clip_study.data.subset import read_classes
 from clip_study.demo.heldout import group_top1
 from clip_study.errors import UserError
@@ -27,8 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         raise UserError(f"{args.held_out}: classes {unknown} are not in the subset: keep data.classes: all")
     group = np.isin(names, held_out)
-    image_features, labels = load_features(Path(args.features) / "test.npz", fix=rebuild("extract"))
-    check_labels(labels, len(names), Path(args.features) / "test.npz", fix=rebuild("extract"))
+    image_features, labels = load_features(Path(args.features) / "test.npz", rebuild("extract"), len(names))
     zeroshot = read_json(args.zeroshot_metrics, fix=rebuild("zeroshot"))
     text_features = load_npz(Path(args.zeroshot) / "text_features.npz", fix=rebuild("zeroshot"))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clip_study.data.features import check_labels, load_features
+from clip_study.data.features import load_splits
 from clip_study.data.subset import read_classes
 from clip_study.evaluation import logistic
 from clip_study.evaluation.metrics import classification_metrics, confusion_rows
@@ -25,10 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     Cs = logistic.C_grid(float(params["C_min"]), float(params["C_max"]), params["C_steps"])
     seed = params["seed"]
     names = [c["name"] for c in read_classes(args.subset, fix=rebuild("fetch"))]
-    features = {split: Path(args.features) / f"{split}.npz" for split in ("train", "test")}
-    (train_x, train_y), (test_x, test_y) = (load_features(path, fix=rebuild("extract")) for path in features.values())
-    for path, labels in ((features["train"], train_y), (features["test"], test_y)):
-        check_labels(labels, len(names), path, fix=rebuild("extract"))
+    (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"), len(names))
 
     with for_param("logreg.val_fraction"):
         fit, val = logistic.validation_split(train_y, float(params["val_fraction"]), seed)

@@ -3,9 +3,7 @@ tested after every epoch on the same test images as zero-shot."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from clip_study.data.features import check_labels, count_classes, load_features
+from clip_study.data.features import count_classes, load_splits
 from clip_study.data.subset import read_classes
 from clip_study.evaluation.linear_probe import train_linear_probe
 from clip_study.evaluation.metrics import classification_metrics, confusion_rows
@@ -19,10 +17,7 @@ def main(argv: list[str] | None = None) -> None:
                                 "curve": "metrics/probe_curve.json", "confusion": "metrics/confusion_probe.json"}, argv)
     params = section(load_params(args.params), "probe")  # ranges checked by load_params
     names = [c["name"] for c in read_classes(args.subset, fix=rebuild("fetch"))]
-    features = {split: Path(args.features) / f"{split}.npz" for split in ("train", "test")}
-    (train_x, train_y), (test_x, test_y) = (load_features(path, fix=rebuild("extract")) for path in features.values())
-    for path, labels in ((features["train"], train_y), (features["test"], test_y)):
-        check_labels(labels, len(names), path, fix=rebuild("extract"))
+    (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"), len(names))
     num_classes = count_classes(train_y, test_y)
 
     curve, scores = [], None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clip_study.data.features import check_labels, load_features
+from clip_study.data.features import load_features
 from clip_study.evaluation.metrics import classification_metrics, spread
 from clip_study.evaluation.similarity import similarity_scores
 from clip_study.files import load_npz, read_json, write_json
@@ -23,8 +23,7 @@ def main(argv: list[str] | None = None) -> None:
                       argv)
     best = read_json(args.zeroshot_metrics, fix=rebuild("zeroshot"))["best"]
     text_features = load_npz(Path(args.zeroshot) / "text_features.npz", fix=rebuild("zeroshot"))[best]
-    image_features, labels = load_features(Path(args.features) / "test.npz", fix=rebuild("extract"))
-    check_labels(labels, len(text_features), Path(args.features) / "test.npz", fix=rebuild("extract"))
+    image_features, labels = load_features(Path(args.features) / "test.npz", rebuild("extract"), len(text_features))
 
     results = {}
     for metric in ("cosine", "dot"):

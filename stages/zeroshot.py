@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clip_study.data.features import check_labels, load_features
+from clip_study.data.features import load_features
 from clip_study.data.subset import read_classes
 from clip_study.errors import UserError
 from clip_study.evaluation import zeroshot
@@ -37,8 +37,7 @@ def main(argv: list[str] | None = None) -> None:
 
     classes = read_classes(args.subset, fix=rebuild("fetch"))
     names = [c["name"] for c in classes]
-    image_features, labels = load_features(Path(args.features) / "test.npz", fix=rebuild("extract"))
-    check_labels(labels, len(names), Path(args.features) / "test.npz", fix=rebuild("extract"))
+    image_features, labels = load_features(Path(args.features) / "test.npz", rebuild("extract"), len(names))
     with for_param("model.device"):
         device = pick_device(str(model_params.get("device", "auto")))
     with for_param("model.name"):

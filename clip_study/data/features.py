@@ -15,9 +15,10 @@ def save_features(path: Path, features: np.ndarray, labels: np.ndarray) -> None:
     save_npz(path, features=features.astype(np.float32), labels=labels.astype(np.int64))
 
 
-def load_features(path: str | Path, fix: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels, checked: (N, D) finite floats, N integer labels >= 0 (``fix``: what to say when
-    the file is damaged)."""
+def load_features(path: str | Path, fix: str | None = None,
+                  num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels, checked: (N, D) finite floats, N integer labels >= 0 and, given ``num_classes``,
+    below it: the classes they are scored on (``fix``: what to say when the file is damaged)."""
     fix = fix or "extract the features again"
     arrays = load_npz(path, fix)
     features, labels = arrays["features"], arrays["labels"]
@@ -30,14 +31,16 @@ def load_features(path: str | Path, fix: str | None = None) -> tuple[np.ndarray,
     if not np.isfinite(features).all():
         raise BadFileError(path, f"holds non-finite features (row {int(np.argwhere(~np.isfinite(features))[0, 0])})",
                            fix)
+    if num_classes is not None and labels.max() >= num_classes:
+        raise BadFileError(path, f"has label {int(labels.max())}, beyond the {num_classes} classes of the subset",
+                           fix)
     return features, labels
 
 
-def check_labels(labels: np.ndarray, num_classes: int, path: str | Path, fix: str) -> None:
-    """Labels of features read from ``path`` must index the ``num_classes`` classes they are scored on."""
-    if labels.max() >= num_classes:
-        raise BadFileError(path, f"has label {int(labels.max())}, beyond the {num_classes} classes of the subset",
-                           fix)
+def load_splits(folder: str | Path, fix: str | None = None,
+                num_classes: int | None = None) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(train features, labels) and (test features, labels) from ``folder``'s train.npz and test.npz."""
+    return tuple(load_features(Path(folder) / f"{split}.npz", fix, num_classes) for split in ("train", "test"))
 
 
 def count_classes(*labels: np.ndarray) -> int:
