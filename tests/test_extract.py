@@ -9,10 +9,11 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-from transformers import CLIPImageProcessor
+from transformers import CLIPImageProcessor, CLIPImageProcessorPil
 
 from clip_study.data import shards
 from clip_study.data.features import load_features
+from clip_study.data.images import open_rgb
 from clip_study.data.sources import scan_folder
 from clip_study.data.subset import read_split, split_indices, write_subset
 from clip_study.demo import tinyclip
@@ -54,10 +55,10 @@ def test_lean_preprocessing_is_refused_for_a_config_it_does_not_reproduce(change
     for key, value in change.items():
         setattr(processor, key, value)
     assert pixels.lean_preprocessor(processor) is None
-    preprocess, name = pixels.preprocessor(processor)
     image = random_image(40, 30)
-    assert name != "lean"
-    assert np.array_equal(preprocess(image), processor(images=[image], return_tensors="np")["pixel_values"][0])
+    preprocessing = pixels.choose_preprocessing(processor, [image])
+    assert preprocessing.name != "lean"
+    assert np.array_equal(preprocessing(image), processor(images=[image], return_tensors="np")["pixel_values"][0])
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,78 @@ def test_extraction_is_identical_for_batch_sizes_1_and_7_and_with_workers(tiny, 
     seven = encoding.encode_images(model, processor, image_paths, batch_size=7, workers=2)
     assert one.shape == (len(image_paths), model.config.projection_dim)
     assert np.array_equal(one, seven)
+
+
+def test_the_uint8_path_gives_the_float_paths_features(tiny, image_paths):
+    """Workers send uint8 crops and the table is applied to the batch: the same pixels and features as
+    applying it per image in the workers (the path before uint8)."""
+    model, processor = tiny
+    lean = pixels.lean_preprocessor(processor)
+    images = [open_rgb(path) for path in image_paths]
+    floats = torch.stack([torch.from_numpy(lean(image)) for image in images])
+    crops = torch.stack([torch.from_numpy(lean.crop(image)) for image in images])
+    assert crops.dtype == torch.uint8 and crops.element_size() * 4 == floats.element_size()
+    assert torch.equal(lean.normalise(crops), floats)
+    by_float = np.concatenate([encoding.image_encoder(model, "fp32")(batch).numpy() for batch in floats.split(16)])
+    assert np.array_equal(encoding.encode_images(model, processor, image_paths, batch_size=16), by_float)
+
+
+class ShiftedProcessor(CLIPImageProcessorPil):
+    """A processor whose config the lean path reproduces but whose pixels differ (as a backend that
+    resizes differently would)."""
+
+    def to_dict(self):
+        return {**super().to_dict(), "image_processor_type": "CLIPImageProcessor"}
+
+    def preprocess(self, images, **kwargs):
+        out = super().preprocess(images, **kwargs)
+        out["pixel_values"] = np.asarray(out["pixel_values"]) + np.float32(0.01)
+        return out
+
+
+def test_the_lean_path_falls_back_to_a_processor_it_does_not_reproduce(tiny, image_paths):
+    model, _ = tiny
+    processor = ShiftedProcessor(**tinyclip.image_processor(32).to_dict())
+    assert pixels.lean_preprocessor(processor) is not None  # the config alone would pass
+    warnings = []
+    images = [open_rgb(path) for path in image_paths[:4]]
+    preprocessing = pixels.choose_preprocessing(processor, images, warn=warnings.append)
+    assert preprocessing.name == "ShiftedProcessor"
+    assert warnings == ["the lean preprocessing differs from ShiftedProcessor by up to 0.01 on the first 4 images: "
+                        "calling the processor itself (slower, same features as a notebook)"]
+    expected = torch.stack([torch.from_numpy(processor(images=[image], return_tensors="np")["pixel_values"][0])
+                            for image in (open_rgb(path) for path in image_paths)])
+    by_processor = encoding.image_encoder(model, "fp32")(expected).numpy()
+    assert np.array_equal(encoding.encode_images(model, processor, image_paths, batch_size=60), by_processor)
+    # the unshifted processor passes the check silently
+    assert pixels.choose_preprocessing(tinyclip.image_processor(32), images, warn=warnings.append).name == "lean"
+    assert len(warnings) == 1
+
+
+@pytest.mark.parametrize("threshold,half", [(-1.0, True), (1.5, False)])
+def test_half_weights_are_used_only_where_they_stay_close_to_fp32(tiny, image_paths, monkeypatch, threshold, half):
+    """The GPU's half-weights check, run on the cpu's bf16: used above the threshold, else fp32 weights
+    under autocast, and the log says which."""
+    model, processor = tiny
+    monkeypatch.setattr(encoding, "HALF_WEIGHTS_MIN_COSINE", threshold)
+    crops = torch.stack([torch.from_numpy(pixels.lean_preprocessor(processor).crop(open_rgb(p))) for p in image_paths])
+    encoder = encoding.ImageEncoder(model, "fp32", pixels.lean_preprocessor(processor).normalise)
+    fp32 = encoder(crops)
+    lines = []
+    assert encoder._use_half_weights(torch.bfloat16, crops[:8], lines.append) is half
+    assert (encoder.input_dtype == torch.bfloat16) is half
+    assert lines[0].startswith("bf16 weights: " + ("features within cosine" if half else "cosine"))
+    assert next(model.parameters()).dtype == torch.float32  # a copy was cast, never the model
+    features = encoder(crops)
+    if half:
+        assert torch.nn.functional.cosine_similarity(features, fp32).min() > 0.99
+    else:
+        assert torch.equal(features, fp32)
+
+
+def test_batches_never_span_two_splits():
+    assert pixels.batch_indices([5, 0, 3], 2) == [[0, 1], [2, 3], [4], [5, 6], [7]]
+    assert pixels.batch_indices([4], 4) == [[0, 1, 2, 3]]
 
 
 def test_int8_features_stay_within_cosine_099_of_fp32(tiny, image_paths):
@@ -106,15 +179,14 @@ def test_auto_precision_is_fp32_on_cpu_and_fp16_on_cuda():
 def test_shards_assemble_to_the_unsharded_features_and_resume_only_what_is_missing(tmp_path, tiny, image_paths):
     model, processor = tiny
     dim = model.config.projection_dim
-    preprocess, _ = pixels.preprocessor(processor)
-    encode = encoding.image_encoder(model, "fp32")
+    preprocessing, encode = encoding.prepare_run(model, processor, image_paths, "fp32")
     labels = np.arange(len(image_paths)) % 7
     plan = shards.plan("train", image_paths, shard_size=16, settings="k")
     assert [len(s) for s in plan] == [16, 16, 16, 12]
 
     def extract(todo):
         todo_paths = [p for s in todo for p in image_paths[s.start:s.stop]]
-        batches = pixels.pixel_batches(todo_paths, preprocess, batch_size=5, workers=0)
+        batches = pixels.pixel_batches(todo_paths, preprocessing.in_worker, batch_size=5, workers=0)
         shards.write(tmp_path / "work", todo, encoding.encode_batches(encode, batches, len(todo_paths)))
 
     extract([plan[0], plan[2]])  # as if a run died after writing shards 0 and 2
@@ -197,7 +269,7 @@ def test_the_stage_writes_features_in_shards_and_removes_its_work_folder(tmp_pat
     done = subprocess.run(extract_command(tmp_path / "params.yaml", subset, tmp_path / "features"),
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "1 threads, 1 workers, fp32, lean preprocessing, batches of 8" in done.stdout
+    assert "1 threads, 1 workers, fp32 weights, projection per row, lean preprocessing, batches of 8" in done.stdout
     assert not (tmp_path / "features.partial").exists()
     assert_features_of(subset, tmp_path / "features", tiny_clip_dir, batch_size=3)
 

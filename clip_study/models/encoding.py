@@ -6,6 +6,7 @@ of cosine with the raw dot product, and every cosine classifier normalises them 
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -15,9 +16,12 @@ import torch
 from tqdm import tqdm
 from transformers import CLIPModel
 
+from clip_study.data.images import open_rgb
 from clip_study.errors import UserError
 from clip_study.models import pixels
 from clip_study.models.loading import check_tokenizer
+
+CHECK_IMAGES = 8  # first images of a run on which the lean preprocessing and half weights are checked
 
 
 def _embedding(output: Any) -> torch.Tensor:
@@ -34,47 +38,113 @@ def quantize_int8(model: CLIPModel) -> CLIPModel:
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
-def image_encoder(model: CLIPModel, precision: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A function from a pixel batch to (B, D) float32 image embeddings at ``precision``
-    (one of fp32, int8, fp16, bf16, as returned by ``precision.resolve_precision``)."""
-    device = next(model.parameters()).device
-    if precision == "int8":
-        model = quantize_int8(model)
-    autocast = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+HALF_WEIGHTS_MIN_COSINE = 0.9999  # half-precision weights are used only where features stay this close to fp32
+HALF = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class ImageEncoder:
+    """Pixel batches to (B, D) float32 image embeddings on the model's device, at ``precision`` (fp32, int8,
+    fp16 or bf16, as returned by ``precision.resolve_precision``).
+
+    On the cpu every image is projected alone: BLAS rounds a 1-row product differently from a many-row one,
+    so projecting row by row makes the features independent of the batch size. On a GPU the projection is
+    one product per batch, and fp16/bf16 run on a half-precision copy of the image tower where, on
+    ``sample`` (a few images, as the workers send them), its features stay within cosine
+    ``HALF_WEIGHTS_MIN_COSINE`` of fp32; else (or without a sample) under autocast. ``prepare`` turns what
+    the workers sent into float pixels on the device (the lean path's lookup table). ``mode`` says which
+    of these runs (for logs and shard keys)."""
+
+    def __init__(self, model: CLIPModel, precision: str, prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 sample: torch.Tensor | None = None, log: Callable[[str], None] = print) -> None:
+        self.device = next(model.parameters()).device
+        self.prepare = prepare or (lambda pixels: pixels.float())
+        self.per_row = self.device.type == "cpu"
+        self.vision, self.projection = model.vision_model, model.visual_projection
+        self.input_dtype, self.autocast = torch.float32, None
+        if precision == "int8":
+            quantized = quantize_int8(model)
+            self.vision, self.projection = quantized.vision_model, quantized.visual_projection
+        elif precision in HALF and (self.per_row or sample is None or not self._use_half_weights(HALF[precision],
+                                                                                                  sample, log)):
+            self.autocast = HALF[precision]
+        weights = "half weights" if self.input_dtype != torch.float32 else "autocast" if self.autocast else "weights"
+        self.mode = f"{precision} {weights}, projection {'per row' if self.per_row else 'per batch'}"
+
+    def _use_half_weights(self, dtype: torch.dtype, sample: torch.Tensor, log: Callable[[str], None]) -> bool:
+        """Switch to a ``dtype`` copy of the image tower if it matches fp32 on ``sample``; say so either way."""
+        reference = self(sample)
+        vision, projection = self.vision, self.projection
+        self.vision, self.projection = copy.deepcopy(vision).to(dtype), copy.deepcopy(projection).to(dtype)
+        self.input_dtype = dtype
+        cosine = float(torch.nn.functional.cosine_similarity(self(sample), reference).min())
+        if cosine >= HALF_WEIGHTS_MIN_COSINE:
+            log(f"{precision_name(dtype)} weights: features within cosine {cosine:.6f} of fp32 on {len(sample)} images")
+            return True
+        log(f"{precision_name(dtype)} weights: cosine {cosine:.6f} to fp32 on {len(sample)} images "
+            f"(< {HALF_WEIGHTS_MIN_COSINE}): computing under autocast instead")
+        self.vision, self.projection, self.input_dtype = vision, projection, torch.float32
+        return False
 
     @torch.inference_mode()
-    def encode(pixels: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-            pooled = model.vision_model(pixel_values=pixels.to(device, non_blocking=True)).pooler_output
-            # the projection one image at a time: CPU BLAS rounds a 1-row product differently from a
-            # many-row one, and projecting row by row makes the features independent of the batch size
-            projected = torch.cat([model.visual_projection(row) for row in pooled.split(1)])
-        return projected.float().cpu()
+    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
+        pixels = self.prepare(pixels.to(self.device, non_blocking=True)).to(self.input_dtype)
+        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+            pooled = self.vision(pixel_values=pixels).pooler_output
+            if self.per_row:
+                return torch.cat([self.projection(row) for row in pooled.split(1)]).float()
+            return self.projection(pooled).float()
 
-    return encode
+
+def precision_name(dtype: torch.dtype) -> str:
+    return next(name for name, half in HALF.items() if half == dtype)
+
+
+def image_encoder(model: CLIPModel, precision: str) -> ImageEncoder:
+    """An ``ImageEncoder`` of float pixel batches (a notebook's way in; half precision runs under autocast)."""
+    return ImageEncoder(model, precision)
+
+
+def prepare_run(model: CLIPModel, processor: Any, paths: list[Path], precision: str,
+                log: Callable[[str], None] = print) -> tuple[pixels.Preprocessing, ImageEncoder]:
+    """The preprocessing and encoder for encoding ``paths``, decided on their first ``CHECK_IMAGES`` images
+    (so every run on the same paths decides alike, resumed or not)."""
+    images = [open_rgb(path) for path in paths[:CHECK_IMAGES]]
+    preprocessing = pixels.choose_preprocessing(processor, images, warn=log)
+    sample = torch.stack([torch.from_numpy(preprocessing.in_worker(image)) for image in images]) if images else None
+    return preprocessing, ImageEncoder(model, precision, preprocessing.on_device, sample, log)
 
 
 def encode_batches(encode: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[torch.Tensor],
                    total: int, desc: str = "images") -> Iterator[np.ndarray]:
-    """Embeddings of the pixel batches, one float32 array per batch, with a progress bar in images."""
+    """Embeddings of the pixel batches, one float32 array per batch, with a progress bar in images. Each batch's
+    features are copied back after the next batch is queued, so a GPU is never left waiting for the cpu."""
     with tqdm(total=total, desc=desc, unit="img") as progress:
+        pending = None
         for pixels in batches:
-            features = encode(pixels).numpy()
-            if not np.isfinite(features).all():
-                raise UserError(f"the model gave NaN or infinite features for images {progress.n}-"
-                                f"{progress.n + len(pixels) - 1} of {desc}: the computation overflows at this "
-                                "precision; use fp32 (or bf16)")
-            yield features
-            progress.update(len(pixels))
+            features = encode(pixels)
+            if pending is not None:
+                yield _checked(pending.cpu().numpy(), progress)
+            pending = features
+        if pending is not None:
+            yield _checked(pending.cpu().numpy(), progress)
+
+
+def _checked(features: np.ndarray, progress: tqdm) -> np.ndarray:
+    if not np.isfinite(features).all():
+        raise UserError(f"the model gave NaN or infinite features for images {progress.n}-"
+                        f"{progress.n + len(features) - 1} of {progress.desc}: the computation overflows at this "
+                        "precision; use fp32 (or bf16)")
+    progress.update(len(features))
+    return features
 
 
 def encode_images(model: CLIPModel, processor: Any, paths: list[Path], batch_size: int = 64,
                   precision: str = "fp32", workers: int = 0) -> np.ndarray:
     """(N, D) float32 embeddings of image files, in order, held in memory (extraction streams them to
     shards instead). The same features as the extract stage's for the same precision."""
-    preprocess, _ = pixels.preprocessor(processor)
-    batches = pixels.pixel_batches(paths, preprocess, batch_size, workers)
-    encoded = list(encode_batches(image_encoder(model, precision), batches, len(paths)))
+    preprocessing, encode = prepare_run(model, processor, paths, precision)
+    batches = pixels.pixel_batches(paths, preprocessing.in_worker, batch_size, workers, encode.device.type == "cuda")
+    encoded = list(encode_batches(encode, pixels.to_device_ahead(batches, encode.device), len(paths)))
     return np.concatenate(encoded) if encoded else np.zeros((0, model.config.projection_dim), dtype=np.float32)
 
 

@@ -141,10 +141,14 @@ def load_model(name: str, device: torch.device | str = "cpu") -> CLIPModel:
 
 
 def load_image_processor(name: str) -> Any:
-    """The checkpoint's image processor (without torchvision, transformers 5.x picks its PIL backend)."""
+    """The checkpoint's image processor, with transformers' PIL backend: the preprocessing of the original
+    CLIP (PIL's bicubic resize) and of transformers 4.x, whether or not torchvision is installed (with it,
+    transformers 5.x would otherwise pick a torchvision backend whose resize differs by up to 0.03)."""
+    import transformers
     from transformers import AutoImageProcessor  # imported here: it costs ~2 s, and only images need it
 
-    return _load(AutoImageProcessor, name, "image processor")
+    pil = {"backend": "pil"} if int(transformers.__version__.split(".")[0]) >= 5 else {"use_fast": False}
+    return _load(AutoImageProcessor, name, "image processor", **pil)
 
 
 def load_tokenizer(name: str, model: CLIPModel | None = None) -> Any:

@@ -3,16 +3,19 @@
 CLIP's image processor resizes the shortest edge (bicubic), centre-crops, rescales to [0, 1] and
 normalises per channel. ``LeanPreprocessor`` does the same with one PIL resize, one crop and a
 256-entry lookup table per channel, which gives bit-identical tensors (the rescale and normalise
-are applied to each possible uint8 value with the processor's own float operations) at about
-three quarters of the processor's cost. It is used only when the checkpoint's processor config is
-one it reproduces; any other processor is called as is.
+are applied to each possible uint8 value with the processor's own float operations). The workers
+do the resize and crop and ship uint8 pixels (a quarter of float32's bytes through shared memory and
+to the device); the lookup runs where the model runs, on the whole batch. The lean path is used only
+where it is verified: its config must be one it reproduces, and ``choose_preprocessing`` compares it
+with the processor on the run's first images; anything else calls the processor itself.
 """
-
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -32,11 +35,12 @@ class LeanPreprocessor:
 
     def __init__(self, shortest_edge: int, crop: tuple[int, int] | None, resample: int,
                  rescale_factor: float, mean: list[float], std: list[float]) -> None:
-        self.shortest_edge, self.crop, self.resample = shortest_edge, crop, resample
+        self.shortest_edge, self.crop_size, self.resample = shortest_edge, crop, resample
         # the processor's float ops applied to every uint8 value: float64 rescale, float32 normalise
         values = (np.arange(256, dtype=np.float64) * rescale_factor).astype(np.float32)
         mean32, std32 = np.array(mean, dtype=np.float32), np.array(std, dtype=np.float32)
         self.table = ((values[None, :] - mean32[:, None]) / std32[:, None]).astype(np.float32)  # (3, 256)
+        self._flat_tables: dict[torch.device, torch.Tensor] = {}
 
     def resized_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) with the shortest edge at ``shortest_edge``, the long one truncated as transformers does."""
@@ -44,15 +48,27 @@ class LeanPreprocessor:
             return self.shortest_edge, int(self.shortest_edge * height / width)
         return int(self.shortest_edge * width / height), self.shortest_edge
 
-    def __call__(self, image: Image.Image) -> np.ndarray:
-        """(3, H, W) float32 from an RGB image."""
+    def crop(self, image: Image.Image) -> np.ndarray:
+        """(3, H, W) uint8 from an RGB image: resized and cropped, not yet normalised (what workers ship)."""
         image = image.resize(self.resized_size(*image.size), resample=self.resample)
-        if self.crop is not None:
-            crop_height, crop_width = self.crop
+        if self.crop_size is not None:
+            crop_height, crop_width = self.crop_size
             top, left = (image.height - crop_height) // 2, (image.width - crop_width) // 2
             image = image.crop((left, top, left + crop_width, top + crop_height))
-        pixels = np.asarray(image)  # (H, W, 3) uint8
-        return np.stack([self.table[channel][pixels[..., channel]] for channel in range(3)])
+        return np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
+
+    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) uint8 -> float32 on the same device, by the lookup table (exact: a copy of table values)."""
+        table = self._flat_tables.get(pixels.device)
+        if table is None:
+            table = self._flat_tables[pixels.device] = torch.from_numpy(self.table.reshape(-1)).to(pixels.device)
+        offsets = torch.arange(0, 3 * 256, 256, device=pixels.device).view(1, 3, 1, 1)
+        return table[pixels.long() + offsets]
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        """(3, H, W) float32 from an RGB image, as the processor gives it."""
+        pixels = self.crop(image)
+        return np.stack([self.table[channel][pixels[channel]] for channel in range(3)])
 
 
 def _given(settings: object) -> dict[str, Any]:
@@ -91,25 +107,60 @@ class ProcessorPreprocessor:
         return np.asarray(self.processor(images=[image], return_tensors="np")["pixel_values"][0], dtype=np.float32)
 
 
-def preprocessor(processor: Any, lean: bool = True) -> tuple[Preprocess, str]:
-    """The preprocessing to use for ``processor`` and a name for logs and cache keys."""
-    fast = lean_preprocessor(processor) if lean else None
-    if fast is not None:
-        return fast, "lean"
-    return ProcessorPreprocessor(processor), type(processor).__name__
+@dataclass(frozen=True)
+class Preprocessing:
+    """How images become model input: ``in_worker`` runs in the DataLoader workers (decoded image to an
+    array), ``on_device`` on each batch where the model runs (to float32 pixels)."""
+
+    name: str  # for logs and shard keys: "lean" or the processor's class
+    in_worker: Callable[[Image.Image], np.ndarray]
+    on_device: Callable[[torch.Tensor], torch.Tensor]
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        """(3, H, W) float32 model input of one image, on the cpu."""
+        return self.on_device(torch.from_numpy(self.in_worker(image))[None])[0].numpy()
+
+
+def _as_float(pixels: torch.Tensor) -> torch.Tensor:
+    return pixels.float()
+
+
+def lean_difference(processor: Any, lean: LeanPreprocessor, images: Sequence[Image.Image]) -> float:
+    """The largest absolute difference between the lean path and the processor on ``images`` (0.0: identical)."""
+    worst = 0.0
+    for image in images:
+        expected = np.asarray(processor(images=[image], return_tensors="np")["pixel_values"][0], dtype=np.float32)
+        got = lean(image)
+        worst = max(worst, float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf"))
+    return worst
+
+
+def choose_preprocessing(processor: Any, check_images: Sequence[Image.Image] = (),
+                         warn: Callable[[str], None] = print) -> Preprocessing:
+    """The lean path where the processor's config is one it reproduces and it gives the processor's own
+    pixels on ``check_images`` (bit for bit); else the processor, with one ``warn`` line when the config
+    matched but the pixels did not (a backend that resizes differently, a subclass)."""
+    lean = lean_preprocessor(processor)
+    if lean is not None:
+        difference = lean_difference(processor, lean, check_images)
+        if difference == 0.0:
+            return Preprocessing("lean", lean.crop, lean.normalise)
+        warn(f"the lean preprocessing differs from {type(processor).__name__} by up to {difference:.3g} on the "
+             f"first {len(check_images)} images: calling the processor itself (slower, same features as a notebook)")
+    return Preprocessing(type(processor).__name__, ProcessorPreprocessor(processor), _as_float)
 
 
 class ImageFiles(torch.utils.data.Dataset):
-    """Preprocessed pixels of image files, in order; decoding happens in the DataLoader's workers."""
+    """Worker-side pixels of image files, in order; decoding happens in the DataLoader's workers."""
 
-    def __init__(self, paths: list[Path], preprocess: Preprocess) -> None:
-        self.paths, self.preprocess = paths, preprocess
+    def __init__(self, paths: list[Path], in_worker: Callable[[Image.Image], np.ndarray]) -> None:
+        self.paths, self.in_worker = paths, in_worker
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return torch.from_numpy(self.preprocess(open_rgb(self.paths[index])))
+        return torch.from_numpy(self.in_worker(open_rgb(self.paths[index])))
 
 
 def _one_thread(_: int) -> None:
@@ -121,11 +172,48 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def pixel_batches(paths: list[Path], preprocess: Preprocess, batch_size: int, workers: int,
-                  pin_memory: bool = False) -> Iterator[torch.Tensor]:
-    """(B, 3, H, W) float32 batches of ``paths`` in order; ``workers`` processes decode ahead of the model
-    (``pin_memory`` speeds up the copy to a cuda device)."""
-    loader = torch.utils.data.DataLoader(ImageFiles(paths, preprocess), batch_size=batch_size, shuffle=False,
+def batch_indices(group_sizes: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Batches of consecutive indices over groups laid end to end, never spanning two groups (so each
+    group's batches are those it would get alone)."""
+    batches = []
+    for start, size in zip([0, *accumulate(group_sizes)], group_sizes):
+        batches += [list(range(first, min(first + batch_size, start + size)))
+                    for first in range(start, start + size, batch_size)]
+    return batches
+
+
+def pixel_batches(paths: list[Path], in_worker: Callable[[Image.Image], np.ndarray], batch_size: int,
+                  workers: int, pin_memory: bool = False,
+                  group_sizes: Sequence[int] | None = None) -> Iterator[torch.Tensor]:
+    """(B, 3, H, W) batches of ``paths`` in order, as ``in_worker`` makes them; ``workers`` processes decode
+    ahead of the model (``pin_memory`` speeds up the copy to a cuda device). ``group_sizes`` splits the
+    paths into consecutive groups (e.g. splits) that one set of workers decodes without a pause between
+    them, each batched as if alone."""
+    batches = batch_indices(group_sizes if group_sizes is not None else [len(paths)], batch_size)
+    loader = torch.utils.data.DataLoader(ImageFiles(paths, in_worker), batch_sampler=batches,
                                          num_workers=workers, worker_init_fn=_one_thread if workers else None,
                                          prefetch_factor=2 if workers else None, pin_memory=pin_memory)
     yield from loader
+
+
+def to_device_ahead(batches: Iterator[torch.Tensor], device: torch.device) -> Iterator[torch.Tensor]:
+    """The batches on ``device``; on cuda each batch's copy is issued on a side stream one batch ahead, so it
+    overlaps the model's work on the batch before (from pinned memory the copy does not block the cpu)."""
+    if device.type != "cuda":
+        yield from (batch.to(device) for batch in batches)
+        return
+    copies, compute = torch.cuda.Stream(device), torch.cuda.current_stream(device)
+
+    def copy(batch: torch.Tensor | None) -> torch.Tensor | None:
+        if batch is None:
+            return None
+        with torch.cuda.stream(copies):
+            return batch.to(device, non_blocking=True)
+
+    batches = iter(batches)
+    ahead = copy(next(batches, None))
+    while ahead is not None:
+        compute.wait_stream(copies)
+        ahead.record_stream(compute)  # its memory is in use on the compute stream until the model is done
+        current, ahead = ahead, copy(next(batches, None))
+        yield current
