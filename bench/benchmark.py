@@ -1,7 +1,9 @@
-"""Where the time goes: image-feature extraction against its ceiling and a notebook loop, the int8
-path, a template-only sweep against a full demo run, probe training, and extract's memory.
+"""Where the time goes: image-feature extraction against its ceiling and a notebook loop (on 500x375
+and 64x64 JPEGs), the extract stage as a subprocess, the int8 path, a template-only sweep against a
+full demo run, probe training, and extract's memory.
 
-    python -m bench.benchmark            # about 8 minutes on 2 cores, offline (not part of the tests)
+    python -m bench.benchmark                 # about 12 minutes on 2 cores, offline (not part of the tests)
+    python -m bench.benchmark --device cuda --skip-demo   # on a GPU machine
 
 Everything runs on the same generated images with the full ViT-B/32 architecture and random
 weights (``CLIPModel(CLIPConfig())``: the real checkpoint's compute, no download). The extraction
@@ -14,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import platform
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -35,6 +38,7 @@ from clip_study.evaluation.prompts import class_prompts
 from clip_study.evaluation.similarity import l2_normalize, similarity_scores
 from clip_study.models import encoding, loading, pixels
 from clip_study.models.extraction import default_workers
+from clip_study.models.precision import resolve_precision
 from tests.dvc_repo import ROOT, commit, project_copy, sh
 
 TEMPLATE_SWEEP = ["a photo of a {}", "a drawing of a {}"]
@@ -59,16 +63,22 @@ class LoadMeter:
         self.other_cores = max(0.0, others / wall)
 
 
-def write_images(folder: Path, count: int, seed: int = 0) -> list[Path]:
-    """ImageNet-like JPEGs (500x375, smooth content plus noise, ~40 KB each)."""
+def _write_image(task: tuple[Path, int, int, int, int]) -> Path:
+    path, seed, index, width, height = task
+    rng = np.random.default_rng([seed, index])
+    coarse = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((width, height), Image.BICUBIC)
+    noisy = np.asarray(coarse).astype(np.int16) + rng.integers(-12, 13, (height, width, 3))
+    Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).save(path, quality=90)
+    return path
+
+
+def write_images(folder: Path, count: int, seed: int = 0, size: tuple[int, int] = (500, 375)) -> list[Path]:
+    """JPEGs of ``size`` (default ImageNet-like 500x375: smooth content plus noise, ~40 KB each), written by
+    every core."""
     folder.mkdir(parents=True, exist_ok=True)
-    rng, paths = np.random.default_rng(seed), []
-    for i in range(count):
-        coarse = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((500, 375), Image.BICUBIC)
-        pixels_ = np.asarray(coarse).astype(np.int16) + rng.integers(-12, 13, (375, 500, 3))
-        paths.append(folder / f"{i:05d}.jpg")
-        Image.fromarray(pixels_.clip(0, 255).astype(np.uint8)).save(paths[-1], quality=90)
-    return paths
+    tasks = [(folder / f"{i:05d}.jpg", seed, i, *size) for i in range(count)]
+    with ProcessPoolExecutor(pixels.available_cores()) as pool:
+        return list(pool.map(_write_image, tasks, chunksize=64))
 
 
 def vit_b32_checkpoint(out: Path) -> Path:
@@ -79,40 +89,52 @@ def vit_b32_checkpoint(out: Path) -> Path:
     return out
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a GPU computes asynchronously; timing must include it)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def measure_extraction(model: CLIPModel, processor: CLIPImageProcessor, paths: list[Path], batch_size: int,
-                       workers: int, rounds: int, work: Path) -> dict[str, object]:
-    """(a) forward on ready tensors, (b) our extraction, (c) a notebook loop, (d) ours in int8."""
-    preprocess, preprocessing = pixels.preprocessor(processor)
-    fp32 = encoding.image_encoder(model, "fp32")
-    start = time.monotonic()
-    int8 = encoding.image_encoder(model, "int8")
-    quantize_seconds = time.monotonic() - start
-    tensors = torch.from_numpy(np.stack([preprocess(open_rgb(p)) for p in paths]))
+                       workers: int, rounds: int, work: Path, precision: str) -> dict[str, object]:
+    """(a) the stage's encoder on pixels already on the device (the ceiling), (b) the stage's path, (c) a
+    notebook loop, and on the cpu (d) the stage's path in int8."""
+    device = next(model.parameters()).device
+    preprocessing, encode = encoding.prepare_run(model, processor, paths, precision, log=lambda line: None)
+    ready = torch.stack([torch.from_numpy(preprocessing.in_worker(open_rgb(p))) for p in paths]).to(device)
 
     def forward_only() -> None:
-        for batch in tensors.split(batch_size):
-            fp32(batch)
+        for batch in ready.split(batch_size):
+            encode(batch)
+        synchronize(device)
 
-    def ours(encode: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+    def ours(encoder: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
         def run() -> None:  # what the extract stage does: plan shards, decode in workers, encode, write
             plan = shards.plan("bench", paths, 4096, "bench")
-            batches = pixels.pixel_batches(paths, preprocess, batch_size, workers)
-            shards.write(work, plan, encoding.encode_batches(encode, batches, len(paths), desc="bench"))
+            batches = pixels.pixel_batches(paths, preprocessing.in_worker, batch_size, workers, device.type == "cuda")
+            features = encoding.encode_batches(encoder, pixels.to_device_ahead(batches, device), len(paths), "bench")
+            shards.write(work, plan, features)
             shards.remove(work)
         return run
 
     @torch.no_grad()
-    def notebook_loop() -> None:  # PIL open -> processor -> model, one batch at a time, one process
+    def notebook_loop() -> None:  # PIL open -> processor -> model in fp32, one batch at a time, one process
         for start in range(0, len(paths), batch_size):
             images = [Image.open(p).convert("RGB") for p in paths[start:start + batch_size]]
-            inputs = processor(images=images, return_tensors="pt")
-            model.get_image_features(**inputs)
+            inputs = processor(images=images, return_tensors="pt").to(device)
+            encoding._embedding(model.get_image_features(**inputs)).cpu()
 
-    variants = {"a_forward_only": forward_only, "b_extraction": ours(fp32), "c_notebook_loop": notebook_loop,
-                "d_extraction_int8": ours(int8)}
-    fp32(tensors[:batch_size])  # warm-up: first-call allocations
-    int8(tensors[:batch_size])
-    seconds = {name: [] for name in variants}
+    variants = {"a_forward_only": forward_only, "b_extraction": ours(encode), "c_notebook_loop": notebook_loop}
+    quantize_seconds = None
+    if device.type == "cpu":
+        start = time.monotonic()
+        int8 = encoding.ImageEncoder(model, "int8", preprocessing.on_device)
+        quantize_seconds = round(time.monotonic() - start, 2)
+        variants["d_extraction_int8"] = ours(int8)
+        int8(ready[:batch_size])
+    encode(ready[:batch_size])  # warm-up: first-call allocations, kernel choice
+    synchronize(device)
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
     loads = []
     for round_ in range(rounds):
         with LoadMeter() as meter:
@@ -126,13 +148,14 @@ def measure_extraction(model: CLIPModel, processor: CLIPImageProcessor, paths: l
                                                     for n, s in seconds.items())
               + f"; load avg {loads[-1]['load_avg_1m']}, other processes used {meter.other_cores:.2f} cores")
     rate = {name: len(paths) * rounds / sum(times) for name, times in seconds.items()}
+    ratios = {"b/a": round(rate["b_extraction"] / rate["a_forward_only"], 3),
+              "b/c": round(rate["b_extraction"] / rate["c_notebook_loop"], 3)}
+    if "d_extraction_int8" in rate:
+        ratios["d/b"] = round(rate["d_extraction_int8"] / rate["b_extraction"], 3)
     return {"images": len(paths), "batch_size": batch_size, "workers": workers, "threads": torch.get_num_threads(),
-            "preprocessing": preprocessing, "rounds": rounds, "quantize_seconds": round(quantize_seconds, 2),
-            "images_per_second": {k: round(v, 2) for k, v in rate.items()},
-            "ratios": {"b/a": round(rate["b_extraction"] / rate["a_forward_only"], 3),
-                       "b/c": round(rate["b_extraction"] / rate["c_notebook_loop"], 3),
-                       "d/b": round(rate["d_extraction_int8"] / rate["b_extraction"], 3)},
-            "load": loads}
+            "device": str(device), "precision": precision, "encoder": encode.mode,
+            "preprocessing": preprocessing.name, "rounds": rounds, "quantize_seconds": quantize_seconds,
+            "images_per_second": {k: round(v, 2) for k, v in rate.items()}, "ratios": ratios, "load": loads}
 
 
 def timed(repo: Path, *command: str) -> float:
@@ -191,58 +214,88 @@ def measure_probe(epochs: int = 10, images: int = 8000, dim: int = 512, classes:
             "seconds": round(time.monotonic() - start, 2)}
 
 
-def peak_memory_mb(checkpoint: Path, paths: list[Path], folder: Path) -> float:
-    """Peak resident memory of the extract stage (its own process) on ``paths``."""
+def run_stage(checkpoint: Path, paths: list[Path], folder: Path, device: str = "cpu") -> dict[str, float]:
+    """(s) the extract stage as a subprocess on ``paths``: its wall time (imports, device start, model load and
+    shard planning included) and its peak resident memory."""
     labels = np.arange(len(paths)) % 4
     train, test = subset.split_indices(labels, 0.5, seed=0)
     examples = [sources.Example(class_id=str(label), path=path) for path, label in zip(paths, labels)]
     subset.write_subset(folder / "subset", examples, labels, [{"id": str(i), "name": str(i)} for i in range(4)],
-                      {"train": train, "test": test})
+                        {"train": train, "test": test})
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["model"].update(name=str(checkpoint), device="cpu")
+    params["model"].update(name=str(checkpoint), device=device)
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
-    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    probe = ("import resource, subprocess, sys, time; start = time.monotonic(); "
+             "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+             "print(time.monotonic() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     command = [sys.executable, "-c", probe, sys.executable, "-m", "stages.extract", "--params",
                str(folder / "params.yaml"), "--subset", str(folder / "subset"), "--out", str(folder / "features")]
     done = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    return int(done.stdout.split()[-1]) / 1024
+    seconds, peak_kb = done.stdout.split()[-2:]
+    return {"images": len(paths), "seconds": round(float(seconds), 2), "peak_mb": round(int(peak_kb) / 1024)}
+
+
+GPU_TARGETS = {"500x375": 1500, "64x64": 4000}  # (b) images/s on a GPU like an H200 (the performance issue)
+
+
+def cpu_name() -> str:
+    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.machine())
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, height = text.split("x")
+    return int(width), int(height)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=96, help="images per extraction variant and round (default 96)")
-    parser.add_argument("--rounds", type=int, default=5, help="round-robin rounds (default 5)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where the model runs (auto: cuda if present)")
+    parser.add_argument("--images", type=int, help="images per extraction variant and round "
+                        "(default 96 on the cpu, 6144 on a gpu)")
+    parser.add_argument("--rounds", type=int, help="round-robin rounds (default 5 on the cpu, 3 on a gpu)")
+    parser.add_argument("--sizes", default="500x375,64x64", help="JPEG sizes to measure (default 500x375,64x64)")
     parser.add_argument("--memory-images", type=int, default=64, help="the 1x image count for (g) (default 64)")
     parser.add_argument("--skip-demo", action="store_true", help="skip (e) and the int8 check on the demo")
-    parser.add_argument("--json", default="bench/results.json", help="where to write the results")
+    parser.add_argument("--json", help="where to write the results (default bench/results.json, "
+                        "bench/results_cuda.json on a gpu)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    device = loading.pick_device(args.device)
+    gpu = device.type != "cpu"
+    images, rounds = args.images or (6144 if gpu else 96), args.rounds or (3 if gpu else 5)
+    precision = resolve_precision("auto", device)
     cores = pixels.available_cores()
     torch.set_num_threads(cores)
-    results: dict[str, object] = {"cores": cores, "torch": torch.__version__}
+    workers = default_workers(device, cores)
+    results: dict[str, object] = {"cores": cores, "torch": torch.__version__, "device": str(device),
+                                  "device_name": torch.cuda.get_device_name(device) if gpu else cpu_name(),
+                                  "extraction": {}, "stage": {}}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="clip-bench-") as tmp:
         tmp = Path(tmp)
-        print(f"setup: {args.memory_images * 4} JPEGs, a random ViT-B/32 checkpoint ({cores} cores)")
-        paths = write_images(tmp / "images", max(args.images, args.memory_images * 4))
         checkpoint = vit_b32_checkpoint(tmp / "vit-b-32")
-        model = loading.load_model(str(checkpoint), torch.device("cpu"))
+        model = loading.load_model(str(checkpoint), device)
         processor = loading.load_image_processor(str(checkpoint))
-
-        print(f"(a)-(d) extraction on {args.images} images, {args.rounds} rounds, round-robin")
-        workers = default_workers(torch.device("cpu"), cores)
-        results["extraction"] = measure_extraction(model, processor, paths[:args.images], 64, workers,
-                                                   args.rounds, tmp / "work")
+        for size in args.sizes.split(","):
+            print(f"setup: {images} {size} JPEGs, a random ViT-B/32 checkpoint ({cores} cores, {device})")
+            paths = write_images(tmp / size, images, size=parse_size(size))
+            print(f"(a)-(c) extraction on {images} {size} images, {rounds} rounds, round-robin, {precision}")
+            results["extraction"][size] = measure_extraction(model, processor, paths, 64 if not gpu else 256,
+                                                             workers, rounds, tmp / "work", precision)
+            print(f"(s) the extract stage as a subprocess on {images} {size} images")
+            results["stage"][size] = run_stage(checkpoint, paths, tmp / f"stage-{size}", device.type)
         del model
         print("(f) probe training")
         results["probe"] = measure_probe()
         print("(g) extract's peak memory at 1x and 4x")
-        one = peak_memory_mb(checkpoint, paths[:args.memory_images], tmp / "memory-1x")
-        four = peak_memory_mb(checkpoint, paths[:args.memory_images * 4], tmp / "memory-4x")
-        results["memory"] = {"images_1x": args.memory_images, "peak_mb_1x": round(one), "peak_mb_4x": round(four),
+        paths = write_images(tmp / "memory", args.memory_images * 4)
+        one = run_stage(checkpoint, paths[:args.memory_images], tmp / "memory-1x", device.type)["peak_mb"]
+        four = run_stage(checkpoint, paths, tmp / "memory-4x", device.type)["peak_mb"]
+        results["memory"] = {"images_1x": args.memory_images, "peak_mb_1x": one, "peak_mb_4x": four,
                              "ratio": round(four / one, 3)}
         if not args.skip_demo:
             print("(e) demo: pretrain (untimed), full repro, template-only dvc exp run")
@@ -251,21 +304,32 @@ def main() -> None:
             results["int8_on_demo"] = measure_int8_on_demo(repo)
     results["bench_seconds"] = round(time.monotonic() - started, 1)
     report(results)
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results -> {args.json}")
+    out = Path(args.json or ("bench/results_cuda.json" if gpu else "bench/results.json"))
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results -> {out}")
 
 
 def report(results: dict) -> None:
-    """Every figure, with the targets from the performance issue."""
-    ex = results["extraction"]
-    rate, ratio = ex["images_per_second"], ex["ratios"]
-    print(f"\n== extraction, ViT-B/32 fp32, {ex['images']} images x {ex['rounds']} rounds, batch {ex['batch_size']}, "
-          f"{ex['threads']} threads, {ex['workers']} workers, {ex['preprocessing']} preprocessing")
-    for name, value in rate.items():
-        print(f"  {name:<20} {value:7.2f} img/s")
-    print(f"  b/a {ratio['b/a']:.3f} (target >= 0.9)   b/c {ratio['b/c']:.3f} (>= 1.0)   "
-          f"d/b {ratio['d/b']:.3f} (>= 1.6); int8 quantisation took {ex['quantize_seconds']} s")
-    print(f"  load per round: {ex['load']}")
+    """Every figure, with the targets from the performance issues."""
+    gpu = results["device"] != "cpu"
+    for size, ex in results["extraction"].items():
+        rate, ratio, stage = ex["images_per_second"], ex["ratios"], results["stage"][size]
+        print(f"\n== extraction of {size} JPEGs on {results['device']} ({results['device_name']}), ViT-B/32 "
+              f"{ex['encoder']}, {ex['images']} images x {ex['rounds']} rounds, batch {ex['batch_size']}, "
+              f"{ex['threads']} threads, {ex['workers']} workers, {ex['preprocessing']} preprocessing")
+        for name, value in rate.items():
+            print(f"  {name:<20} {value:9.2f} img/s")
+        b_seconds = ex["images"] / rate["b_extraction"]
+        if gpu:
+            print(f"  (b) {rate['b_extraction']:.0f} img/s (target >= {GPU_TARGETS.get(size, '-')})   "
+                  f"b/a {ratio['b/a']:.3f}   b/c {ratio['b/c']:.3f} (target >= 4)")
+        else:
+            print(f"  b/a {ratio['b/a']:.3f} (target >= 0.9)   b/c {ratio['b/c']:.3f} (>= 1.0)   "
+                  f"d/b {ratio['d/b']:.3f} (>= 1.6); int8 quantisation took {ex['quantize_seconds']} s")
+        print(f"  (s) the stage as a subprocess: {stage['seconds']} s for {stage['images']} images, (b)'s time "
+              f"{b_seconds:.1f} s + {stage['seconds'] - b_seconds:.1f} s (target: + at most 8 s); "
+              f"peak {stage['peak_mb']} MB")
+        print(f"  load per round: {ex['load']}")
     if "demo_sweep" in results:
         e = results["demo_sweep"]
         print(f"== (e) template-only dvc exp run {e['template_only_exp_run_seconds']} s vs full demo repro without "

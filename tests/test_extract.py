@@ -1,6 +1,7 @@
 """Image extraction: lean preprocessing equals the processor, int8 stays close to fp32, batch size
 and sharding never change the features, and an interrupted extraction resumes from its shards."""
 
+import copy
 import subprocess
 import sys
 
@@ -227,6 +228,12 @@ def test_model_fingerprint_follows_the_weights(tiny):
     other = tinyclip.random_small_clip(["a photo of a red circle"], seed=5)[0]
     assert loading.model_fingerprint(model) == loading.model_fingerprint(model)
     assert loading.model_fingerprint(model) != loading.model_fingerprint(other)
+    text_changed = copy.deepcopy(model)
+    with torch.no_grad():
+        text_changed.text_projection.weight.add_(1.0)
+    assert loading.model_fingerprint(text_changed) != loading.model_fingerprint(model)
+    image_tower = loading.model_fingerprint(model.vision_model, model.visual_projection)
+    assert loading.model_fingerprint(text_changed.vision_model, text_changed.visual_projection) == image_tower
 
 
 def write_params(path, tiny_clip_dir, **extract):

@@ -37,7 +37,8 @@ def extract_features(model: CLIPModel, processor: Any, splits: dict[str, tuple[l
     device = next(model.parameters()).device
     first_paths = next((paths for paths, _ in splits.values() if paths), [])
     preprocessing, encode = prepare_run(model, processor, first_paths, precision, log)
-    key = shards.settings_key(model=model_fingerprint(model), precision=precision, encoder=encode.mode,
+    image_tower = model_fingerprint(model.vision_model, model.visual_projection)  # what image features read
+    key = shards.settings_key(model=image_tower, precision=precision, encoder=encode.mode,
                               preprocessing=preprocessing.name, processor=processor.to_dict())
     work = out.with_name(out.name + ".partial")
     plans = {split: shards.plan(split, paths, shard_size, key) for split, (paths, _) in splits.items()}

@@ -176,10 +176,11 @@ def load_clip(name: str, device: str = "auto") -> Clip:
     return Clip(model, load_tokenizer(name, model), load_image_processor(name))
 
 
-def model_fingerprint(model: torch.nn.Module) -> str:
-    """A hash of the weights (a changed checkpoint at the same path must not reuse old features)."""
+def model_fingerprint(*modules: torch.nn.Module) -> str:
+    """A hash of the modules' weights (a changed checkpoint at the same path must not reuse old features)."""
     digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    for module in modules:
+        for name, tensor in module.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
