@@ -2,6 +2,7 @@
 and sharding never change the features, and an interrupted extraction resumes from its shards."""
 
 import copy
+import pickle
 import subprocess
 import sys
 
@@ -91,6 +92,7 @@ def test_the_uint8_path_gives_the_float_paths_features(tiny, image_paths):
     crops = torch.stack([torch.from_numpy(lean.crop(image)) for image in images])
     assert crops.dtype == torch.uint8 and crops.element_size() * 4 == floats.element_size()
     assert torch.equal(lean.normalise(crops), floats)
+    assert pickle.loads(pickle.dumps(lean.crop)).__self__._flat_tables == {}  # workers never get a device table
     by_float = np.concatenate([encoding.image_encoder(model, "fp32")(batch).numpy() for batch in floats.split(16)])
     assert np.array_equal(encoding.encode_images(model, processor, image_paths, batch_size=16), by_float)
 

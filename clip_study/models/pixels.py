@@ -57,6 +57,10 @@ class LeanPreprocessor:
             image = image.crop((left, top, left + crop_width, top + crop_height))
         return np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Workers get the numpy table only: a cuda copy must never travel to (and start cuda in) a worker."""
+        return {**self.__dict__, "_flat_tables": {}}
+
     def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) uint8 -> float32 on the same device, by the lookup table (exact: a copy of table values)."""
         table = self._flat_tables.get(pixels.device)
