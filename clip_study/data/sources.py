@@ -237,11 +237,12 @@ def _check_tasks(examples: list[Example], staging: Path | None, chunk: int,
     checking process receives: each file's path or bytes, and where to stage it)."""
     batch: list[tuple[Example, Any]] = []
     payload: list[tuple[Any, str | None]] = []
+    if staging is not None and any(example.table is not None for example in examples):
+        staging.mkdir(parents=True, exist_ok=True)
     for example, source in _sources(examples):
         stage = None
         if example.table is not None and isinstance(source, bytes) and staging is not None:
-            staging.mkdir(parents=True, exist_ok=True)
-            stage = str(staging / f"{example.row:09d}")
+            stage = os.path.join(staging, f"{example.row:09d}")
         batch.append((example, source))
         payload.append((str(source) if isinstance(source, Path) else source, stage))
         if len(batch) == chunk:

@@ -145,22 +145,22 @@ def write_subset(out: Path, examples: list[Example], labels: np.ndarray, classes
         rows = []
         for n, i in enumerate(indices):
             example = examples[i]
-            file = folder / f"{n:06d}{example.suffix()}"
-            source = example.source()
+            name = f"images/{split}/{n:06d}{example.suffix()}"
+            source, file = example.source(), os.path.join(out, name)
             if example.staged:
                 os.replace(source, file)
             elif isinstance(source, Path):
                 link_or_copy(source, file)
             else:
-                file.write_bytes(source)
-            rows.append((file.relative_to(out).as_posix(), int(labels[i])))
+                Path(file).write_bytes(source)
+            rows.append((name, int(labels[i])))
         with open(out / f"{split}.csv", "w", newline="") as f:
             csv.writer(f).writerows([("file", "label"), *rows])
     write_json(out / "classes.json", classes)
     shutil.rmtree(out / STAGING, ignore_errors=True)
 
 
-def link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path | str) -> None:
     """``target`` as a hard link to ``source`` (to the file a symlink resolves to): no bytes copied, no
     space used; a copy wherever the filesystem refuses (another device, permissions, no hard links)."""
     try:

@@ -116,14 +116,26 @@ class ParquetTable(Table):
         start = 0
         for file in self.files:
             reader = pq.ParquetFile(file)
-            for group in range(reader.metadata.num_row_groups):
-                size = reader.metadata.row_group(group).num_rows
-                if _any_between(wanted, start, start + size):  # else skipped unread
-                    first = start
-                    for batch in reader.iter_batches(ROWS_PER_CHUNK, row_groups=[group], columns=[self.image_column]):
-                        yield first, batch.column(0)
-                        first += batch.num_rows
-                start += size
+            sizes = [reader.metadata.row_group(group).num_rows for group in range(reader.metadata.num_row_groups)]
+            starts = start + np.concatenate([[0], np.cumsum(sizes)])
+            needed = [_any_between(wanted, starts[g], starts[g + 1]) for g in range(len(sizes))]
+            for first, groups in _runs(needed):  # consecutive row groups with a wanted row; the others unread
+                row = int(starts[first])
+                for batch in reader.iter_batches(ROWS_PER_CHUNK, row_groups=groups, columns=[self.image_column]):
+                    yield row, batch.column(0)
+                    row += batch.num_rows
+            start = int(starts[-1])
+
+
+def _runs(flags: list[bool]) -> Iterator[tuple[int, list[int]]]:
+    """(first index, indices) of each run of consecutive True values in ``flags``."""
+    run: list[int] = []
+    for index, flag in enumerate([*flags, False]):
+        if flag:
+            run.append(index)
+        elif run:
+            yield run[0], run
+            run = []
 
 
 def _hub_features(schema: pa.Schema) -> dict[str, dict[str, Any]]:
