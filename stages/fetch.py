@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     params = section(load_params(args.params), "data")  # every value checked by load_params
     seed, test_size, max_per_class = params["seed"], params["test_size"], params.get("max_per_class")
     policy, spec = params.get("on_bad_image", "skip"), params.get("classes", "all")
+    subset.import_splitter_early()
 
     with for_param("data.dataset"):
         source = sources.load_source(str(params["dataset"]), str(params.get("split", "train")))

@@ -13,8 +13,10 @@ checked, are moved into place.
 from __future__ import annotations
 
 import csv
+import importlib
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +105,12 @@ def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> n
     rng = np.random.default_rng(seed)
     kept = [rng.permutation(np.flatnonzero(labels == c))[:max_per_class] for c in np.unique(labels)]
     return np.sort(np.concatenate(kept))
+
+
+def import_splitter_early() -> None:
+    """Start importing scikit-learn's splitter (~1 s, what split_indices needs) in a thread, so that it
+    overlaps the scan and the image checks instead of following them."""
+    threading.Thread(target=importlib.import_module, args=("sklearn.model_selection",), daemon=True).start()
 
 
 def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
