@@ -1,6 +1,7 @@
 """Stage fetch: choose classes and images from the source and write a stratified train/test subset.
 
-Every image of the chosen classes is fully decoded first (the decode extract will use): with
+Every image of the chosen classes is fully decoded first (the decode extract will use), in a process per
+core, a hub dataset's rows a chunk at a time (usable ones staged as files, so memory stays flat): with
 ``data.on_bad_image: skip`` (the default) a bad one (empty, not an image, truncated, not decodable, too
 large, unreadable) is left out with a warning, with ``fail`` the run stops on the first. A class left
 with fewer than 2 usable images is dropped with a warning (a stratified split needs 2), or stops the run
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     params = section(load_params(args.params), "data")  # every value checked by load_params
     seed, test_size, max_per_class = params["seed"], params["test_size"], params.get("max_per_class")
     policy, spec = params.get("on_bad_image", "skip"), params.get("classes", "all")
+    subset.import_splitter_early()
 
     with for_param("data.dataset"):
         source = sources.load_source(str(params["dataset"]), str(params.get("split", "train")))
@@ -50,8 +52,9 @@ def main(argv: list[str] | None = None) -> None:
         subset.check_distinct_names(chosen, names)
     wanted = set(chosen)
 
-    start = time.perf_counter()
-    usable, bad = sources.check_examples([e for e in source.examples if e.class_id in wanted], policy == "fail")
+    start, staging = time.perf_counter(), subset.start_subset(Path(args.out))  # hub images are staged there
+    usable, bad = sources.check_examples([e for e in source.examples if e.class_id in wanted], policy == "fail",
+                                         staging)
     seconds = time.perf_counter() - start
     if policy == "fail" and bad:
         example, problem = bad[0]

@@ -4,8 +4,9 @@ An image folder named by ``data.dataset`` is the user's, outside the pipeline, s
 as a dependency. This stage runs at every ``dvc repro`` (``always_changed``) and records, per class folder,
 how many image files it holds, their bytes and a digest of their names, sizes and modification times (no
 image is opened), and the hash of the ``data.class_names`` file. fetch depends on the record, so it reruns
-when an image is added, removed, replaced or edited, or the names change, and only then. A hub dataset is
-recorded by id and split.
+when an image is added, removed, replaced or edited, or the names change, and only then. A folder of a hub
+dataset's parquet files is recorded by its files' names, sizes and modification times, and the split; a hub
+dataset by id and split.
 """
 
 from __future__ import annotations
@@ -25,14 +26,18 @@ def main(argv: list[str] | None = None) -> None:
     dataset, names = str(params["dataset"]), params.get("class_names")
     with for_param("data.dataset"):
         folder = sources.is_folder(dataset)
-        listing = sources.folder_listing(Path(dataset)) if folder else None
+        parquet = folder and sources.is_parquet_folder(Path(dataset))
+        listing = sources.folder_listing(Path(dataset)) if folder and not parquet else None
+        files = sources.files_listing(Path(dataset)) if parquet else None
     write_json(args.out, {
-        "dataset": dataset, "split": None if folder else str(params.get("split", "train")),
+        "dataset": dataset, "split": None if folder and not parquet else str(params.get("split", "train")),
         "class_names_md5": hashlib.md5(Path(names).read_bytes()).hexdigest() if names else None,
-        "classes": listing,
+        "classes": listing, "files": files,
     })
-    if folder:
+    if listing:
         print(f"scan: {sum(c['images'] for c in listing.values())} images in {len(listing)} class folders of {dataset}")
+    elif files:
+        print(f"scan: {len(files)} parquet files ({sum(f['bytes'] for f in files.values())} bytes) in {dataset}")
 
 
 if __name__ == "__main__":

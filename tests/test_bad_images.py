@@ -257,7 +257,8 @@ def test_truncated_and_missing_files_raise_one_line_errors(tmp_path):
     with pytest.raises(images.BadImageError, match="is unreadable: FileNotFoundError"):
         images.open_rgb(tmp_path / "missing.png")
     (tmp_path / "link.png").symlink_to(tmp_path / "gone.png")
-    with pytest.raises(images.BadImageError, match=f"link.png is unreadable: a broken symlink to {tmp_path / 'gone.png'}"):
+    broken = f"link.png is unreadable: a broken symlink to {tmp_path / 'gone.png'}"
+    with pytest.raises(images.BadImageError, match=broken):
         images.open_rgb(tmp_path / "link.png")
     assert str(images.BadImageError("from a worker")) == "from a worker"  # DataLoader re-raises with one argument
 
@@ -355,8 +356,11 @@ def test_hub_images_stored_as_paths_or_bytes_are_both_read(tmp_path, monkeypatch
         {"image": [str(files[0]), {"bytes": encoded(noise(8, 5)), "path": None}, str(files[1])], "label": [0, 1, 1]},
         features=datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])}))
     monkeypatch.setattr(sources, "load_from_hub", lambda load, kind, name: table)
-    examples = sources.load_hub_examples("some/dataset", "valid")
-    assert [(e.class_id, e.path, e.data is not None, e.where()) for e in examples] == [
+    examples = sources.load_hub_examples("some/dataset", "valid")  # rows, read when checked
+    assert [(e.class_id, e.row, e.path, e.data) for e in examples] == [("a", 0, None, None), ("b", 1, None, None),
+                                                                        ("b", 2, None, None)]
+    usable, bad = sources.check_examples(examples)
+    assert bad == [] and [(e.class_id, e.path, e.data is not None, e.where()) for e in usable] == [
         ("a", files[0], False, "some/dataset valid example 0"), ("b", None, True, "some/dataset valid example 1"),
         ("b", files[1], False, "some/dataset valid example 2")]
-    assert all(images.check_image(e.source()) is None for e in examples)
+    assert all(images.check_image(e.source()) is None for e in examples)  # a row read alone

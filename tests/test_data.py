@@ -157,6 +157,7 @@ def test_the_scan_stage_records_a_folder_or_a_hub_id(shape_folder, tmp_path, dat
     assert record["class_names_md5"] == hashlib.md5(names.read_bytes()).hexdigest()
     if dataset == "zh-plus/tiny-imagenet":  # no network needed: a hub dataset is recorded by id and split
         assert record == {"dataset": dataset, "split": "valid", "class_names_md5": record["class_names_md5"],
-                          "classes": None}
+                          "classes": None, "files": None}
     else:
-        assert record["split"] is None and record["classes"] == sources.folder_listing(shape_folder)
+        assert record["split"] is None and record["files"] is None
+        assert record["classes"] == sources.folder_listing(shape_folder)

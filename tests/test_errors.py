@@ -67,7 +67,11 @@ def test_folder_without_two_classes(tmp_path, folders):
         (root / name).mkdir()
         Image.new("RGB", (8, 8)).save(root / name / "1.png")
     done = run_stage(tmp_path, "fetch", data_params(root), "--out", str(tmp_path / "s"))
-    assert_one_line_error(done, f"has {len(folders)} class folder(s)", "at least 2")
+    if folders:
+        assert_one_line_error(done, "has 1 class folder(s)", "at least 2")
+    else:  # neither an image folder nor a hub dataset's parquet folder
+        assert_one_line_error(done, "has 0 class folders with images and no parquet files",
+                              "or a hub dataset's folder (data/<split>-*.parquet)")
 
 
 @pytest.mark.parametrize("value", [0, 1, 1.5, "0.2"])

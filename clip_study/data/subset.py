@@ -5,13 +5,18 @@ stratified train/test split, written once as
     <subset>/train.csv, test.csv   file,label  (file relative to <subset>)
     <subset>/images/<split>/...    the original image bytes, never re-encoded
 
-so every later step reads the same images whatever the source was.
+so every later step reads the same images whatever the source was. A local image file is hard-linked
+where the filesystem allows (no bytes copied); a hub image's bytes, staged in ``<subset>/.staging`` while
+checked, are moved into place.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib
+import os
 import shutil
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
     from clip_study.data.sources import Example
 
 IMAGENET_CLASSES = Path(__file__).resolve().parents[1] / "assets" / "imagenet_classes.tsv"
+STAGING = ".staging"  # inside the subset: the same filesystem, so moving a staged image is a rename
 
 
 def class_names(class_ids: list[str], names_file: str | None = None) -> dict[str, str]:
@@ -101,6 +107,12 @@ def cap_per_class(labels: np.ndarray, max_per_class: int | None, seed: int) -> n
     return np.sort(np.concatenate(kept))
 
 
+def import_splitter_early() -> None:
+    """Start importing scikit-learn's splitter (~1 s, what split_indices needs) in a thread, so that it
+    overlaps the scan and the image checks instead of following them."""
+    threading.Thread(target=importlib.import_module, args=("sklearn.model_selection",), daemon=True).start()
+
+
 def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded, stratified train/test split of ``range(len(labels))``, each part sorted."""
     from sklearn.model_selection import train_test_split  # imported here: only fetch splits (~1 s)
@@ -118,26 +130,51 @@ def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.n
     return np.sort(train), np.sort(test)
 
 
-def write_subset(out: Path, examples: list[Example], labels: np.ndarray, classes: list[dict[str, str]],
-                 splits: dict[str, np.ndarray]) -> None:
-    """Write the subset format described in the module docstring (replacing ``out``)."""
+def start_subset(out: Path) -> Path:
+    """Remove an earlier subset at ``out``; the folder where images are staged until the split is known."""
     if out.exists():
         shutil.rmtree(out)
+    return out / STAGING
+
+
+def write_subset(out: Path, examples: list[Example], labels: np.ndarray, classes: list[dict[str, str]],
+                 splits: dict[str, np.ndarray]) -> None:
+    """Write the subset format described in the module docstring, replacing ``out``: staged images move into
+    place (the staging folder, with what the subset leaves out, is removed), files are linked or copied."""
+    if out.exists():
+        for entry in out.iterdir():
+            if entry.is_dir() and not entry.is_symlink() and entry.name != STAGING:
+                shutil.rmtree(entry)
+            elif entry.name != STAGING:
+                entry.unlink()
     for split, indices in splits.items():
         folder = out / "images" / split
         folder.mkdir(parents=True)
         rows = []
         for n, i in enumerate(indices):
             example = examples[i]
-            file = folder / f"{n:06d}{example.suffix()}"
-            if example.path is not None:
-                shutil.copyfile(example.path, file)
+            name = f"images/{split}/{n:06d}{example.suffix()}"
+            source, file = example.source(), os.path.join(out, name)
+            if example.staged:
+                os.replace(source, file)
+            elif isinstance(source, Path):
+                link_or_copy(source, file)
             else:
-                file.write_bytes(example.data)
-            rows.append((file.relative_to(out).as_posix(), int(labels[i])))
+                Path(file).write_bytes(source)
+            rows.append((name, int(labels[i])))
         with open(out / f"{split}.csv", "w", newline="") as f:
             csv.writer(f).writerows([("file", "label"), *rows])
     write_json(out / "classes.json", classes)
+    shutil.rmtree(out / STAGING, ignore_errors=True)
+
+
+def link_or_copy(source: Path, target: Path | str) -> None:
+    """``target`` as a hard link to ``source`` (to the file a symlink resolves to): no bytes copied, no
+    space used; a copy wherever the filesystem refuses (another device, permissions, no hard links)."""
+    try:
+        os.link(os.path.realpath(source), target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def read_split(subset: str | Path, split: str, fix: str | None = None) -> tuple[list[Path], np.ndarray]:
