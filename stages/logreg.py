@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from clip_study.data.features import load_splits
+from clip_study.data import subset
 from clip_study.data.subset import read_classes
 from clip_study.evaluation import logistic
 from clip_study.evaluation.metrics import classification_metrics, confusion_rows
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"), len(names))
 
     with for_param("logreg.val_fraction"):
-        fit, val = logistic.validation_split(train_y, float(params["val_fraction"]), seed)
+        fit, val = subset.validation_split(train_y, float(params["val_fraction"]), seed)
     sweep = logistic.sweep_C(train_x[fit], train_y[fit], train_x[val], train_y[val], Cs, seed)
     for row in sweep:
         print(f"logreg: C {row['C']:.4g}  validation top-1 {row['val_top1']:.4f}")

@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     write_json(args.confusion, confusion_rows(labels, predictions, names))
     write_json(args.metrics, {
         "num_classes": len(names), "num_test_images": int(len(labels)), "chance_top1": round(1 / len(names), 6),
+        "logit_scale": round(float(model.logit_scale.exp()), 6),  # zero-shot logits = logit_scale x cosine
         "best": best, "best_template": templates[best], "best_top1": results[best]["top1"],
         "templates": results, "ensembles": ensemble_results,
     })

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from clip_study.data import features
+from clip_study.data import features, subset
 from clip_study.errors import UserError
 from clip_study.evaluation import logistic
 from clip_study.evaluation.fewshot import few_shot_indices
@@ -99,13 +99,13 @@ def test_few_shot_indices_take_k_per_class_seeded():
 
 def test_validation_split_is_stratified_and_disjoint():
     labels = np.repeat(np.arange(4), 10)
-    fit, val = logistic.validation_split(labels, 0.2, seed=0)
+    fit, val = subset.validation_split(labels, 0.2, seed=0)
     assert np.bincount(labels[val]).tolist() == [2, 2, 2, 2]
     assert sorted([*fit, *val]) == list(range(40))
     with pytest.raises(UserError, match="a validation fraction of 1.0 must be between 0 and 1"):
-        logistic.validation_split(labels, 1.0, seed=0)
+        subset.validation_split(labels, 1.0, seed=0)
     with pytest.raises(UserError, match="cannot carve a stratified validation split"):
-        logistic.validation_split(labels, 0.01, seed=0)  # fewer validation images than classes
+        subset.validation_split(labels, 0.01, seed=0)  # fewer validation images than classes
 
 
 @pytest.fixture
