@@ -15,7 +15,7 @@ from PIL import Image
 from tests.dvc_repo import ROOT, commit, metrics, project_copy, repro, run, sh
 
 DEMO_STAGES = {"check", "generate", "pretrain", "fetch", "extract", "zeroshot", "similarity", "heldout", "probe",
-               "logreg", "fewshot", "summary", "report"}
+               "logreg", "fewshot", "zsinit", "summary", "report"}
 LONG_TEMPLATE = "beneath_the_fading_sunset_the_etc"
 
 

@@ -237,6 +237,9 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "fewshot": {
         "shots": SHOTS, "seeds": whole(1), "seed": whole(0),
     },
+    "zsinit": {  # the zero-shot-initialised head; its k and seeds are fewshot's, its validation split evaluation's
+        "steps": whole(1), "lr": real(), "weight_decay": real(positive=False), "alpha_steps": whole(2),
+    },
     "evaluation": {
         "val_fraction": fraction(), "resamples": whole(100), "confidence": fraction(), "seed": whole(0),
         "calibration_bins": whole(2),
