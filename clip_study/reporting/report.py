@@ -102,10 +102,11 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
     few_rows = [[f"all ({c['k']})" if c["label"] == "all" else c["label"], "logistic probe", c["runs"],
                  interval(c, "mean_top1"), *(c[f"{stat}_top1"] for stat in ("std", "min", "max"))]
                 for c in few["curve"]] if few else []
-    few_rows += [[f"all ({c['k']})" if c["label"] == "all" else c["label"],
-                  f"zero-shot-initialised, mixed (mean alpha {c['mix']['mean_alpha']:.2f})", c["runs"],
-                  interval(c["mix"], "mean_top1"), *(c["mix"][f"{stat}_top1"] for stat in ("std", "min", "max"))]
-                 for c in zsinit["curve"]] if zsinit else []
+    few_rows += [[f"all ({c['k']})" if c["label"] == "all" else c["label"], name, c["runs"],
+                  interval(c[part], "mean_top1"), *(c[part][f"{stat}_top1"] for stat in ("std", "min", "max"))]
+                 for c in zsinit["curve"] for part, name in (
+                     ("init", "zero-shot-initialised head"),
+                     ("mix", f"its mix with zero-shot (mean alpha {c['mix']['mean_alpha']:.2f})"))] if zsinit else []
     out += [img("fewshot", "few-shot curve"),
             table(["k", "probe", "runs", "mean top-1 [interval]", "std", "min", "max"], few_rows),
             f"Zero-shot (`{chosen_label(z)}`) scores {interval(best)}: "
