@@ -120,7 +120,8 @@ def test_prompt_sweep_with_dvc_exp_run(repo):
 
 def test_an_evaluation_change_rescores_without_encoding_images(repo):
     set_params(repo, evaluation__resamples=200)
-    assert repro(repo) == SCAN | {"zeroshot", "similarity", "probe", "logreg", "fewshot", "summary", "report"}
+    assert repro(repo) == SCAN | {"zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary",
+                                  "report"}
     assert metrics(repo, "zeroshot.json")["interval"]["resamples"] == 200
 
 
