@@ -11,6 +11,7 @@ from clip_study.data.features import count_classes, load_splits
 from clip_study.errors import BadFileError
 from clip_study.evaluation.fewshot import curve_point, shot_counts
 from clip_study.files import read_json, write_json
+from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import load_params, section
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
@@ -26,7 +27,8 @@ def chosen_C(path: str) -> float:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"features": "data/features", "logreg_metrics": "metrics/logreg.json",
                                 "metrics": "metrics/fewshot.json", "curve": "metrics/fewshot_curve.json"}, argv)
-    params = section(load_params(args.params), "fewshot")  # ranges checked by load_params
+    all_params = load_params(args.params)  # ranges checked there
+    params, bootstrap = section(all_params, "fewshot"), bootstrap_settings(all_params)
     seeds, seed = params["seeds"], params["seed"]
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"))
     k_all = int(np.bincount(train_y).max())
@@ -40,11 +42,12 @@ def main(argv: list[str] | None = None) -> None:
     curve = []
     for k, label in [*((k, str(k)) for k in shots), (k_all, "all")]:
         runs = [seed] if label == "all" else [seed + s for s in range(seeds)]
-        curve.append(curve_point(train_x, train_y, test_x, test_y, k, label, C, runs))
+        curve.append(curve_point(train_x, train_y, test_x, test_y, k, label, C, runs, bootstrap))
         print(f"fewshot: k={label}  {len(runs)} run(s)  test top-1 {curve[-1]['mean_top1']:.4f} "
               f"± {curve[-1]['std_top1']:.4f}")
 
-    write_json(args.curve, [{key: row[key] for key in ("k", "mean_top1", "min_top1", "max_top1")} for row in curve])
+    plotted = ("k", "mean_top1", "min_top1", "max_top1", "top1_low", "top1_high")
+    write_json(args.curve, [{key: row[key] for key in plotted} for row in curve])
     write_json(args.metrics, {"num_classes": count_classes(train_y, test_y), "C": C, "curve": curve})
 
 

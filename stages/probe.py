@@ -1,40 +1,73 @@
-"""Stage probe: a linear classifier (one nn.Linear, Adam) on the frozen train image embeddings,
-tested after every epoch on the same test images as zero-shot."""
+"""Stage probe: a linear classifier (one nn.Linear, Adam) on the frozen train image embeddings, tested
+after every epoch on the same test images as zero-shot.
+
+The epoch reported as the headline is chosen on validation data: a first run trains on train minus a
+stratified validation split and scores that split after every epoch; the study's run then trains on all
+of train, and its test score at the chosen epoch is the headline (with a bootstrap interval). The final
+epoch (the study's fixed budget) and the test-picked "oracle" epoch are kept beside it. The headline's
+probabilities are calibrated by a temperature fitted on the first run's validation scores.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 from clip_study.data.features import count_classes, load_splits
-from clip_study.data.subset import read_classes
+from clip_study.data.subset import read_classes, validation_split
+from clip_study.evaluation.calibration import calibration_report
 from clip_study.evaluation.linear_probe import train_linear_probe
-from clip_study.evaluation.metrics import classification_metrics, confusion_rows
-from clip_study.files import write_json
-from clip_study.pipeline.params import load_params, section
+from clip_study.evaluation.metrics import classification_metrics, confusion_rows, scored
+from clip_study.files import save_npz, write_json
+from clip_study.pipeline.evaluation import bootstrap_settings
+from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": "data/subset", "features": "data/features", "metrics": "metrics/probe.json",
-                                "curve": "metrics/probe_curve.json", "confusion": "metrics/confusion_probe.json"}, argv)
-    params = section(load_params(args.params), "probe")  # ranges checked by load_params
+    args = parse_args(__doc__, {"subset": "data/subset", "features": "data/features", "out": "data/probe",
+                                "metrics": "metrics/probe.json", "curve": "metrics/probe_curve.json",
+                                "confusion": "metrics/confusion_probe.json"}, argv)
+    all_params = load_params(args.params)  # ranges checked there
+    params, evaluation, bootstrap = section(all_params, "probe"), section(all_params, "evaluation"), \
+        bootstrap_settings(all_params)
     names = [c["name"] for c in read_classes(args.subset, fix=rebuild("fetch"))]
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"), len(names))
     num_classes = count_classes(train_y, test_y)
+    settings = dict(epochs=params["epochs"], lr=float(params["lr"]), batch_size=params["batch_size"],
+                    weight_decay=float(params["weight_decay"]), seed=params["seed"])
 
-    curve, scores = [], None
-    for epoch, loss, scores in train_linear_probe(
-            train_x, train_y, test_x, num_classes, epochs=params["epochs"], lr=float(params["lr"]),
-            batch_size=params["batch_size"], weight_decay=float(params["weight_decay"]), seed=params["seed"]):
-        curve.append({"epoch": epoch, "train_loss": round(loss, 6), **classification_metrics(test_y, scores)})
+    with for_param("evaluation.val_fraction"):
+        fit, val = validation_split(train_y, float(evaluation["val_fraction"]), evaluation["seed"])
+    val_curve, val_scores = [], {}
+    for epoch, _, scores in train_linear_probe(train_x[fit], train_y[fit], train_x[val], num_classes, **settings):
+        val_curve.append(round(float((scores.argmax(axis=1) == train_y[val]).mean()), 6))
+        val_scores[epoch] = scores
+    chosen = int(np.argmax(val_curve)) + 1  # the first epoch with the best validation top-1
+    print(f"probe: epoch {chosen} chosen on {len(val)} validation images (top-1 {val_curve[chosen - 1]:.4f})")
+
+    curve, kept = [], {}
+    for epoch, loss, scores in train_linear_probe(train_x, train_y, test_x, num_classes, **settings):
+        curve.append({"epoch": epoch, "train_loss": round(loss, 6), "val_top1": val_curve[epoch - 1],
+                      **classification_metrics(test_y, scores)})
+        if epoch in (chosen, settings["epochs"]):
+            kept[epoch] = scores
         print(f"probe: epoch {epoch}  loss {loss:.4f}  test top-1 {curve[-1]['top1']:.4f}")
 
-    best = max(curve, key=lambda row: row["top1"])
-    final = curve[-1]
+    headline, final = scored(test_y, kept[chosen], bootstrap), scored(test_y, kept[settings["epochs"]], bootstrap)
+    oracle = max(curve, key=lambda row: row["top1"])
+    calibration = calibration_report(val_scores[chosen], train_y[val], kept[chosen], test_y,
+                                     evaluation["calibration_bins"])
+    save_npz(Path(args.out) / "test_predictions.npz", labels=test_y,
+             chosen=kept[chosen].argmax(axis=1).astype(np.int64))
     write_json(args.curve, curve)
-    write_json(args.confusion, confusion_rows(test_y, scores.argmax(axis=1), names))
+    write_json(args.confusion, confusion_rows(test_y, kept[chosen].argmax(axis=1), names))
     write_json(args.metrics, {
         "num_classes": num_classes, "num_train_images": int(len(train_y)), "num_test_images": int(len(test_y)),
-        "epochs": len(curve), "top1": final["top1"], "top5": final["top5"], "macro_f1": final["macro_f1"],
-        "best_epoch": best["epoch"], "best_top1": best["top1"], "best_macro_f1": best["macro_f1"],
+        "epochs": len(curve), "chosen_epoch": chosen, "chosen_on": f"{len(val)} validation images", **headline,
+        "final": {"epoch": len(curve), **final}, "oracle_epoch": oracle["epoch"], "oracle_top1": oracle["top1"],
+        "calibration": calibration,
     })
 
 

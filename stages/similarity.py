@@ -1,4 +1,5 @@
-"""Stage similarity: cosine similarity against the raw dot product, with the best template.
+"""Stage similarity: cosine similarity against the raw dot product, with the zero-shot classifier chosen
+by the zeroshot stage, each with its bootstrap interval, and the two compared on the same test images.
 
 Scaling an image embedding never changes how it ranks the classes, so any difference comes from
 the class text embeddings' norms: classes with longer text vectors win the dot product more often.
@@ -11,9 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from clip_study.data.features import load_features
-from clip_study.evaluation.metrics import classification_metrics, spread
+from clip_study.evaluation.intervals import compared
+from clip_study.evaluation.metrics import scored, spread
 from clip_study.evaluation.similarity import similarity_scores
 from clip_study.files import load_npz, read_json, write_json
+from clip_study.pipeline.evaluation import bootstrap_settings
+from clip_study.pipeline.params import load_params
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
@@ -25,11 +29,14 @@ def main(argv: list[str] | None = None) -> None:
     text_features = load_npz(Path(args.zeroshot) / "text_features.npz", fix=rebuild("zeroshot"))[best]
     image_features, labels = load_features(Path(args.features) / "test.npz", rebuild("extract"), len(text_features))
 
-    results = {}
+    bootstrap = bootstrap_settings(load_params(args.params))
+    results, correct = {}, {}
     for metric in ("cosine", "dot"):
         scores = similarity_scores(image_features, text_features, metric)
-        results[metric] = classification_metrics(labels, scores)
+        results[metric] = scored(labels, scores, bootstrap)
         results[metric]["predicted_classes"] = int(len(np.unique(scores.argmax(axis=1))))
+        correct[metric] = scores.argmax(axis=1) == labels
+    results["dot"]["vs_cosine"] = compared(correct["dot"], correct["cosine"])
     text_norms = np.linalg.norm(text_features, axis=1)
     dot_wins = np.bincount(similarity_scores(image_features, text_features, "dot").argmax(axis=1),
                            minlength=len(text_norms))
@@ -41,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         "dot_predictions_vs_text_norm_corr": round(float(np.corrcoef(text_norms, dot_wins)[0, 1]), 6)
         if dot_wins.std() > 0 else 0.0,
     })
-    print(f"similarity: cosine {results['cosine']['top1']:.4f} vs dot {results['dot']['top1']:.4f} top-1")
+    print(f"similarity: cosine {results['cosine']['top1']:.4f} vs dot {results['dot']['top1']:.4f} top-1: dot "
+          f"{results['dot']['vs_cosine']['verdict']}")
 
 
 if __name__ == "__main__":

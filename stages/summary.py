@@ -1,27 +1,38 @@
-"""Stage summary: zero-shot (best template) against the linear probes, with the labelled data each
-needs, as JSON (the pipeline's one DVC metrics file: numbers only) and a markdown table; and where the
-few-shot probe overtakes zero-shot."""
+"""Stage summary: zero-shot (the classifier chosen on train images) against the linear probes, each with
+its bootstrap interval and a paired test against zero-shot on the same test images, with the labelled data
+each needs, as JSON (the pipeline's one DVC metrics file: numbers only), the paired tests with their
+verdicts (``--paired``) and a markdown table; and where the few-shot probe overtakes zero-shot."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from clip_study.files import read_json, write_json
+from clip_study.files import load_npz, read_json, write_json
 from clip_study.pipeline.stage import parse_args, rebuild, run
-from clip_study.reporting.summary import build_summary, summary_table
+from clip_study.reporting.summary import build_summary, paired_tests, summary_table
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"zeroshot": "metrics/zeroshot.json", "similarity": "metrics/similarity.json",
                                 "probe": "metrics/probe.json", "logreg": "metrics/logreg.json",
-                                "fewshot": "metrics/fewshot.json", "heldout": "", "out": "metrics/summary.json",
+                                "fewshot": "metrics/fewshot.json", "heldout": "", "zsinit": "",
+                                "zeroshot_predictions": "data/zeroshot/test_predictions.npz",
+                                "probe_predictions": "data/probe/test_predictions.npz",
+                                "logreg_predictions": "data/logreg/test_predictions.npz",
+                                "out": "metrics/summary.json", "paired": "metrics/paired.json",
                                 "table": "metrics/summary.md"}, argv)
     inputs = {"zeroshot": args.zeroshot, "similarity": args.similarity, "probe": args.probe, "logreg": args.logreg,
-              "fewshot": args.fewshot, "heldout": args.heldout}  # the stage that writes each (heldout: demo only)
+              "fewshot": args.fewshot, "heldout": args.heldout, "zsinit": args.zsinit}  # the stage writing each
     read = {stage: read_json(path, fix=rebuild(stage)) if path else None for stage, path in inputs.items()}
-    summary = build_summary(**read)
-    table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"])
-    write_json(args.out, summary)  # both made before either is written: a damaged input writes neither
+    zeroshot = load_npz(args.zeroshot_predictions, fix=rebuild("zeroshot"))
+    probe = load_npz(args.probe_predictions, fix=rebuild("probe"))
+    logreg = load_npz(args.logreg_predictions, fix=rebuild("logreg"))
+    paired = paired_tests(zeroshot["labels"], zeroshot[read["zeroshot"]["best"]], probe["chosen"], logreg["chosen"])
+    summary = build_summary(paired=paired, **read)
+    table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"], paired)
+    write_json(args.out, summary)  # all made before any is written: a damaged input writes none
+    write_json(args.paired, {"num_test_images": int(len(zeroshot["labels"])), **paired,
+                             "dot_vs_cosine": read["similarity"]["dot"]["vs_cosine"]})
     Path(args.table).write_text(table)
     print(table)
 

@@ -1,20 +1,31 @@
 """Stage zeroshot: classify the test images by cosine similarity to class embeddings built from prompt
 templates, one template at a time and as ensembles. Only text is encoded here; image embeddings come
-from extract."""
+from extract.
+
+The classifier reported as the headline is chosen on the train images (zero-shot never learns from them,
+so all of them are held-out data for it), never on test; the test-picked one is kept as the "oracle".
+Every test score carries a bootstrap interval, every classifier is compared with the chosen one on the
+same test images (McNemar), and the chosen one's probabilities (softmax of the model's logit scale x
+cosine) are calibrated by a temperature fitted on the train images.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from clip_study.data.features import load_features
+import numpy as np
+
+from clip_study.data.features import load_splits
 from clip_study.data.subset import read_classes
 from clip_study.errors import UserError
 from clip_study.evaluation import zeroshot
-from clip_study.evaluation.metrics import classification_metrics, confusion_rows
+from clip_study.evaluation.calibration import calibration_report
+from clip_study.evaluation.metrics import confusion_rows
 from clip_study.evaluation.prompts import template_keys
 from clip_study.evaluation.similarity import similarity_scores
 from clip_study.files import read_json, save_npz, write_json
 from clip_study.models.loading import load_model, load_tokenizer, pick_device
+from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.schema import ensemble_members
 from clip_study.pipeline.stage import parse_args, rebuild, run
@@ -37,43 +48,54 @@ def main(argv: list[str] | None = None) -> None:
 
     classes = read_classes(args.subset, fix=rebuild("fetch"))
     names = [c["name"] for c in classes]
-    image_features, labels = load_features(Path(args.features) / "test.npz", rebuild("extract"), len(names))
+    (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"), len(names))
     with for_param("model.device"):
         device = pick_device(str(model_params.get("device", "auto")))
     with for_param("model.name"):
         model = load_model(str(model_params["name"]), device)
         tokenizer = load_tokenizer(str(model_params["name"]), model)
 
-    text_features, results = {}, {}
+    weights, described = {}, {}  # key -> class weights; key -> what the classifier is
     encoded = zeroshot.encode_templates(model, tokenizer, list(templates.values()), names)
     for (key, template), class_features in zip(templates.items(), encoded):
-        text_features[key] = class_features
-        scores = similarity_scores(image_features, class_features, "cosine")
-        results[key] = {"template": template, **classification_metrics(labels, scores)}
-        print(f"zeroshot: {results[key]['top1']:.4f} top-1  {template!r}")
-
-    ensemble_results = {}  # name -> (class weights, number of templates, where they came from)
-    weights = {name: (zeroshot.zero_shot_classifier(model, tokenizer, names, members), len(members), source)
-               for name, (members, source) in ensembles.items()}
+        weights[key], described[key] = class_features, {"template": template}
+    for name, (members, source) in ensembles.items():
+        weights[name] = zeroshot.zero_shot_classifier(model, tokenizer, names, members)
+        described[name] = {"num_templates": len(members), "source": source}
     if settings.get("class_prompts"):
         path = str(settings["class_prompts"])
         with for_param("zeroshot.class_prompts"):
             prompts = zeroshot.prompts_per_class(read_json(path), classes)
-        weights["class_prompts"] = (zeroshot.class_prompt_classifier(model, tokenizer, prompts, names), None, path)
-    for name, (class_weights, count, source) in weights.items():
-        text_features[name] = class_weights
-        scores = similarity_scores(image_features, class_weights, "cosine")
-        ensemble_results[name] = {"num_templates": count, "source": source, **classification_metrics(labels, scores)}
-        print(f"zeroshot: {ensemble_results[name]['top1']:.4f} top-1  ensemble {name} ({source})")
+        weights["class_prompts"] = zeroshot.class_prompt_classifier(model, tokenizer, prompts, names)
+        described["class_prompts"] = {"num_templates": None, "source": path}
 
-    save_npz(Path(args.out) / "text_features.npz", **text_features)
-    best = max(results, key=lambda key: results[key]["top1"])
-    predictions = similarity_scores(image_features, text_features[best], "cosine").argmax(axis=1)
-    write_json(args.confusion, confusion_rows(labels, predictions, names))
+    bootstrap = bootstrap_settings(params)
+    results, best, oracle = zeroshot.evaluate_choices(weights, (train_x, train_y), (test_x, test_y), bootstrap)
+    for key, result in results.items():
+        print(f"zeroshot: {result['top1']:.4f} top-1 [{result['top1_low']:.4f}, {result['top1_high']:.4f}]  "
+              f"{described[key].get('template', f'ensemble {key}')!r}  (train images {result['choice_top1']:.4f})")
+    logit_scale = float(model.logit_scale.detach().exp())  # zero-shot logits = logit scale x cosine
+    evaluation = section(params, "evaluation")
+    calibration = calibration_report(logit_scale * similarity_scores(train_x, weights[best], "cosine"), train_y,
+                                     logit_scale * similarity_scores(test_x, weights[best], "cosine"), test_y,
+                                     evaluation["calibration_bins"])
+
+    save_npz(Path(args.out) / "text_features.npz", **weights)
+    save_npz(Path(args.out) / "test_predictions.npz", labels=test_y, **{
+        key: similarity_scores(test_x, weights[key], "cosine").argmax(axis=1).astype(np.int64) for key in weights})
+    predictions = similarity_scores(test_x, weights[best], "cosine").argmax(axis=1)
+    write_json(args.confusion, confusion_rows(test_y, predictions, names))
     write_json(args.metrics, {
-        "num_classes": len(names), "num_test_images": int(len(labels)), "chance_top1": round(1 / len(names), 6),
-        "best": best, "best_template": templates[best], "best_top1": results[best]["top1"],
-        "templates": results, "ensembles": ensemble_results,
+        "num_classes": len(names), "num_test_images": int(len(test_y)), "chance_top1": round(1 / len(names), 6),
+        "logit_scale": round(logit_scale, 6), "chosen_on": f"{len(train_y)} train images",
+        "interval": {"confidence": bootstrap.confidence, "resamples": bootstrap.resamples, "stratified_by": "class"},
+        "best": best, "best_kind": "template" if best in templates else "ensemble",
+        "best_template": templates.get(best, best), "best_top1": results[best]["top1"],
+        "best_top1_low": results[best]["top1_low"], "best_top1_high": results[best]["top1_high"],
+        "oracle": oracle, "oracle_top1": results[oracle]["top1"],
+        "templates": {key: {**described[key], **results[key]} for key in templates},
+        "ensembles": {key: {**described[key], **results[key]} for key in weights if key not in templates},
+        "calibration": calibration,
     })
 
 

@@ -34,6 +34,7 @@ def study(tmp_path_factory, tiny_clip_dir, shape_folder) -> Path:
     params["extract"]["batch_size"] = 8
     params["probe"].update(epochs=2, lr=0.01)
     params["logreg"]["val_fraction"] = 0.5
+    params["evaluation"].update(val_fraction=0.5, resamples=200)
     params["fewshot"].update(shots=[1], seeds=1)
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     cwd = os.getcwd()
@@ -52,9 +53,9 @@ STAGES = {  # the stages that make the study, in order, with their arguments ({s
     extract: [P, "--subset={s}/subset", "--out={s}/features"],
     zeroshot: [P, "--subset={s}/subset", "--features={s}/features", "--out={s}/zeroshot",
                "--metrics={s}/metrics/zeroshot.json", "--confusion={s}/metrics/confusion_zeroshot.json"],
-    similarity: ["--features={s}/features", "--zeroshot={s}/zeroshot", "--zeroshot-metrics={s}/metrics/zeroshot.json",
-                 "--metrics={s}/metrics/similarity.json"],
-    probe: [P, "--subset={s}/subset", "--features={s}/features", "--metrics={s}/metrics/probe.json",
+    similarity: [P, "--features={s}/features", "--zeroshot={s}/zeroshot",
+                 "--zeroshot-metrics={s}/metrics/zeroshot.json", "--metrics={s}/metrics/similarity.json"],
+    probe: [P, "--subset={s}/subset", "--features={s}/features", "--out={s}/probe", "--metrics={s}/metrics/probe.json",
             "--curve={s}/metrics/probe_curve.json", "--confusion={s}/metrics/confusion_probe.json"],
     logreg: [P, "--features={s}/features", "--subset={s}/subset", "--out={s}/logreg",
              "--metrics={s}/metrics/logreg.json", "--sweep={s}/metrics/logreg_sweep.json",
@@ -68,15 +69,19 @@ RERUN = {
     "extract": [P, "--subset={s}/subset", "--out={s}/again/features"],
     "zeroshot": [P, "--subset={s}/subset", "--features={s}/features", "--out={s}/again/zeroshot",
                  "--metrics={s}/again/zeroshot.json", "--confusion={s}/again/confusion.json"],
-    "similarity": ["--features={s}/features", "--zeroshot={s}/zeroshot", "--zeroshot-metrics={s}/metrics/zeroshot.json",
-                   "--metrics={s}/again/similarity.json"],
-    "probe": [P, "--subset={s}/subset", "--features={s}/features", "--metrics={s}/again/probe.json",
+    "similarity": [P, "--features={s}/features", "--zeroshot={s}/zeroshot",
+                   "--zeroshot-metrics={s}/metrics/zeroshot.json", "--metrics={s}/again/similarity.json"],
+    "probe": [P, "--subset={s}/subset", "--features={s}/features", "--out={s}/again/probe",
+              "--metrics={s}/again/probe.json",
               "--curve={s}/again/curve.json", "--confusion={s}/again/confusion.json"],
     "fewshot": [P, "--features={s}/features", "--logreg-metrics={s}/metrics/logreg.json",
                 "--metrics={s}/again/fewshot.json", "--curve={s}/again/curve.json"],
     "summary": ["--zeroshot={s}/metrics/zeroshot.json", "--similarity={s}/metrics/similarity.json",
                 "--probe={s}/metrics/probe.json", "--logreg={s}/metrics/logreg.json",
-                "--fewshot={s}/metrics/fewshot.json", "--out={s}/again/summary.json", "--table={s}/again/summary.md"],
+                "--fewshot={s}/metrics/fewshot.json", "--zeroshot-predictions={s}/zeroshot/test_predictions.npz",
+                "--probe-predictions={s}/probe/test_predictions.npz",
+                "--logreg-predictions={s}/logreg/test_predictions.npz", "--out={s}/again/summary.json",
+                "--paired={s}/again/paired.json", "--table={s}/again/summary.md"],
     "report": ["--metrics-dir={s}/metrics", "--out={s}/again/report.md", "--figures={s}/again/figures",
                "--per-class={s}/again/per_class.json"],
 }
@@ -323,8 +328,10 @@ STAGE_FILES = [  # (stage, damage, fragments of the error line)
      ["metrics/logreg.json: has no field 'C'; " + REBUILD.format("logreg")]),
     ("fewshot", edit_json("metrics/logreg.json", lambda d: {**d, "C": "strong"}),
      ["metrics/logreg.json: 'C' is 'strong', not a number > 0; " + REBUILD.format("logreg")]),
-    ("summary", edit_json("metrics/probe.json", without("top5")),
-     ["metrics/probe.json: has no field 'top5'; " + REBUILD.format("probe")]),
+    ("summary", edit_json("metrics/probe.json", without("chosen_epoch")),
+     ["metrics/probe.json: has no field 'chosen_epoch'; " + REBUILD.format("probe")]),
+    ("summary", truncate("probe/test_predictions.npz"),
+     ["probe/test_predictions.npz: is not a readable npz file", REBUILD.format("probe")]),
     ("report", truncate("metrics/similarity.json"), ["metrics/similarity.json: is not valid JSON (line",
                                                      REBUILD.format("similarity")]),
     ("report", edit_json("metrics/confusion_zeroshot.json", classes_json),

@@ -47,7 +47,7 @@ def test_the_import_walk_follows_function_level_imports_and_skips_type_hints():
     assert "clip_study/data/sources.py" not in run  # subset imports it for a type hint only
     assert {"stages/extract.py", "clip_study/models/pixels.py", "clip_study/data/images.py",
             "clip_study/hub.py"} <= run
-    assert "clip_study.data.subset" in imported_modules(ROOT / "clip_study" / "evaluation" / "logistic.py")
+    assert "clip_study.data.features" in imported_modules(ROOT / "clip_study" / "evaluation" / "logistic.py")
 
 
 def test_every_stage_file_is_a_thin_entry_point_that_a_pipeline_runs():

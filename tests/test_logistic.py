@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 import yaml
 
-from clip_study.data import features
+from clip_study.data import features, subset
 from clip_study.errors import UserError
 from clip_study.evaluation import logistic
 from clip_study.evaluation.fewshot import few_shot_indices
-from clip_study.files import read_json, write_json
+from clip_study.files import load_npz, read_json, write_json
 from stages import fewshot, logreg
 
 LOGREG = {"C_min": 0.01, "C_max": 100.0, "C_steps": 5, "val_fraction": 0.25, "seed": 0}
 FEWSHOT = {"shots": [1, 2, 4, 50], "seeds": 3, "seed": 0}
+EVALUATION = {"val_fraction": 0.2, "resamples": 200, "confidence": 0.95, "seed": 0, "calibration_bins": 10}
 
 
 def run_stage(main, *argv: str) -> None:
@@ -99,13 +100,13 @@ def test_few_shot_indices_take_k_per_class_seeded():
 
 def test_validation_split_is_stratified_and_disjoint():
     labels = np.repeat(np.arange(4), 10)
-    fit, val = logistic.validation_split(labels, 0.2, seed=0)
+    fit, val = subset.validation_split(labels, 0.2, seed=0)
     assert np.bincount(labels[val]).tolist() == [2, 2, 2, 2]
     assert sorted([*fit, *val]) == list(range(40))
     with pytest.raises(UserError, match="a validation fraction of 1.0 must be between 0 and 1"):
-        logistic.validation_split(labels, 1.0, seed=0)
+        subset.validation_split(labels, 1.0, seed=0)
     with pytest.raises(UserError, match="cannot carve a stratified validation split"):
-        logistic.validation_split(labels, 0.01, seed=0)  # fewer validation images than classes
+        subset.validation_split(labels, 0.01, seed=0)  # fewer validation images than classes
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def study(tmp_path) -> Path:
     for split, per_class, seed in (("train", 20, 0), ("test", 10, 1)):
         features.save_features(tmp_path / "features" / f"{split}.npz", *clusters(per_class, seed=seed))
     write_json(tmp_path / "subset" / "classes.json", [{"id": f"c{i}", "name": f"class {i}"} for i in range(4)])
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"logreg": LOGREG, "fewshot": FEWSHOT}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"logreg": LOGREG, "fewshot": FEWSHOT, "evaluation": EVALUATION}))
     return tmp_path
 
 
@@ -136,14 +137,17 @@ def test_logreg_and_fewshot_stages_end_to_end(study):
     run_logreg(study)
     metrics = read_json(study / "logreg.json")
     assert list(metrics) == ["num_classes", "num_train_images", "num_test_images", "C", "val_top1",
-                             "top1", "top5", "macro_f1", "mean_per_class_recall"]
+                             "top1", "top5", "macro_f1", "mean_per_class_recall", "top1_low", "top1_high",
+                             "macro_f1_low", "macro_f1_high", "calibration"]
+    assert metrics["top1_low"] <= metrics["top1"] <= metrics["top1_high"]
+    assert metrics["calibration"]["bins"] == 10 and metrics["calibration"]["temperature"] > 0
     assert (metrics["num_classes"], metrics["num_train_images"], metrics["num_test_images"]) == (4, 80, 40)
     sweep = read_json(study / "sweep.json", expect=list)
     assert [row["C"] for row in sweep] == pytest.approx(np.logspace(-2, 2, 5))
     assert metrics["C"] == logistic.best_C(sweep)
     assert metrics["val_top1"] == max(row["val_top1"] for row in sweep)
     assert metrics["top1"] > 0.7 and metrics["top5"] == 1.0
-    scores = np.load(study / "logreg" / "test_scores.npy", allow_pickle=False)
+    scores = load_npz(study / "logreg" / "test_predictions.npz")["scores"]
     assert scores.shape == (40, 4) and scores.dtype == np.float32
     confusion = read_json(study / "confusion.json", expect=list)
     assert len(confusion) == 40 and confusion[0]["actual"] == "class 0" and confusion[-1]["actual"] == "class 3"
@@ -158,10 +162,11 @@ def test_logreg_and_fewshot_stages_end_to_end(study):
         (1, "1", 3), (2, "2", 3), (4, "4", 3), (20, "all", 1)]  # 50 >= 20 per class: it is the "all" point
     for row in curve:
         assert row["min_top1"] <= row["mean_top1"] <= row["max_top1"] and row["std_top1"] >= 0
+        assert row["top1_low"] <= row["mean_top1"] <= row["top1_high"]
     assert curve[-1]["mean_top1"] == metrics["top1"]  # same C, same train images, same test set
     assert curve[-1]["std_top1"] == 0
     assert read_json(study / "curve.json", expect=list) == [
-        {key: row[key] for key in ("k", "mean_top1", "min_top1", "max_top1")} for row in curve]
+        {key: row[key] for key in ("k", "mean_top1", "min_top1", "max_top1", "top1_low", "top1_high")} for row in curve]
 
 
 @pytest.mark.parametrize("section, key, value, message", [
@@ -174,7 +179,7 @@ def test_logreg_and_fewshot_stages_end_to_end(study):
 ])
 def test_bad_params_are_one_line_errors(study, section, key, value, message):
     run_logreg(study)
-    params = {"logreg": dict(LOGREG), "fewshot": dict(FEWSHOT)}
+    params = {"logreg": dict(LOGREG), "fewshot": dict(FEWSHOT), "evaluation": dict(EVALUATION)}
     params[section][key] = value
     (study / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(UserError, match=message) as error:

@@ -9,7 +9,8 @@ from PIL import Image
 
 from tests.dvc_repo import commit, metrics, repro, set_params, sh
 
-ALL_STAGES = {"scan", "fetch", "extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "summary", "report"}
+ALL_STAGES = {"scan", "fetch", "extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary",
+              "report"}
 SCAN = {"scan"}  # always runs: it lists the image folder, which DVC cannot watch
 
 
@@ -22,24 +23,41 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
     assert len(zeroshot["templates"]) == 6
     for result in zeroshot["templates"].values():
         assert 0 <= result["top1"] <= result["top5"] <= 1 and 0 <= result["macro_f1"] <= 1
-    assert zeroshot["best_top1"] == max(r["top1"] for r in zeroshot["templates"].values())
-    assert zeroshot["templates"][zeroshot["best"]]["template"] == zeroshot["best_template"]
+    results = {**zeroshot["templates"], **zeroshot["ensembles"]}
+    for result in results.values():
+        assert result["top1_low"] <= result["top1"] <= result["top1_high"]
+        assert result["macro_f1_low"] <= result["macro_f1"] <= result["macro_f1_high"]
+    # chosen on the train images, never on test; the test-picked one is the oracle
+    assert zeroshot["best"] == max(results, key=lambda key: results[key]["choice_top1"])
+    assert zeroshot["best_top1"] == results[zeroshot["best"]]["top1"]
+    assert zeroshot["oracle_top1"] == max(r["top1"] for r in results.values()) >= zeroshot["best_top1"]
+    assert results[zeroshot["best"]]["vs_chosen"] is None
+    assert all(r["vs_chosen"]["p_value"] <= 1 for key, r in results.items() if key != zeroshot["best"])
+    assert zeroshot["best_template"] == zeroshot["templates"].get(zeroshot["best"], {}).get("template", zeroshot["best"])
+    calibration = zeroshot["calibration"]
+    assert calibration["temperature"] > 0 and 0 <= calibration["after"]["ece"] <= 1
 
     similarity = metrics(repo, "similarity.json")
     assert similarity["template"] == zeroshot["best"]
     assert similarity["cosine"]["top1"] == zeroshot["best_top1"]  # the same classifier, recomputed
+    assert similarity["cosine"]["top1_low"] == zeroshot["best_top1_low"]  # the same bootstrap draws
+    assert 0 <= similarity["dot"]["vs_cosine"]["p_value"] <= 1
     norms = similarity["text_norms"]
     assert 0 < norms["min"] <= norms["mean"] <= norms["max"] and norms["std"] >= 0
 
     probe, curve = metrics(repo, "probe.json"), metrics(repo, "probe_curve.json")
     assert [row["epoch"] for row in curve] == [1, 2, 3]
-    assert probe["top1"] == curve[-1]["top1"] and probe["best_top1"] == max(r["top1"] for r in curve)
+    assert probe["chosen_epoch"] == 1 + max(range(3), key=lambda i: (curve[i]["val_top1"], -i))
+    assert probe["top1"] == curve[probe["chosen_epoch"] - 1]["top1"]  # the test score of the validation choice
+    assert probe["final"]["top1"] == curve[-1]["top1"] and probe["oracle_top1"] == max(r["top1"] for r in curve)
     assert probe["num_train_images"] == 12 and probe["num_classes"] == 6
 
     summary = metrics(repo, "summary.json")  # the pipeline's one DVC metrics file: numbers only
-    assert summary["zeroshot_best"] == zeroshot["best_top1"] and summary["probe"] == probe["top1"]
-    assert summary["zeroshot"] == {key: result["top1"] for key, result in
-                                   [*zeroshot["templates"].items(), *zeroshot["ensembles"].items()]}
+    assert summary["zeroshot_best"]["top1"] == zeroshot["best_top1"] and summary["probe"]["top1"] == probe["top1"]
+    assert summary["zeroshot"] == {key: {name: result[name] for name in ("top1", "top1_low", "top1_high")}
+                                   for key, result in results.items()}
+    paired = metrics(repo, "paired.json")
+    assert summary["p_value"]["probe_vs_zeroshot"] == paired["probe_vs_zeroshot"]["p_value"]
     assert summary["probe_minus_zeroshot"] == pytest.approx(probe["top1"] - zeroshot["best_top1"], abs=1e-6)
     assert all(isinstance(value, (int, float)) for value in flat_values(summary))
     assert "| zero-shot, cosine |" in (repo / "metrics" / "summary.md").read_text()
@@ -72,7 +90,8 @@ def repo(pipeline_run):
 
 def test_a_template_change_reruns_only_the_text_side(repo):
     set_params(repo, zeroshot__templates=["a photo of a {}", "a drawing of a {}"])
-    assert repro(repo) == SCAN | {"zeroshot", "similarity", "summary", "report"}  # no probe is refit
+    # no probe is refit but zsinit, which starts from the zero-shot weights
+    assert repro(repo) == SCAN | {"zeroshot", "similarity", "zsinit", "summary", "report"}
     assert set(metrics(repo, "zeroshot.json")["templates"]) == {"a_photo_of_a", "a_drawing_of_a"}
 
 
@@ -95,6 +114,15 @@ def test_prompt_sweep_with_dvc_exp_run(repo):
     assert "an_image_of_a" in shown and "a_photo_of_a" in shown  # the experiment's and the baseline's keys
     diff = sh(repo, sys.executable, "-m", "dvc", "metrics", "diff")
     assert "zeroshot.an_image_of_a" in diff  # summary.json, the one metrics file
+    rows = [line.split()[1] for line in diff.splitlines() if "zeroshot.an_image_of_a." in line]
+    assert rows == [f"zeroshot.an_image_of_a.{key}" for key in ("top1", "top1_high", "top1_low")]  # side by side
+
+
+def test_an_evaluation_change_rescores_without_encoding_images(repo):
+    set_params(repo, evaluation__resamples=200)
+    assert repro(repo) == SCAN | {"zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary",
+                                  "report"}
+    assert metrics(repo, "zeroshot.json")["interval"]["resamples"] == 200
 
 
 def test_fetch_reruns_when_the_image_folder_changes_and_only_then(repo, shape_folder, tmp_path):

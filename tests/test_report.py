@@ -16,19 +16,32 @@ DEMO = Path(__file__).resolve().parent.parent / "demo" / "metrics"
 REAL = ("zeroshot", "similarity", "probe", "probe_curve", "summary", "heldout")
 CLASSES = ["blue circle", "blue square", "red circle", "red square", "green star", "white cross"]
 CORRECT = [4, 3, 3, 2, 1, 4]  # of 4 test images per class; each mistake is predicted as the next class
+CALIBRATION = {"temperature": 0.8, "bins": 15, "before": {"ece": 0.0512, "nll": 0.2, "brier": 0.1},
+               "after": {"ece": 0.0123, "nll": 0.18, "brier": 0.09},
+               "reliability_before": [{"lower": 0.8, "upper": 0.8667, "count": 10, "confidence": 0.85, "accuracy": 0.9}],
+               "reliability_after": [{"lower": 0.8, "upper": 0.8667, "count": 10, "confidence": 0.86, "accuracy": 0.9}]}
 LOGREG = {"num_classes": 6, "num_train_images": 96, "num_test_images": 24, "C": 3.162278, "val_top1": 0.8125,
-          "top1": 0.9612, "top5": 1.0, "macro_f1": 0.9587, "mean_per_class_recall": 0.9601}
+          "top1": 0.9612, "top5": 1.0, "macro_f1": 0.9587, "mean_per_class_recall": 0.9601, "top1_low": 0.9412,
+          "top1_high": 0.9801, "macro_f1_low": 0.9381, "macro_f1_high": 0.9779, "calibration": CALIBRATION}
 SWEEP = [{"C": 10.0 ** e, "log10_C": float(e), "val_top1": v}
          for e, v in zip(range(-2, 3), (0.5, 0.7, 0.8, 0.81, 0.79))]
 CURVE = ((1, "1", 5, 0.7), (2, "2", 5, 0.85), (4, "4", 5, 0.93), (8, "8", 5, 0.95), (16, "all", 1, 0.96))
 # as the fewshot stage writes it: k, label, runs, mean top-1; overtakes the demo's best template (0.92551) at k = 4
 FEWSHOT = {"num_classes": 6, "C": 3.162278,
            "curve": [{"k": k, "label": label, "runs": runs, "mean_top1": mean, "std_top1": 0.01,
-                      "min_top1": mean - 0.02, "max_top1": mean + 0.02} for k, label, runs, mean in CURVE]}
+                      "min_top1": mean - 0.02, "max_top1": mean + 0.02, "top1_low": mean - 0.015,
+                      "top1_high": mean + 0.015} for k, label, runs, mean in CURVE]}
+INTERVALS = {"top1_low": 0.4, "top1_high": 0.95, "macro_f1_low": 0.4, "macro_f1_high": 0.95}
+VERSUS = {"a_only": 3, "b_only": 9, "p_value": 0.146, "verdict": "not distinguishable at 980 test images (p = 0.15)"}
+PAIRED = {"num_test_images": 980,
+          "probe_vs_zeroshot": {"a_only": 30, "b_only": 10, "p_value": 0.0022, "verdict": "better, p = 0.0022"},
+          "logreg_vs_zeroshot": {"a_only": 25, "b_only": 12, "p_value": 0.047, "verdict": "better, p = 0.047"}}
 ENSEMBLES = {"clip_80": {"num_templates": 80, "source": "clip_study/assets/clip_imagenet_templates.txt", "top1": 0.9316,
-                         "top5": 1.0, "macro_f1": 0.9301, "mean_per_class_recall": 0.9316},
+                         "top5": 1.0, "macro_f1": 0.9301, "mean_per_class_recall": 0.9316, "choice_top1": 0.9,
+                         **INTERVALS, "vs_chosen": VERSUS},
              "class_prompts": {"num_templates": None, "source": "prompts.json", "top1": 0.5, "top5": 0.9,
-                               "macro_f1": 0.45, "mean_per_class_recall": 0.5}}
+                               "macro_f1": 0.45, "mean_per_class_recall": 0.5, "choice_top1": 0.5, **INTERVALS,
+                               "vs_chosen": VERSUS}}
 
 
 def confusion(correct: list[int], extra: list[dict] = ()) -> list[dict]:
@@ -50,7 +63,7 @@ def write_inputs(folder: Path, optional: bool = True) -> Path:
     if optional:
         zeroshot = json.loads((folder / "zeroshot.json").read_text())
         (folder / "zeroshot.json").write_text(json.dumps({**zeroshot, "ensembles": ENSEMBLES}))
-        extra = {"logreg": LOGREG, "logreg_sweep": SWEEP, "fewshot": FEWSHOT,
+        extra = {"logreg": LOGREG, "logreg_sweep": SWEEP, "fewshot": FEWSHOT, "paired": PAIRED,
                  **{f"confusion_{key}": rows for key, rows in CONFUSION.items()}}
         for name, data in extra.items():
             (folder / f"{name}.json").write_text(json.dumps(data))
@@ -76,7 +89,7 @@ def test_report_with_every_input(tmp_path):
     figures = figure_paths(text, folder)
     assert {p.name for p in figures} == {f"{name}.png" for name in
                                          ("prompts", "similarity", "probe_curve", "logreg_sweep", "fewshot",
-                                          "confusion", "per_class")}
+                                          "reliability", "confusion", "per_class")}
     for path in figures:
         assert path.parent == folder / "figures"  # referenced as figures/NAME.png, beside the report
         with Image.open(path) as image:
@@ -86,14 +99,26 @@ def test_report_with_every_input(tmp_path):
     zeroshot = json.loads((DEMO / "zeroshot.json").read_text())
     probe = json.loads((DEMO / "probe.json").read_text())
     headline = text.split("## 2.")[0]
-    for value in (zeroshot["best_top1"], probe["top1"], probe["macro_f1"], LOGREG["top1"], LOGREG["macro_f1"],
-                  ENSEMBLES["clip_80"]["top1"], json.loads((DEMO / "similarity.json").read_text())["dot"]["top1"]):
+    for value in (zeroshot["best_top1"], probe["top1"], probe["macro_f1"], probe["final"]["top1"], LOGREG["top1"],
+                  LOGREG["macro_f1"], json.loads((DEMO / "similarity.json").read_text())["dot"]["top1"]):
         assert f"{value:.4f}" in headline
+    # every score with its interval, and the paired verdicts against zero-shot
+    assert f"{zeroshot['best_top1']:.4f} [{zeroshot['best_top1_low']:.4f}, {zeroshot['best_top1_high']:.4f}]" in headline
+    assert f"{probe['top1']:.4f} [{probe['top1_low']:.4f}, {probe['top1_high']:.4f}]" in headline
+    assert "| better, p = 0.0022 |" in headline and "| better, p = 0.047 |" in headline
+    assert f"epoch {probe['chosen_epoch']} chosen on {probe['chosen_on']}" in headline
+    for key, result in zeroshot["templates"].items():  # each template against the chosen one
+        assert (result["vs_chosen"]["verdict"] if result["vs_chosen"] else "chosen") in text.split("## 3.")[0]
+    assert "| 0.9316 [0.4000, 0.9500] |" in text  # clip_80's interval in the prompts table
+    calibration = text.split("## 6. Calibration")[1].split("## 7.")[0]
+    z = zeroshot["calibration"]
+    assert f"| zero-shot | {z['temperature']:.4f} | {z['before']['ece']:.4f} | {z['after']['ece']:.4f} |" in calibration
+    assert "| logreg probe | 0.8000 | 0.0512 | 0.0123 |" in calibration and "reliability.png" in calibration
     assert f"chance top-1 = 1/49 = {zeroshot['chance_top1']:.4f}" in headline
     assert "the probe overtakes zero-shot at k = 4 labelled images per class" in text
-    assert "`class_prompts (per-class prompts)`" in text and "49 classes x 80 prompt(s)" in text
+    assert "`class_prompts (per-class prompts)`" in text and "49 classes x 1 prompt(s)" in text
     assert "Not measured" not in text
-    assert "## 7. Held-out combinations" in text and "0.7643" in text  # a_picture_of_a on held-out classes
+    assert "## 8. Held-out combinations" in text and "0.7643" in text  # a_picture_of_a on held-out classes
     assert f"{json.loads((DEMO / 'similarity.json').read_text())['dot_predictions_vs_text_norm_corr']:.4f}" in text
 
     # per-class accuracy by hand: right images / images of the class; "ghost" (never actual) has no row
@@ -123,7 +148,7 @@ def test_missing_optional_inputs_name_their_stage(tmp_path):
     folder = write_inputs(tmp_path / "metrics")
     run_report(folder)
     for name in ("logreg", "logreg_sweep", "fewshot", "heldout", "confusion_zeroshot", "confusion_probe",
-                 "confusion_logreg"):
+                 "confusion_logreg", "paired"):
         (folder / f"{name}.json").unlink()
     zeroshot = json.loads((folder / "zeroshot.json").read_text())
     del zeroshot["ensembles"]
@@ -135,10 +160,12 @@ def test_missing_optional_inputs_name_their_stage(tmp_path):
     assert "`heldout.json` is missing; the heldout stage of the offline demo writes it" in text
     assert "`confusion_zeroshot.json` is missing; the zeroshot stage writes it" in text
     assert "`confusion_probe.json` is missing; the probe stage writes it" in text
+    assert "`paired.json` is missing; the summary stage writes it" in text
     assert "No prompt ensembles" in text
-    assert {p.name for p in figure_paths(text, folder)} == {"prompts.png", "similarity.png", "probe_curve.png"}
+    assert {p.name for p in figure_paths(text, folder)} == {"prompts.png", "similarity.png", "probe_curve.png",
+                                                             "reliability.png"}
     assert sorted(p.name for p in (folder / "figures").glob("*.png")) == [  # stale figures removed
-        "probe_curve.png", "prompts.png", "similarity.png"]
+        "probe_curve.png", "prompts.png", "reliability.png", "similarity.png"]
     assert json.loads((folder / "per_class.json").read_text()) == []
 
 

@@ -130,6 +130,18 @@ def split_indices(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.n
     return np.sort(train), np.sort(test)
 
 
+def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified (fit, validation) split of the train indices: every class in both parts,
+    so a choice made on it (logreg's C, the probe's epoch) is judged on the same class mix as the test set."""
+    if not 0 < fraction < 1:
+        raise UserError(f"a validation fraction of {fraction!r} must be between 0 and 1 (e.g. 0.2)")
+    try:
+        return split_indices(labels, fraction, seed)
+    except UserError as error:
+        raise UserError(f"{fraction} cannot carve a stratified validation split from the train images "
+                        f"({error})") from error
+
+
 def start_subset(out: Path) -> Path:
     """Remove an earlier subset at ``out``; the folder where images are staged until the split is known."""
     if out.exists():

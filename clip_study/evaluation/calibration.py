@@ -153,3 +153,16 @@ def _checked_labels(labels: np.ndarray, scores: np.ndarray, what: str) -> np.nda
         raise UserError(f"labels = {shown(labels)} must be class indices from 0 to {scores.shape[1] - 1}, one per "
                         f"column of the {what}")
     return labels.astype(np.int64, copy=False)
+
+
+def calibration_report(val_logits: np.ndarray, val_labels: np.ndarray, test_logits: np.ndarray,
+                       test_labels: np.ndarray, bins: int = 15) -> dict:
+    """Calibration on the test images before and after temperature scaling, the temperature fitted on
+    validation data (never on test), with the reliability bins of both for a diagram."""
+    temperature = fit_temperature(val_logits, val_labels)
+    rounded = lambda rows: [{k: round(float(v), 6) for k, v in row.items()} for row in rows]  # noqa: E731
+    return {"temperature": round(temperature, 6), "bins": bins,
+            "before": calibration_metrics(test_logits, test_labels, bins),
+            "after": calibration_metrics(test_logits, test_labels, bins, temperature),
+            "reliability_before": rounded(reliability_bins(softmax(test_logits), test_labels, bins)),
+            "reliability_after": rounded(reliability_bins(softmax(test_logits, temperature), test_labels, bins))}

@@ -10,6 +10,7 @@ import numpy as np
 from clip_study.data.features import count_classes
 from clip_study.data.subset import cap_per_class
 from clip_study.errors import UserError
+from clip_study.evaluation.intervals import Bootstrap
 from clip_study.evaluation.logistic import decision_scores, fit_logistic
 from clip_study.evaluation.metrics import classification_metrics, spread
 
@@ -29,14 +30,17 @@ def shot_counts(shots: list[int | str], k_all: int) -> tuple[list[int], list[int
 
 
 def curve_point(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                k: int, label: str, C: float, seeds: list[int]) -> dict[str, Any]:
-    """Test top-1 over ``seeds`` runs of the probe on k images per class ("all": every train image, one run)."""
+                k: int, label: str, C: float, seeds: list[int], bootstrap: Bootstrap) -> dict[str, Any]:
+    """Test top-1 over ``seeds`` runs of the probe on k images per class ("all": every train image, one run),
+    with the bootstrap interval of the mean over runs (the test images' share of the noise)."""
     num_classes = count_classes(train_y, test_y)
-    top1 = []
+    top1, predictions = [], []
     for seed in seeds:
         indices = np.arange(len(train_y)) if label == "all" else few_shot_indices(train_y, k, seed)
-        model = fit_logistic(train_x[indices], train_y[indices], C, seed)
-        top1.append(classification_metrics(test_y, decision_scores(model, test_x, num_classes))["top1"])
-    stats = spread(np.array(top1))
+        scores = decision_scores(fit_logistic(train_x[indices], train_y[indices], C, seed), test_x, num_classes)
+        top1.append(classification_metrics(test_y, scores)["top1"])
+        predictions.append(scores.argmax(axis=1))
+    stats, interval = spread(np.array(top1)), bootstrap.interval(test_y, np.stack(predictions), num_classes)
     return {"k": k, "label": label, "runs": len(seeds),
-            **{f"{name}_top1": stats[name] for name in ("mean", "std", "min", "max")}}
+            **{f"{name}_top1": stats[name] for name in ("mean", "std", "min", "max")},
+            "top1_low": interval["top1_low"], "top1_high": interval["top1_high"]}

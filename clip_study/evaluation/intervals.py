@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -185,3 +186,21 @@ def _correctness(values: np.ndarray, name: str) -> np.ndarray:
         raise UserError(f"{name} = {shown(array)} must be a 1-D boolean array (True where the classifier is right), "
                         "e.g. predictions == labels")
     return array
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """How every interval of a run is drawn (the same resamples, seed and coverage for all classifiers)."""
+
+    resamples: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+
+    def interval(self, labels: np.ndarray, predictions: np.ndarray, num_classes: int | None = None) -> dict[str, float]:
+        return bootstrap_interval(labels, predictions, self.resamples, self.seed, self.confidence, num_classes)
+
+
+def compared(correct_a: np.ndarray, correct_b: np.ndarray, alpha: float = 0.05) -> dict[str, float | str]:
+    """``mcnemar`` of A against B with its ``verdict``, as stored in the metrics files."""
+    result = mcnemar(correct_a, correct_b)
+    return {**result, "p_value": round(result["p_value"], 6), "verdict": verdict(result, len(correct_a), alpha)}

@@ -11,8 +11,6 @@ from sklearn.metrics import accuracy_score
 from threadpoolctl import threadpool_limits  # installed with scikit-learn, which uses it itself
 
 from clip_study.data.features import count_classes
-from clip_study.data.subset import split_indices
-from clip_study.errors import UserError
 from clip_study.evaluation.similarity import l2_normalize
 
 
@@ -66,18 +64,6 @@ def best_C(sweep: list[dict[str, float]]) -> float:
     if not sweep:
         raise ValueError("best_C: empty sweep")
     return min(sweep, key=lambda row: (-row["val_top1"], row["C"]))["C"]
-
-
-def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded stratified (fit, validation) split of the train indices: every class in both parts,
-    so the C sweep is judged on the same class mix as the test set."""
-    if not 0 < fraction < 1:
-        raise UserError(f"a validation fraction of {fraction!r} must be between 0 and 1 (e.g. 0.2)")
-    try:
-        return split_indices(labels, fraction, seed)
-    except UserError as error:
-        raise UserError(f"{fraction} cannot carve a stratified validation split from the train images "
-                        f"({error})") from error
 
 
 def C_grid(C_min: float, C_max: float, steps: int) -> np.ndarray:

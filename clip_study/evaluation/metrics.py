@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from clip_study.evaluation.intervals import Bootstrap
+
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """top-1, top-5, macro-F1 and mean per-class recall of (N, C) ``scores`` against ``labels``.
@@ -68,3 +70,9 @@ def most_confused_pairs(labels: np.ndarray, predictions: np.ndarray, names: list
 def overtaking_k(curve: list[dict[str, object]], zeroshot_top1: float) -> int | None:
     """The fewest labelled images per class whose mean probe top-1 beats zero-shot (None: never)."""
     return next((row["k"] for row in curve if row["mean_top1"] > zeroshot_top1), None)
+
+
+def scored(labels: np.ndarray, scores: np.ndarray, bootstrap: Bootstrap) -> dict[str, float]:
+    """``classification_metrics`` with the bootstrap interval of top-1 and macro-F1 beside them."""
+    return {**classification_metrics(labels, scores), **bootstrap.interval(labels, scores.argmax(axis=1),
+                                                                          scores.shape[1])}

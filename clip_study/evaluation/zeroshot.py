@@ -9,7 +9,9 @@ import numpy as np
 
 from clip_study.errors import UserError, shown
 from clip_study.evaluation.prompts import class_prompts
-from clip_study.evaluation.similarity import ensemble_weights
+from clip_study.evaluation.intervals import Bootstrap, compared
+from clip_study.evaluation.metrics import scored
+from clip_study.evaluation.similarity import ensemble_weights, similarity_scores
 from clip_study.models.encoding import encode_texts
 
 
@@ -62,3 +64,23 @@ def class_prompt_classifier(model: Any, tokenizer: Any, prompts: list[list[str]]
     """(C, D) class weights from prompts written per class (an ensemble of each class's own prompts)."""
     check_distinct(model, tokenizer, prompts, class_names, "per-class prompts")
     return np.stack([ensemble_weights(encode_texts(model, tokenizer, p)[:, None, :])[0] for p in prompts])
+
+
+def evaluate_choices(class_weights: dict[str, np.ndarray], choice: tuple[np.ndarray, np.ndarray],
+                     test: tuple[np.ndarray, np.ndarray], bootstrap: Bootstrap) -> tuple[dict[str, dict], str, str]:
+    """Every zero-shot classifier (cosine with its class weights) scored on ``choice`` images (its top-1 there
+    picks the classifier) and on the test images (metrics with intervals); then the chosen one (first highest
+    choice top-1), the test-picked oracle (first highest test top-1, optimistic), and each classifier compared
+    with the chosen one on the same test images (McNemar)."""
+    (choice_x, choice_y), (test_x, test_y) = choice, test
+    results, correct = {}, {}
+    for key, weights in class_weights.items():
+        choice_top1 = float((similarity_scores(choice_x, weights, "cosine").argmax(axis=1) == choice_y).mean())
+        test_scores = similarity_scores(test_x, weights, "cosine")
+        results[key] = {"choice_top1": round(choice_top1, 6), **scored(test_y, test_scores, bootstrap)}
+        correct[key] = test_scores.argmax(axis=1) == test_y
+    chosen = max(results, key=lambda key: results[key]["choice_top1"])
+    oracle = max(results, key=lambda key: results[key]["top1"])
+    for key in results:
+        results[key]["vs_chosen"] = None if key == chosen else compared(correct[key], correct[chosen])
+    return results, chosen, oracle

@@ -17,7 +17,7 @@ PRECISIONS = ("auto", "fp32", "int8", "fp16", "bf16")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` is fp16 autocast on cuda and fp32 elsewhere (bf16 measured slower than fp32 on CPUs
+    """``auto`` is fp16 on cuda and fp32 elsewhere (bf16 measured slower than fp32 on CPUs
     without AMX); int8 is dynamic quantisation, which torch runs on the cpu only."""
     if precision not in PRECISIONS:
         raise UserError(f"{precision!r} must be one of {', '.join(PRECISIONS)}")

@@ -47,3 +47,4 @@ def section(params: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UserError(f"params: section '{name}' is missing or not a mapping: add '{name}:' with its keys")
     return value
+

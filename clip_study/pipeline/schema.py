@@ -237,6 +237,13 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "fewshot": {
         "shots": SHOTS, "seeds": whole(1), "seed": whole(0),
     },
+    "zsinit": {  # the zero-shot-initialised head; its k and seeds are fewshot's, its validation split evaluation's
+        "steps": whole(1), "lr": real(), "weight_decay": real(positive=False), "alpha_steps": whole(2),
+    },
+    "evaluation": {
+        "val_fraction": fraction(), "resamples": whole(100), "confidence": fraction(), "seed": whole(0),
+        "calibration_bins": whole(2),
+    },
     "generate": {  # demo only
         "seed": whole(0), "pretrain_images": whole(1), "eval_per_class": whole(2), "image_size": whole(8),
         "held_out": whole(0, DEMO_HELD_OUT_MAX),

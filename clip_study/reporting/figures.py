@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from clip_study.reporting.results import CLASSIFIERS, held_out_classes, prompt_rows, shorten  # noqa: E402
+from clip_study.reporting.results import (  # noqa: E402
+    CLASSIFIERS, chosen_label, held_out_classes, prompt_rows, shorten)
 
 BLUE, ORANGE, GREEN, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
 
@@ -26,13 +27,17 @@ def plot_prompts(m: dict, figures: Path) -> None:
     rows = prompt_rows(m["zeroshot"])[::-1]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.4 * len(rows)))
     colors = [ORANGE if kind == "ensemble" else BLUE for kind, _, _ in rows]
-    bars = ax.barh(range(len(rows)), [r[2]["top1"] for r in rows], color=colors,
+    top1 = np.array([r[2]["top1"] for r in rows])
+    bars = ax.barh(range(len(rows)), top1, color=colors, xerr=interval_spans([r[2] for r in rows], "top1"), capsize=3, error_kw={"elinewidth": 1},
                    hatch=["//" if kind == "ensemble" else "" for kind, _, _ in rows])
-    ax.bar_label(bars, fmt="%.4f", padding=3, fontsize=8)
-    ax.set_yticks(range(len(rows)), [shorten(label) for _, label, _ in rows], fontsize=8)
+    ax.bar_label(bars, fmt="%.4f", padding=14, fontsize=8)
+    chosen = chosen_label(m["zeroshot"])
+    ax.set_yticks(range(len(rows)), [shorten(label) + (" (chosen)" if label == chosen else "") for _, label, _ in rows],
+                  fontsize=8)
     ax.axvline(m["zeroshot"]["chance_top1"], color="red", linestyle="--", label="chance")
     ax.bar(0, 0, color=BLUE, label="single template"), ax.bar(0, 0, color=ORANGE, hatch="//", label="ensemble")
-    ax.set(xlim=(0, 1.12), xlabel="zero-shot top-1 (cosine)", title="Zero-shot top-1 per prompt")
+    ax.set(xlim=(0, 1.2), xlabel="zero-shot top-1 (cosine) with its bootstrap interval",
+           title="Zero-shot top-1 per prompt")
     ax.legend(loc="lower right", fontsize=8)
     save(fig, figures, "prompts")
 
@@ -64,7 +69,10 @@ def plot_probe_curve(m: dict, figures: Path) -> None:
     epochs = [c["epoch"] for c in curve]
     ax.plot(epochs, [c["top1"] for c in curve], marker=".", color=BLUE, label="probe top-1")
     ax.plot(epochs, [c["macro_f1"] for c in curve], marker="x", linestyle=":", color=GREEN, label="probe macro-F1")
-    ax.axhline(m["zeroshot"]["best_top1"], color=ORANGE, linestyle="--", label="zero-shot top-1 (best template)")
+    ax.plot(epochs, [c["val_top1"] for c in curve], marker=".", linestyle="-.", color=GREY,
+            label="validation top-1 (run without the validation images)")
+    ax.axvline(m["probe"]["chosen_epoch"], color=BLUE, linestyle=":", label="epoch chosen on validation")
+    ax.axhline(m["zeroshot"]["best_top1"], color=ORANGE, linestyle="--", label="zero-shot top-1 (chosen classifier)")
     if m["logreg"]:
         ax.axhline(m["logreg"]["top1"], color=GREY, linestyle=":", label="logreg probe top-1")
     ax.set(xlabel="epoch", ylabel="test score", title="Linear probe (torch) per epoch")
@@ -90,7 +98,13 @@ def plot_fewshot(m: dict, figures: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.fill_between(k, [c["min_top1"] for c in curve], [c["max_top1"] for c in curve], color=BLUE, alpha=0.2,
                     label="min-max over runs")
-    ax.plot(k, [c["mean_top1"] for c in curve], marker="o", color=BLUE, label="logreg probe, mean top-1")
+    ax.errorbar(k, [c["mean_top1"] for c in curve], yerr=interval_spans(curve, "mean_top1"), marker="o", color=BLUE,
+                capsize=3, label="logreg probe, mean top-1 (bootstrap interval)")
+    if m["zsinit"]:
+        rows = m["zsinit"]["curve"]
+        ax.errorbar([r["k"] for r in rows], [r["mix"]["mean_top1"] for r in rows],
+                    yerr=interval_spans([r["mix"] for r in rows], "mean_top1"), marker="s", color=GREEN, capsize=3,
+                    label="zero-shot-initialised probe, mixed on validation")
     ax.axhline(zeroshot["best_top1"], color=ORANGE, linestyle="--",
                label=f"zero-shot ({shorten(zeroshot['best_template'])})")
     ax.set_xscale("log", base=2)
@@ -99,6 +113,23 @@ def plot_fewshot(m: dict, figures: Path) -> None:
     ax.set(xlabel="labelled images per class (k)", ylabel="test top-1", title="Few-shot probe against zero-shot")
     ax.legend(fontsize=8, loc="lower right")
     save(fig, figures, "fewshot")
+
+
+def plot_reliability(m: dict, figures: Path) -> None:
+    """Reliability diagrams: accuracy against confidence per bin, before and after temperature scaling."""
+    stages = [(name, m[key]["calibration"]) for name, key in (("zero-shot", "zeroshot"), ("probe", "probe"),
+                                                               ("logreg probe", "logreg")) if m[key]]
+    fig, axes = plt.subplots(1, len(stages), figsize=(4 * len(stages), 4), squeeze=False)
+    for ax, (name, calibration) in zip(axes[0], stages):
+        ax.plot([0, 1], [0, 1], color=GREY, linestyle=":", label="perfect calibration")
+        for when, color, label in (("before", ORANGE, "as predicted"),
+                                   ("after", BLUE, f"temperature {calibration['temperature']:.3g}")):
+            rows = calibration[f"reliability_{when}"]
+            ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], marker="o", color=color,
+                    label=f"{label} (ECE {calibration[when]['ece']:.3f})")
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top probability)", ylabel="accuracy", title=name)
+        ax.legend(fontsize=7, loc="lower right")
+    save(fig, figures, "reliability")
 
 
 def plot_confusion(m: dict, figures: Path) -> None:
@@ -138,12 +169,19 @@ def plot_per_class(m: dict, figures: Path) -> None:
     save(fig, figures, "per_class")
 
 
+def interval_spans(rows: list[dict], point: str) -> np.ndarray:
+    """(2, N) distances from each point value down to ``top1_low`` and up to ``top1_high`` (error bars); 0 where a
+    percentile interval does not reach its point value, which a skewed resample distribution allows."""
+    return np.maximum(np.array([[r[point] - r["top1_low"], r["top1_high"] - r[point]] for r in rows]).T, 0)
+
+
 def draw_figures(m: dict, figures: Path) -> set[str]:
     """Draw every figure the loaded results (``results.load_results``) have the data for into ``figures``;
     the names of those drawn. A figure whose data has gone is deleted, so it cannot linger."""
     errors = m["errors"]
     plots = {plot_prompts: True, plot_similarity: True, plot_probe_curve: True,
              plot_logreg_sweep: bool(m["logreg"] and m["logreg_sweep"]), plot_fewshot: bool(m["fewshot"]),
+             plot_reliability: True,
              plot_confusion: bool(errors and errors["pairs"].get("zeroshot")),
              plot_per_class: bool(errors and "zeroshot" in errors["pairs"])}
     figures.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,8 @@ from clip_study.files import read_json
 WRITTEN_BY = {  # metrics file -> the stage that writes it
     "zeroshot": "zeroshot", "similarity": "similarity", "probe": "probe", "probe_curve": "probe",
     "heldout": "heldout", "logreg": "logreg", "logreg_sweep": "logreg", "fewshot": "fewshot",
-    "confusion_zeroshot": "zeroshot", "confusion_probe": "probe", "confusion_logreg": "logreg"}
+    "confusion_zeroshot": "zeroshot", "confusion_probe": "probe", "confusion_logreg": "logreg",
+    "paired": "summary", "zsinit": "zsinit"}
 REQUIRED = ("zeroshot", "similarity", "probe", "probe_curve")
 OPTIONAL = {name: f"{stage} stage" + (" of the offline demo" if stage == "heldout" else "")  # named when missing
             for name, stage in WRITTEN_BY.items() if name not in REQUIRED}
@@ -48,6 +49,12 @@ def prompt_rows(zeroshot: dict) -> list[tuple[str, str, dict]]:
     rows += [("ensemble", f"{key} ({e['num_templates'] or 'per-class'} prompts)", e)
              for key, e in (zeroshot.get("ensembles") or {}).items()]
     return sorted(rows, key=lambda row: -row[2]["top1"])
+
+
+def chosen_label(zeroshot: dict) -> str:
+    """The ``prompt_rows`` label of the zero-shot classifier chosen on train images."""
+    return next(label for kind, label, result in prompt_rows(zeroshot)
+                if result is {**zeroshot["templates"], **(zeroshot.get("ensembles") or {})}[zeroshot["best"]])
 
 
 def held_out_classes(m: dict) -> set[str]:
