@@ -51,6 +51,6 @@ def pipeline_run(tmp_path_factory, tiny_clip_dir, shape_folder) -> tuple[Path, s
     set_params(repo, data__dataset=str(shape_folder), data__classes=6, data__test_size=0.5,
                model__name=str(tiny_clip_dir), model__device="cpu", extract__batch_size=5,
                probe__epochs=3, probe__lr=0.01, probe__batch_size=4, logreg__val_fraction=0.5,
-               evaluation__val_fraction=0.5, evaluation__resamples=300)  # 2 train images per class: 1 to fit, 1 to validate
+               evaluation__val_fraction=0.5, evaluation__resamples=300)  # 2 train images per class: fit 1, validate 1
     commit(repo)
     return repo, repro(repo)

@@ -166,8 +166,10 @@ def test_bad_inputs_name_the_value_and_the_fix(call, message):
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_the_module_imports_neither_scipy_nor_sklearn_nor_torch():
-    code = ("import sys, clip_study.evaluation.intervals; "
+@pytest.mark.parametrize("module", ["intervals", "calibration"])
+def test_the_module_imports_neither_scipy_nor_sklearn_nor_torch(module):
+    """Stages that only score embeddings start fast: the interval and calibration code is numpy only."""
+    code = (f"import sys, clip_study.evaluation.{module}; "
             "print(sorted(m for m in ('scipy', 'sklearn', 'torch') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
                           text=True, check=True)

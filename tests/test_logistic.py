@@ -115,7 +115,8 @@ def study(tmp_path) -> Path:
     for split, per_class, seed in (("train", 20, 0), ("test", 10, 1)):
         features.save_features(tmp_path / "features" / f"{split}.npz", *clusters(per_class, seed=seed))
     write_json(tmp_path / "subset" / "classes.json", [{"id": f"c{i}", "name": f"class {i}"} for i in range(4)])
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"logreg": LOGREG, "fewshot": FEWSHOT, "evaluation": EVALUATION}))
+    params = {"logreg": LOGREG, "fewshot": FEWSHOT, "evaluation": EVALUATION}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return tmp_path
 
 

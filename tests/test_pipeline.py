@@ -33,7 +33,8 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
     assert zeroshot["oracle_top1"] == max(r["top1"] for r in results.values()) >= zeroshot["best_top1"]
     assert results[zeroshot["best"]]["vs_chosen"] is None
     assert all(r["vs_chosen"]["p_value"] <= 1 for key, r in results.items() if key != zeroshot["best"])
-    assert zeroshot["best_template"] == zeroshot["templates"].get(zeroshot["best"], {}).get("template", zeroshot["best"])
+    chosen_template = zeroshot["templates"].get(zeroshot["best"], {}).get("template", zeroshot["best"])
+    assert zeroshot["best_template"] == chosen_template
     calibration = zeroshot["calibration"]
     assert calibration["temperature"] > 0 and 0 <= calibration["after"]["ece"] <= 1
 

@@ -18,7 +18,8 @@ CLASSES = ["blue circle", "blue square", "red circle", "red square", "green star
 CORRECT = [4, 3, 3, 2, 1, 4]  # of 4 test images per class; each mistake is predicted as the next class
 CALIBRATION = {"temperature": 0.8, "bins": 15, "before": {"ece": 0.0512, "nll": 0.2, "brier": 0.1},
                "after": {"ece": 0.0123, "nll": 0.18, "brier": 0.09},
-               "reliability_before": [{"lower": 0.8, "upper": 0.8667, "count": 10, "confidence": 0.85, "accuracy": 0.9}],
+               "reliability_before": [{"lower": 0.8, "upper": 0.8667, "count": 10, "confidence": 0.85,
+                                       "accuracy": 0.9}],
                "reliability_after": [{"lower": 0.8, "upper": 0.8667, "count": 10, "confidence": 0.86, "accuracy": 0.9}]}
 LOGREG = {"num_classes": 6, "num_train_images": 96, "num_test_images": 24, "C": 3.162278, "val_top1": 0.8125,
           "top1": 0.9612, "top5": 1.0, "macro_f1": 0.9587, "mean_per_class_recall": 0.9601, "top1_low": 0.9412,
@@ -103,7 +104,8 @@ def test_report_with_every_input(tmp_path):
                   LOGREG["macro_f1"], json.loads((DEMO / "similarity.json").read_text())["dot"]["top1"]):
         assert f"{value:.4f}" in headline
     # every score with its interval, and the paired verdicts against zero-shot
-    assert f"{zeroshot['best_top1']:.4f} [{zeroshot['best_top1_low']:.4f}, {zeroshot['best_top1_high']:.4f}]" in headline
+    low, high = zeroshot["best_top1_low"], zeroshot["best_top1_high"]
+    assert f"{zeroshot['best_top1']:.4f} [{low:.4f}, {high:.4f}]" in headline
     assert f"{probe['top1']:.4f} [{probe['top1_low']:.4f}, {probe['top1_high']:.4f}]" in headline
     assert "| better, p = 0.0022 |" in headline and "| better, p = 0.047 |" in headline
     assert f"epoch {probe['chosen_epoch']} chosen on {probe['chosen_on']}" in headline

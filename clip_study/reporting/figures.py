@@ -28,8 +28,9 @@ def plot_prompts(m: dict, figures: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.4 * len(rows)))
     colors = [ORANGE if kind == "ensemble" else BLUE for kind, _, _ in rows]
     top1 = np.array([r[2]["top1"] for r in rows])
-    bars = ax.barh(range(len(rows)), top1, color=colors, xerr=interval_spans([r[2] for r in rows], "top1"), capsize=3, error_kw={"elinewidth": 1},
-                   hatch=["//" if kind == "ensemble" else "" for kind, _, _ in rows])
+    hatches = ["//" if kind == "ensemble" else "" for kind, _, _ in rows]
+    bars = ax.barh(range(len(rows)), top1, color=colors, xerr=interval_spans([r[2] for r in rows], "top1"),
+                   capsize=3, error_kw={"elinewidth": 1}, hatch=hatches)
     ax.bar_label(bars, fmt="%.4f", padding=14, fontsize=8)
     chosen = chosen_label(m["zeroshot"])
     ax.set_yticks(range(len(rows)), [shorten(label) + (" (chosen)" if label == chosen else "") for _, label, _ in rows],
