@@ -98,7 +98,7 @@ def load_source(dataset: str, split: str) -> Source:
 def is_parquet_folder(root: Path) -> bool:
     """Whether ``root`` holds a hub dataset's parquet files rather than class sub-folders of images: parquet
     files present and no sub-folder with an image file. (Neither: ``scan_folder`` says what is missing.)"""
-    if any(_holds_image(folder, seen=set()) for folder in _visible(root) if folder.is_dir()):
+    if any(_holds_image(Path(folder.path), seen=set()) for folder in _visible(root) if folder.is_dir()):
         return False
     return bool(tables.data_files(root))
 
@@ -110,8 +110,8 @@ def _holds_image(folder: Path, seen: set[tuple[int, int]]) -> bool:
         return False
     seen.add(key)
     entries = _visible(folder)
-    return (any(entry.suffix.lower() in IMAGE_SUFFIXES and not entry.is_dir() for entry in entries)
-            or any(_holds_image(entry, seen) for entry in entries if entry.is_dir()))
+    return (any(_suffix(entry.name) in IMAGE_SUFFIXES and not entry.is_dir() for entry in entries)
+            or any(_holds_image(Path(entry.path), seen) for entry in entries if entry.is_dir()))
 
 
 def scan_folder(root: Path) -> Source:
@@ -122,8 +122,9 @@ def scan_folder(root: Path) -> Source:
     each real folder once per class (no loop). Which files are images is decided by suffix here and by
     decoding in ``check_examples``, so a PNG named .jpg is fine."""
     examples, empty, ignored = [], [], []
-    for folder in _visible(root):
-        if not folder.is_dir():
+    for entry in _visible(root):
+        folder = Path(entry.path)
+        if not entry.is_dir():
             ignored.append(folder)  # a file outside any class folder
             continue
         images = _image_files(folder, ignored, seen=set())
@@ -140,10 +141,12 @@ def scan_folder(root: Path) -> Source:
     return Source(examples, empty, ignored)
 
 
-def _visible(folder: Path) -> list[Path]:
-    """Entries of ``folder`` not hidden, sorted by name."""
+def _visible(folder: Path) -> list[os.DirEntry]:
+    """Entries of ``folder`` not hidden, sorted by name. Their ``is_dir()`` and ``is_file()`` come from the
+    directory listing itself, with no stat per file (ImageNet's train split is 1.28 M files)."""
     try:
-        return sorted(entry for entry in folder.iterdir() if not entry.name.startswith("."))
+        with os.scandir(folder) as entries:
+            return sorted((entry for entry in entries if not entry.name.startswith(".")), key=lambda e: e.name)
     except OSError as error:
         raise UserError(f"cannot list folder {folder} ({error.strerror}): "
                         "fix its permissions or move it out of the dataset") from error
@@ -159,12 +162,17 @@ def _image_files(folder: Path, ignored: list[Path], seen: set[tuple[int, int]]) 
     files = []
     for entry in _visible(folder):
         if entry.is_dir():
-            files += _image_files(entry, ignored, seen)
-        elif entry.suffix.lower() in IMAGE_SUFFIXES:
-            files.append(entry)  # a broken symlink too: check_examples reports it as unreadable
+            files += _image_files(Path(entry.path), ignored, seen)
+        elif _suffix(entry.name) in IMAGE_SUFFIXES:
+            files.append(Path(entry.path))  # a broken symlink too: check_examples reports it as unreadable
         elif entry.is_file():
-            ignored.append(entry)
+            ignored.append(Path(entry.path))
     return files
+
+
+def _suffix(name: str) -> str:
+    """A file name's suffix in lower case (as ``Path(name).suffix`` for every name with an image suffix)."""
+    return os.path.splitext(name)[1].lower()
 
 
 def load_hub_examples(dataset: str, split: str) -> list[Example]:

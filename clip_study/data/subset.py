@@ -182,9 +182,18 @@ def write_subset(out: Path, examples: list[Example], labels: np.ndarray, classes
 
 def link_or_copy(source: Path, target: Path | str) -> None:
     """``target`` as a hard link to ``source`` (to the file a symlink resolves to): no bytes copied, no
-    space used; a copy wherever the filesystem refuses (another device, permissions, no hard links)."""
+    space used; a copy wherever the filesystem refuses (another device, permissions, no hard links).
+
+    The link is made by linkat with AT_SYMLINK_FOLLOW, which Python asks for only when given a directory
+    descriptor (else it calls link(), which on Linux links a symlink itself): so the target's folder is
+    passed as one, and no path is resolved component by component."""
+    target = Path(target)
     try:
-        os.link(os.path.realpath(source), target)
+        folder = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.link(source, target.name, dst_dir_fd=folder, follow_symlinks=True)
+        finally:
+            os.close(folder)
     except OSError:
         shutil.copyfile(source, target)
 
