@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from clip_study.data.features import load_splits
 from clip_study.data.subset import read_classes
 from clip_study.errors import UserError
@@ -70,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         described["class_prompts"] = {"num_templates": None, "source": path}
 
     bootstrap = bootstrap_settings(params)
-    results, best, oracle = zeroshot.evaluate_choices(weights, (train_x, train_y), (test_x, test_y), bootstrap)
+    results, best, oracle, predictions = zeroshot.evaluate_choices(weights, (train_x, train_y), (test_x, test_y),
+                                                                   bootstrap)
     for key, result in results.items():
         print(f"zeroshot: {result['top1']:.4f} top-1 [{result['top1_low']:.4f}, {result['top1_high']:.4f}]  "
               f"{described[key].get('template', f'ensemble {key}')!r}  (train images {result['choice_top1']:.4f})")
@@ -81,10 +80,8 @@ def main(argv: list[str] | None = None) -> None:
                                      evaluation["calibration_bins"])
 
     save_npz(Path(args.out) / "text_features.npz", **weights)
-    save_npz(Path(args.out) / "test_predictions.npz", labels=test_y, **{
-        key: similarity_scores(test_x, weights[key], "cosine").argmax(axis=1).astype(np.int64) for key in weights})
-    predictions = similarity_scores(test_x, weights[best], "cosine").argmax(axis=1)
-    write_json(args.confusion, confusion_rows(test_y, predictions, names))
+    save_npz(Path(args.out) / "test_predictions.npz", labels=test_y, **predictions)
+    write_json(args.confusion, confusion_rows(test_y, predictions[best], names))
     write_json(args.metrics, {
         "num_classes": len(names), "num_test_images": int(len(test_y)), "chance_top1": round(1 / len(names), 6),
         "logit_scale": round(logit_scale, 6), "chosen_on": f"{len(train_y)} train images",

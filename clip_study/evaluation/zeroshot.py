@@ -3,7 +3,7 @@ ensemble of templates, or from prompts written per class."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -66,21 +66,32 @@ def class_prompt_classifier(model: Any, tokenizer: Any, prompts: list[list[str]]
     return np.stack([ensemble_weights(encode_texts(model, tokenizer, p)[:, None, :])[0] for p in prompts])
 
 
+class Choices(NamedTuple):
+    """Every zero-shot classifier evaluated: ``results`` per key, the ``chosen`` key, the test-picked
+    ``oracle`` key, and each classifier's test ``predictions``."""
+
+    results: dict[str, dict]
+    chosen: str
+    oracle: str
+    predictions: dict[str, np.ndarray]
+
+
 def evaluate_choices(class_weights: dict[str, np.ndarray], choice: tuple[np.ndarray, np.ndarray],
-                     test: tuple[np.ndarray, np.ndarray], bootstrap: Bootstrap) -> tuple[dict[str, dict], str, str]:
+                     test: tuple[np.ndarray, np.ndarray], bootstrap: Bootstrap) -> Choices:
     """Every zero-shot classifier (cosine with its class weights) scored on ``choice`` images (its top-1 there
     picks the classifier) and on the test images (metrics with intervals); then the chosen one (first highest
     choice top-1), the test-picked oracle (first highest test top-1, optimistic), and each classifier compared
     with the chosen one on the same test images (McNemar)."""
     (choice_x, choice_y), (test_x, test_y) = choice, test
-    results, correct = {}, {}
+    results, predictions = {}, {}
     for key, weights in class_weights.items():
         choice_top1 = float((similarity_scores(choice_x, weights, "cosine").argmax(axis=1) == choice_y).mean())
         test_scores = similarity_scores(test_x, weights, "cosine")
         results[key] = {"choice_top1": round(choice_top1, 6), **scored(test_y, test_scores, bootstrap)}
-        correct[key] = test_scores.argmax(axis=1) == test_y
+        predictions[key] = test_scores.argmax(axis=1).astype(np.int64)
     chosen = max(results, key=lambda key: results[key]["choice_top1"])
     oracle = max(results, key=lambda key: results[key]["top1"])
     for key in results:
-        results[key]["vs_chosen"] = None if key == chosen else compared(correct[key], correct[chosen])
-    return results, chosen, oracle
+        results[key]["vs_chosen"] = None if key == chosen else compared(predictions[key] == test_y,
+                                                                        predictions[chosen] == test_y)
+    return Choices(results, chosen, oracle, predictions)
