@@ -139,7 +139,7 @@ def test_half_weights_are_used_only_where_they_stay_close_to_fp32(tiny, image_pa
     encoder = encoding.ImageEncoder(model, "fp32", pixels.lean_preprocessor(processor).normalise)
     fp32 = encoder(crops)
     lines = []
-    assert encoder._use_half_weights(torch.bfloat16, crops[:8], lines.append) is half
+    assert encoder._use_half_weights("bf16", crops[:8], lines.append) is half
     assert (encoder.input_dtype == torch.bfloat16) is half
     assert lines[0].startswith("bf16 weights: " + ("features within cosine" if half else "cosine"))
     assert next(model.parameters()).dtype == torch.float32  # a copy was cast, never the model

@@ -64,23 +64,23 @@ class ImageEncoder:
         if precision == "int8":
             quantized = quantize_int8(model)
             self.vision, self.projection = quantized.vision_model, quantized.visual_projection
-        elif precision in HALF and (self.per_row or sample is None or not self._use_half_weights(HALF[precision],
-                                                                                                  sample, log)):
+        elif precision in HALF and (self.per_row or sample is None or not self._use_half_weights(precision, sample,
+                                                                                                  log)):
             self.autocast = HALF[precision]
         weights = "half weights" if self.input_dtype != torch.float32 else "autocast" if self.autocast else "weights"
         self.mode = f"{precision} {weights}, projection {'per row' if self.per_row else 'per batch'}"
 
-    def _use_half_weights(self, dtype: torch.dtype, sample: torch.Tensor, log: Callable[[str], None]) -> bool:
-        """Switch to a ``dtype`` copy of the image tower if it matches fp32 on ``sample``; say so either way."""
-        reference = self(sample)
+    def _use_half_weights(self, precision: str, sample: torch.Tensor, log: Callable[[str], None]) -> bool:
+        """Switch to a ``precision`` copy of the image tower if it matches fp32 on ``sample``; say so either way."""
+        reference, dtype = self(sample), HALF[precision]
         vision, projection = self.vision, self.projection
         self.vision, self.projection = copy.deepcopy(vision).to(dtype), copy.deepcopy(projection).to(dtype)
         self.input_dtype = dtype
         cosine = float(torch.nn.functional.cosine_similarity(self(sample), reference).min())
         if cosine >= HALF_WEIGHTS_MIN_COSINE:
-            log(f"{precision_name(dtype)} weights: features within cosine {cosine:.6f} of fp32 on {len(sample)} images")
+            log(f"{precision} weights: features within cosine {cosine:.6f} of fp32 on {len(sample)} images")
             return True
-        log(f"{precision_name(dtype)} weights: cosine {cosine:.6f} to fp32 on {len(sample)} images "
+        log(f"{precision} weights: cosine {cosine:.6f} to fp32 on {len(sample)} images "
             f"(< {HALF_WEIGHTS_MIN_COSINE}): computing under autocast instead")
         self.vision, self.projection, self.input_dtype = vision, projection, torch.float32
         return False
@@ -93,10 +93,6 @@ class ImageEncoder:
             if self.per_row:
                 return torch.cat([self.projection(row) for row in pooled.split(1)]).float()
             return self.projection(pooled).float()
-
-
-def precision_name(dtype: torch.dtype) -> str:
-    return next(name for name, half in HALF.items() if half == dtype)
 
 
 def image_encoder(model: CLIPModel, precision: str) -> ImageEncoder:

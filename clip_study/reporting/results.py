@@ -13,6 +13,7 @@ import numpy as np
 
 from clip_study.evaluation.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy
 from clip_study.files import read_json
+from clip_study.reporting.summary import zeroshot_result
 
 WRITTEN_BY = {  # metrics file -> the stage that writes it
     "zeroshot": "zeroshot", "similarity": "similarity", "probe": "probe", "probe_curve": "probe",
@@ -54,7 +55,7 @@ def prompt_rows(zeroshot: dict) -> list[tuple[str, str, dict]]:
 def chosen_label(zeroshot: dict) -> str:
     """The ``prompt_rows`` label of the zero-shot classifier chosen on train images."""
     return next(label for kind, label, result in prompt_rows(zeroshot)
-                if result is {**zeroshot["templates"], **(zeroshot.get("ensembles") or {})}[zeroshot["best"]])
+                if result is zeroshot_result(zeroshot, zeroshot["best"]))
 
 
 def held_out_classes(m: dict) -> set[str]:

@@ -16,9 +16,14 @@ from clip_study.evaluation.metrics import overtaking_k
 INTERVAL = ("top1", "top1_low", "top1_high")
 
 
+def zeroshot_results(zeroshot: dict) -> dict[str, dict]:
+    """Every zero-shot classifier's metrics by key: the templates', then the ensembles'."""
+    return {**zeroshot["templates"], **(zeroshot.get("ensembles") or {})}
+
+
 def zeroshot_result(zeroshot: dict, key: str) -> dict:
     """The metrics of zero-shot classifier ``key``: a template's or an ensemble's."""
-    return {**zeroshot["templates"], **(zeroshot.get("ensembles") or {})}[key]
+    return zeroshot_results(zeroshot)[key]
 
 
 def with_interval(result: dict, top1: str = "top1") -> dict[str, float]:
@@ -42,7 +47,7 @@ def build_summary(zeroshot: dict, similarity: dict, probe: dict, logreg: dict, f
     the columns of ``dvc exp show``. The zero-shot headline is the classifier chosen on train images, the
     probe's the epoch chosen on validation; ``*_oracle`` are the test-picked ones (optimistic)."""
     best = zeroshot_result(zeroshot, zeroshot["best"])
-    results = {**zeroshot["templates"], **(zeroshot.get("ensembles") or {})}
+    results = zeroshot_results(zeroshot)
     summary = {
         "zeroshot": {key: with_interval(result) for key, result in results.items()},
         "zeroshot_best": with_interval(best), "zeroshot_oracle": zeroshot["oracle_top1"],
