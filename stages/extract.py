@@ -1,7 +1,8 @@
-"""Stage extract: CLIP image embeddings (projected, unnormalised) of the train and test images.
+"""Stage extract: image embeddings (projected, unnormalised) of the train and test images, for one model.
 
 Images are decoded and preprocessed in DataLoader workers while the model encodes, and features go to
 resumable shards (see clip_study/models/extraction.py): an interrupted run loses at most one shard of work.
+The metrics file records the model (family, parameters) and the encoding speed measured in this run.
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ from pathlib import Path
 import torch
 
 from clip_study.data.subset import read_split
+from clip_study.files import write_json
 from clip_study.models.extraction import default_workers, extract_features
+from clip_study.models.families import embedding_dim, family_of, parameter_count
 from clip_study.models.loading import load_image_processor, load_model, pick_device
 from clip_study.models.pixels import available_cores
 from clip_study.models.precision import resolve_precision
-from clip_study.pipeline.params import for_param, load_params, section
+from clip_study.pipeline.params import for_param, load_params, model_entry, section
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": "data/subset", "out": "data/features"}, argv)
+    args = parse_args(__doc__, {"subset": "data/subset", "out": "data/features", "metrics": ""}, argv,
+                      per_model=True)
     params = load_params(args.params)
+    short, checkpoint, family = model_entry(params, args.model)
     model_params, settings = section(params, "model"), section(params, "extract")  # checked by load_params
     with for_param("model.device"):
         device = pick_device(str(model_params.get("device", "auto")))
@@ -32,13 +37,22 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(cores if threads == "auto" else threads)
     workers = default_workers(device, cores) if workers == "auto" else workers
 
-    with for_param("model.name"):
-        model = load_model(str(model_params["name"]), device)
-        processor = load_image_processor(str(model_params["name"]))
+    with for_param(f"models.{short}.name"):
+        model = load_model(checkpoint, device, family)
+        processor = load_image_processor(checkpoint)
     splits = {split: read_split(args.subset, split, fix=rebuild("fetch")) for split in ("train", "test")}
-    extract_features(model, processor, splits, Path(args.out), precision, settings["batch_size"], workers,
-                     settings.get("shard_size", 4096), log=lambda message: print(f"extract: {message}"))
-    print(f"extract: features of dimension {model.config.projection_dim} -> {args.out}")
+    encoded, seconds = extract_features(model, processor, splits, Path(args.out), precision, settings["batch_size"],
+                                        workers, settings.get("shard_size", 4096),
+                                        log=lambda message: print(f"extract {short}: {message}"))
+    dim = embedding_dim(model)
+    print(f"extract {short}: features of dimension {dim} -> {args.out}")
+    if args.metrics:
+        write_json(args.metrics, {
+            "model": short, "checkpoint": checkpoint, "family": family_of(model).name,
+            "parameters": parameter_count(model), "embedding_dim": dim, "device": str(device), "precision": precision,
+            "images_encoded": encoded, "seconds": round(seconds, 3),
+            "images_per_second": round(encoded / seconds, 1) if encoded and seconds > 0 else None,
+        })
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """Stage summary: zero-shot (the classifier chosen on train images) against the linear probes, each with
 its bootstrap interval and a paired test against zero-shot on the same test images, with the labelled data
-each needs, as JSON (the pipeline's one DVC metrics file: numbers only), the paired tests with their
-verdicts (``--paired``) and a markdown table; and where the few-shot probe overtakes zero-shot."""
+each needs, as JSON (a DVC metrics file: numbers only, under the model's short name so that keys from
+several models never clash), the paired tests with their verdicts (``--paired``) and a markdown table; and
+where the few-shot probe overtakes zero-shot. ``--predictions`` gathers the three classifiers' test
+predictions for the leaderboard's paired tests between models."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from clip_study.files import load_npz, read_json, write_json
+from clip_study.files import load_npz, read_json, save_npz, write_json
 from clip_study.pipeline.stage import parse_args, rebuild, run
 from clip_study.reporting.summary import build_summary, paired_tests, summary_table
 
@@ -20,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
                                 "probe_predictions": "data/probe/test_predictions.npz",
                                 "logreg_predictions": "data/logreg/test_predictions.npz",
                                 "out": "metrics/summary.json", "paired": "metrics/paired.json",
-                                "table": "metrics/summary.md"}, argv)
+                                "table": "metrics/summary.md", "predictions": ""}, argv, per_model=True)
     inputs = {"zeroshot": args.zeroshot, "similarity": args.similarity, "probe": args.probe, "logreg": args.logreg,
               "fewshot": args.fewshot, "heldout": args.heldout, "zsinit": args.zsinit}  # the stage writing each
     read = {stage: read_json(path, fix=rebuild(stage)) if path else None for stage, path in inputs.items()}
@@ -30,7 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     paired = paired_tests(zeroshot["labels"], zeroshot[read["zeroshot"]["best"]], probe["chosen"], logreg["chosen"])
     summary = build_summary(paired=paired, **read)
     table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"], paired)
-    write_json(args.out, summary)  # all made before any is written: a damaged input writes none
+    write_json(args.out, {args.model: summary} if args.model else summary)  # all made before any is written
+    if args.predictions:
+        save_npz(Path(args.predictions), labels=zeroshot["labels"], zeroshot=zeroshot[read["zeroshot"]["best"]],
+                 probe=probe["chosen"], logreg=logreg["chosen"])
     write_json(args.paired, {"num_test_images": int(len(zeroshot["labels"])), **paired,
                              "dot_vs_cosine": read["similarity"]["dot"]["vs_cosine"]})
     Path(args.table).write_text(table)

@@ -5,8 +5,8 @@ from extract.
 The classifier reported as the headline is chosen on the train images (zero-shot never learns from them,
 so all of them are held-out data for it), never on test; the test-picked one is kept as the "oracle".
 Every test score carries a bootstrap interval, every classifier is compared with the chosen one on the
-same test images (McNemar), and the chosen one's probabilities (softmax of the model's logit scale x
-cosine) are calibrated by a temperature fitted on the train images.
+same test images (McNemar), and the chosen one's probabilities (softmax over the classes of the model's
+logits: logit scale x cosine, plus SigLIP's bias) are calibrated by a temperature fitted on the train images.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from clip_study.evaluation.metrics import confusion_rows
 from clip_study.evaluation.prompts import template_keys
 from clip_study.evaluation.similarity import similarity_scores
 from clip_study.files import read_json, save_npz, write_json
+from clip_study.models.families import zero_shot_head
 from clip_study.models.loading import load_model, load_tokenizer, pick_device
 from clip_study.pipeline.evaluation import bootstrap_settings
-from clip_study.pipeline.params import for_param, load_params, section
+from clip_study.pipeline.params import for_param, load_params, model_entry, section
 from clip_study.pipeline.schema import ensemble_members
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
@@ -32,8 +33,9 @@ from clip_study.pipeline.stage import parse_args, rebuild, run
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"subset": "data/subset", "features": "data/features", "out": "data/zeroshot",
                                 "metrics": "metrics/zeroshot.json", "confusion": "metrics/confusion_zeroshot.json"},
-                      argv)
+                      argv, per_model=True)
     params = load_params(args.params)  # templates and ensembles checked there
+    short, checkpoint, family = model_entry(params, args.model)
     model_params, settings = section(params, "model"), section(params, "zeroshot")
     templates = template_keys(settings["templates"])
     ensembles = {str(name): (ensemble_members(f"zeroshot.ensembles.{name}", spec),
@@ -49,9 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"), len(names))
     with for_param("model.device"):
         device = pick_device(str(model_params.get("device", "auto")))
-    with for_param("model.name"):
-        model = load_model(str(model_params["name"]), device)
-        tokenizer = load_tokenizer(str(model_params["name"]), model)
+    with for_param(f"models.{short}.name"):
+        model = load_model(checkpoint, device, family)
+        tokenizer = load_tokenizer(checkpoint, model)
 
     weights, described = {}, {}  # key -> class weights; key -> what the classifier is
     encoded = zeroshot.encode_templates(model, tokenizer, list(templates.values()), names)
@@ -73,10 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     for key, result in results.items():
         print(f"zeroshot: {result['top1']:.4f} top-1 [{result['top1_low']:.4f}, {result['top1_high']:.4f}]  "
               f"{described[key].get('template', f'ensemble {key}')!r}  (train images {result['choice_top1']:.4f})")
-    logit_scale = float(model.logit_scale.detach().exp())  # zero-shot logits = logit scale x cosine
+    head = zero_shot_head(model)  # zero-shot logits = logit scale x cosine (+ SigLIP's bias)
     evaluation = section(params, "evaluation")
-    calibration = calibration_report(logit_scale * similarity_scores(train_x, weights[best], "cosine"), train_y,
-                                     logit_scale * similarity_scores(test_x, weights[best], "cosine"), test_y,
+    calibration = calibration_report(head.logits(similarity_scores(train_x, weights[best], "cosine")), train_y,
+                                     head.logits(similarity_scores(test_x, weights[best], "cosine")), test_y,
                                      evaluation["calibration_bins"])
 
     save_npz(Path(args.out) / "text_features.npz", **weights)
@@ -84,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     write_json(args.confusion, confusion_rows(test_y, predictions[best], names))
     write_json(args.metrics, {
         "num_classes": len(names), "num_test_images": int(len(test_y)), "chance_top1": round(1 / len(names), 6),
-        "logit_scale": round(logit_scale, 6), "chosen_on": f"{len(train_y)} train images",
+        "model": short, "logit_scale": round(head.scale, 6), "logit_bias": round(head.bias, 6),
+        "model_probabilities": head.probabilities, "chosen_on": f"{len(train_y)} train images",
         "interval": {"confidence": bootstrap.confidence, "resamples": bootstrap.resamples, "stratified_by": "class"},
         "best": best, "best_kind": "template" if best in templates else "ensemble",
         "best_template": templates.get(best, best), "best_top1": results[best]["top1"],

@@ -49,7 +49,8 @@ def pipeline_run(tmp_path_factory, tiny_clip_dir, shape_folder) -> tuple[Path, s
     6 shape classes; returns the repo and the stages that ran."""
     repo = project_copy(tmp_path_factory.mktemp("repo"), "dvc.yaml", "params.yaml")
     set_params(repo, data__dataset=str(shape_folder), data__classes=6, data__test_size=0.5,
-               model__name=str(tiny_clip_dir), model__device="cpu", extract__batch_size=5,
+               models={"clip": {"name": str(tiny_clip_dir), "family": "auto"}}, model__device="cpu",
+               extract__batch_size=5,
                probe__epochs=3, probe__lr=0.01, probe__batch_size=4, logreg__val_fraction=0.5,
                evaluation__val_fraction=0.5, evaluation__resamples=300)  # 2 train images per class: fit 1, validate 1
     commit(repo)

@@ -28,22 +28,32 @@ def sh(repo: Path, *args: str, env: dict | None = None) -> str:
 
 
 def repro(repo: Path, *targets: str) -> set[str]:
-    """`dvc repro [targets]`; the names of the stages that ran."""
+    """`dvc repro [targets]`; the names of the stages that ran (a per-model one as extract@clip)."""
     out = sh(repo, sys.executable, "-m", "dvc", "repro", *targets)
     return {name.split(":")[-1] for name in re.findall(r"Running stage '([^']+)'", out)}
 
 
 def set_params(repo: Path, file: str = "params.yaml", **changes) -> None:
-    """Change params: ``section__key=value``."""
+    """Change params: ``section__key=value`` (``models__clip__name=...``: a key of a model), or a whole
+    section by its name (``models={...}``)."""
     params = yaml.safe_load((repo / file).read_text())
     for dotted, value in changes.items():
-        section, key = dotted.split("__")
-        params[section][key] = value
+        *path, key = dotted.split("__")
+        target = params
+        for part in path:
+            target = target[part]
+        target[key] = value
     (repo / file).write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def metrics(repo: Path, name: str, folder: str = "metrics"):
-    return json.loads((repo / folder / name).read_text())
+def metrics(repo: Path, name: str, folder: str = "metrics", model: str | None = None):
+    """A metrics file, a model's (``metrics/models/<model>/``) when ``model`` is given."""
+    return json.loads((repo / folder / ("models/" + model if model else "") / name).read_text())
+
+
+def per_model(models, *stages: str) -> set[str]:
+    """DVC's names of per-model stages: ``per_model(["clip"], "extract")`` -> {"extract@clip"}."""
+    return {f"{stage}@{model}" for stage in stages for model in ([models] if isinstance(models, str) else models)}
 
 
 def project_copy(repo: Path, *files: str) -> Path:

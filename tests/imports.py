@@ -75,8 +75,8 @@ def runs_no_code(file: Path) -> bool:
 def stage_modules(dvc_yaml: Path) -> dict[str, str]:
     """Stage name -> the module its command runs (``python -m stages.<name>``)."""
     stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
-    return {name: match.group(1) for name, stage in stages.items()
-            if (match := re.search(r"python -m (stages\.\w+)", stage["cmd"]))}
+    return {name: match.group(1) for name, stage in stages.items()  # a foreach stage's command is under "do"
+            if (match := re.search(r"python -m (stages\.\w+)", stage.get("do", stage)["cmd"]))}
 
 
 def deps_problems(dvc_yaml: Path, stages: dict | None = None, root: Path = ROOT) -> list[str]:
@@ -87,6 +87,7 @@ def deps_problems(dvc_yaml: Path, stages: dict | None = None, root: Path = ROOT)
     where = dvc_yaml.relative_to(root)
     problems = []
     for name, stage in stages.items():
+        stage = stage.get("do", stage)  # a foreach stage's definition
         match = re.search(r"python -m (stages\.\w+)", stage["cmd"])
         if match is None:
             continue

@@ -30,7 +30,8 @@ def study(tmp_path_factory, tiny_clip_dir, shape_folder) -> Path:
     folder = tmp_path_factory.mktemp("study")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(dataset=str(shape_folder), classes=6, test_size=0.5)
-    params["model"].update(name=str(tiny_clip_dir), device="cpu")
+    params["models"] = {"clip": {"name": str(tiny_clip_dir)}}
+    params["model"]["device"] = "cpu"
     params["extract"]["batch_size"] = 8
     params["probe"].update(epochs=2, lr=0.01)
     params["logreg"]["val_fraction"] = 0.5
@@ -108,10 +109,13 @@ def run_damaged(study: Path, tmp_path: Path, stage: str, damage, fragments: list
 
 
 def set_param(copy: Path, dotted: str, value) -> None:
-    """Set ``section.key`` in the study copy's params.yaml."""
+    """Set ``section.key`` (or ``models.clip.name``) in the study copy's params.yaml."""
     params = yaml.safe_load((copy / "params.yaml").read_text())
-    section, key = dotted.split(".")
-    params[section][key] = value
+    *path, key = dotted.split(".")
+    target = params
+    for part in path:
+        target = target[part]
+    target[key] = value
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -215,11 +219,11 @@ def test_per_class_prompts_that_are_no_list_of_texts(study, tmp_path):
 
 
 def damaged_checkpoint(change):
-    """Point model.name at a damaged copy of the study's checkpoint."""
+    """Point the model's name at a damaged copy of the study's checkpoint."""
     def damage(copy: Path) -> None:
-        shutil.copytree(yaml.safe_load((copy / "params.yaml").read_text())["model"]["name"], copy / "model")
+        shutil.copytree(yaml.safe_load((copy / "params.yaml").read_text())["models"]["clip"]["name"], copy / "model")
         change(copy / "model")
-        set_param(copy, "model.name", str(copy / "model"))
+        set_param(copy, "models.clip.name", str(copy / "model"))
     return damage
 
 
@@ -253,26 +257,26 @@ def nan_weight(tensors):
 
 CHECKPOINTS = [  # (stage, damage to the checkpoint directory, fragments of the error line)
     ("zeroshot", lambda m: [(m / f).unlink() for f in ("tokenizer.json", "tokenizer_config.json")],
-     ["model.name: model has no tokenizer (tokenizer.json or vocab.json and merges.txt); a checkpoint directory "
+     ["models.clip.name: model has no tokenizer (tokenizer.json or vocab.json and merges.txt); a checkpoint directory "
       "needs"]),
     ("zeroshot", lambda m: truncate("tokenizer.json")(m),
-     ["model.name: model/tokenizer.json: is not valid JSON (line", "save the checkpoint again (save_pretrained)"]),
+     ["models.clip.name: model/tokenizer.json: is not valid JSON (line", "save the checkpoint again (save_pretrained)"]),
     ("zeroshot", foreign_tokenizer, ["the tokenizer has", "tokens for a model with", "token embeddings: its files are"
                                      " missing, damaged or from another model"]),
-    ("extract", lambda m: (m / "config.json").unlink(), ["model.name: model has no config (config.json)"]),
+    ("extract", lambda m: (m / "config.json").unlink(), ["models.clip.name: model has no config (config.json)"]),
     ("extract", lambda m: write("config.json", '{"model_type": "clip",')(m),
-     ["model.name: model/config.json: is not valid JSON (line 1, column 23"]),
+     ["models.clip.name: model/config.json: is not valid JSON (line 1, column 23"]),
     ("extract", lambda m: (m / "model.safetensors").unlink(),
-     ["model.name: model has no CLIP weights (model.safetensors or model.safetensors.index.json or pytorch_model.bin"]),
+     ["models.clip.name: model has no weights (model.safetensors or model.safetensors.index.json or pytorch_model.bin"]),
     ("extract", lambda m: truncate("model.safetensors", 0.9)(m),
-     ["model.name: model/model.safetensors: is damaged (Error while deserializing header"]),
+     ["models.clip.name: model/model.safetensors: is damaged (Error while deserializing header"]),
     ("extract", edit_weights(lambda t: t.pop("text_model.encoder.layers.0.layer_norm2.bias")),
-     ["model.name: model: its weights lack 1 tensor(s) of its CLIP architecture (e.g. "
+     ["models.clip.name: model: its weights lack 1 tensor(s) of its architecture (e.g. "
       "text_model.encoder.layers.0.layer_norm2.bias), which would start random"]),
     ("extract", edit_weights(nan_weight),
-     ["model.name: model: weight visual_projection.weight holds NaN or infinite values"]),
+     ["models.clip.name: model: weight visual_projection.weight holds NaN or infinite values"]),
     ("extract", lambda m: (m / "preprocessor_config.json").unlink(),
-     ["model.name: model has no image processor (preprocessor_config.json)"]),
+     ["models.clip.name: model has no image processor (preprocessor_config.json)"]),
     ("extract", lambda m: write("preprocessor_config.json", b'{"crop_size": "\xe9"}')(m),
      ["model/preprocessor_config.json: is not UTF-8 text (byte 0xe9 at line 1, column 16)"]),
     ("zeroshot", lambda m: positions(m, 12),

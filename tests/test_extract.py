@@ -240,7 +240,8 @@ def test_model_fingerprint_follows_the_weights(tiny):
 
 def write_params(path, tiny_clip_dir, **extract):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["model"].update(name=str(tiny_clip_dir), device="cpu")
+    params["models"] = {"clip": {"name": str(tiny_clip_dir)}}
+    params["model"]["device"] = "cpu"
     params["extract"].update(extract)
     path.write_text(yaml.safe_dump(params))
 
@@ -278,7 +279,7 @@ def test_the_stage_writes_features_in_shards_and_removes_its_work_folder(tmp_pat
     done = subprocess.run(extract_command(tmp_path / "params.yaml", subset, tmp_path / "features"),
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "1 threads, 1 workers, fp32 weights, projection per row, lean preprocessing, batches of 8" in done.stdout
+    assert "1 threads, 1 workers, fp32 weights, head per row, lean preprocessing, batches of 8" in done.stdout
     assert not (tmp_path / "features.partial").exists()
     assert_features_of(subset, tmp_path / "features", tiny_clip_dir, batch_size=3)
 

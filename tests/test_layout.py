@@ -34,8 +34,8 @@ def test_every_stage_depends_on_exactly_the_project_files_it_runs(dvc_yaml):
 def test_a_dep_missing_from_dvc_yaml_is_caught():
     stages = yaml.safe_load(PIPELINES[0].read_text())["stages"]
     planted = copy.deepcopy(stages)
-    planted["extract"]["deps"].remove("clip_study/data/subset.py")
-    planted["probe"]["deps"].append("clip_study/models/encoding.py")
+    planted["extract"]["do"]["deps"].remove("clip_study/data/subset.py")
+    planted["probe"]["do"]["deps"].append("clip_study/models/encoding.py")
     assert deps_problems(PIPELINES[0], planted) == [
         "dvc.yaml: stage extract runs clip_study/data/subset.py, which its deps do not cover: add it (or its "
         "folder) to the stage's deps",

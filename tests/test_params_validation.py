@@ -124,7 +124,18 @@ CASES = [
     (MAIN, "evaluation.confidence", 95, "evaluation.confidence", "95 must be a fraction between 0 and 1"),
     (MAIN, "evaluation.calibration_bins", 1, "evaluation.calibration_bins", "1 must be a whole number >= 2"),
     (MAIN, "evaluation.val_fraction", DROP, "evaluation.val_fraction", "missing; add a fraction between 0 and 1"),
-    (MAIN, "probes", {"epochs": 10}, "probes", "unknown section; did you mean probe? (sections: data, model"),
+    (MAIN, "probes", {"epochs": 10}, "probes", "unknown section; did you mean probe? (sections: data, models, model"),
+    # the models compared: short names that DVC stages, folders and metric keys can carry, each a checkpoint
+    (MAIN, "model.name", "openai/clip-vit-base-patch32", "model.name", "the models compared are listed under "
+     "'models' now, each by a short name: write 'models: {clip_b32: {name: openai/clip-vit-base-patch32}}'"),
+    (MAIN, "models", {}, "models", "empty; list at least one model"),
+    (MAIN, "models", {"clip b32": {"name": "x"}}, "models.clip b32", "the short name must be a letter then"),
+    (MAIN, "models", {"clip": "openai/clip-vit-base-patch32"}, "models.clip",
+     "'openai/clip-vit-base-patch32' must be a mapping: {name: <checkpoint>, family: auto}"),
+    (MAIN, "models", {"clip": {"name": "x", "family": "siglip"}}, "models.clip.family",
+     "'siglip' must be one of 'auto', 'hf_clip', 'hf_siglip'; did you mean 'hf_siglip'?"),
+    (MAIN, "models", {"clip": {"nmae": "x"}}, "models.clip.nmae", "unknown key; did you mean models.clip.name?"),
+    (MAIN, "models", {"clip": {"family": "auto"}}, "models.clip.name", "missing; add a checkpoint"),
     (MAIN, "probe", None, "probe", "None must be a mapping of its keys (epochs, lr, batch_size"),
     (DEMO, "generate.held_out", 8, "generate.held_out", "8 must be a whole number >= 0 and <= 7"),
     (DEMO, "pretrain.vision_hidden", 130, "pretrain.vision_hidden", "130 must be divisible by pretrain.heads (4)"),
@@ -158,7 +169,7 @@ def test_new_and_optional_keys_are_accepted(tmp_path):
     params["fewshot"]["shots"] = [1, 2, "all"]
     assert load_params(write(tmp_path, params)) == params
     minimal = {"data": {"dataset": "zh-plus/tiny-imagenet", "test_size": 0.2, "seed": 0},  # optional keys absent
-               "model": {"name": "openai/clip-vit-base-patch32"}, "extract": {"batch_size": 8},
+               "models": {"clip_b32": {"name": "openai/clip-vit-base-patch32"}}, "extract": {"batch_size": 8},
                "zeroshot": {"templates": ["a {}"]}}
     assert load_params(write(tmp_path, minimal)) == minimal
 

@@ -5,19 +5,22 @@ import shutil
 import sys
 
 import pytest
+import yaml
 from PIL import Image
 
-from tests.dvc_repo import commit, metrics, repro, set_params, sh
+from tests.dvc_repo import commit, metrics, per_model, repro, set_params, sh
 
-ALL_STAGES = {"scan", "fetch", "extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary",
-              "report"}
+MODELS = ("clip",)  # the pipeline fixture's models
+PER_MODEL = ("extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary", "report")
+ALL_STAGES = {"scan", "fetch", *per_model(MODELS, *PER_MODEL), "leaderboard"}
 SCAN = {"scan"}  # always runs: it lists the image folder, which DVC cannot watch
+CLIP = "clip"
 
 
 def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
     repo, ran = pipeline_run
     assert ran == ALL_STAGES
-    zeroshot = metrics(repo, "zeroshot.json")
+    zeroshot = metrics(repo, "zeroshot.json", model=CLIP)
     assert zeroshot["num_classes"] == 6 and zeroshot["num_test_images"] == 12  # 6 classes x 4 images x 0.5
     assert zeroshot["chance_top1"] == pytest.approx(1 / 6, abs=1e-6)
     assert len(zeroshot["templates"]) == 6
@@ -38,7 +41,7 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
     calibration = zeroshot["calibration"]
     assert calibration["temperature"] > 0 and 0 <= calibration["after"]["ece"] <= 1
 
-    similarity = metrics(repo, "similarity.json")
+    similarity = metrics(repo, "similarity.json", model=CLIP)
     assert similarity["template"] == zeroshot["best"]
     assert similarity["cosine"]["top1"] == zeroshot["best_top1"]  # the same classifier, recomputed
     assert similarity["cosine"]["top1_low"] == zeroshot["best_top1_low"]  # the same bootstrap draws
@@ -46,35 +49,49 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
     norms = similarity["text_norms"]
     assert 0 < norms["min"] <= norms["mean"] <= norms["max"] and norms["std"] >= 0
 
-    probe, curve = metrics(repo, "probe.json"), metrics(repo, "probe_curve.json")
+    probe, curve = metrics(repo, "probe.json", model=CLIP), metrics(repo, "probe_curve.json", model=CLIP)
     assert [row["epoch"] for row in curve] == [1, 2, 3]
     assert probe["chosen_epoch"] == 1 + max(range(3), key=lambda i: (curve[i]["val_top1"], -i))
     assert probe["top1"] == curve[probe["chosen_epoch"] - 1]["top1"]  # the test score of the validation choice
     assert probe["final"]["top1"] == curve[-1]["top1"] and probe["oracle_top1"] == max(r["top1"] for r in curve)
     assert probe["num_train_images"] == 12 and probe["num_classes"] == 6
 
-    summary = metrics(repo, "summary.json")  # the pipeline's one DVC metrics file: numbers only
+    summary = metrics(repo, "summary.json", model=CLIP)[CLIP]  # a DVC metrics file, keys under the model's name
     assert summary["zeroshot_best"]["top1"] == zeroshot["best_top1"] and summary["probe"]["top1"] == probe["top1"]
     assert summary["zeroshot"] == {key: {name: result[name] for name in ("top1", "top1_low", "top1_high")}
                                    for key, result in results.items()}
-    paired = metrics(repo, "paired.json")
+    paired = metrics(repo, "paired.json", model=CLIP)
     assert summary["p_value"]["probe_vs_zeroshot"] == paired["probe_vs_zeroshot"]["p_value"]
     assert summary["probe_minus_zeroshot"] == pytest.approx(probe["top1"] - zeroshot["best_top1"], abs=1e-6)
     assert all(isinstance(value, (int, float)) for value in flat_values(summary))
-    assert "| zero-shot, cosine |" in (repo / "metrics" / "summary.md").read_text()
+    assert "| zero-shot, cosine |" in (repo / "metrics" / "models" / CLIP / "summary.md").read_text()
     assert repro(repo) == SCAN  # nothing changed, nothing else reruns
 
 
+MEASURED = {"extract.json", "leaderboard.json", "report.md"}  # hold the encoding speed measured in the run
+
+
 def test_the_same_params_give_byte_identical_metrics_and_outputs(pipeline_run, tmp_path):
-    """A forced second run in a copy of the repo: every metrics file and every output DVC hashes."""
+    """A forced second run in a copy of the repo: every metrics file (but those holding the measured speed)
+    and every output under data/."""
     first = pipeline_run[0]
     second = tmp_path / "again"
     shutil.copytree(first, second, symlinks=True)
     assert repro(second, "--force") == ALL_STAGES
     for file in sorted((first / "metrics").rglob("*")):
-        if file.is_file():
+        if file.is_file() and file.name not in MEASURED:
             assert (second / "metrics" / file.relative_to(first / "metrics")).read_bytes() == file.read_bytes(), file
-    assert (second / "dvc.lock").read_text() == (first / "dvc.lock").read_text()  # data/ outputs' hashes too
+    assert data_hashes(second) == data_hashes(first)
+    speeds = [metrics(repo, "extract.json", model=model)["images_per_second"] for repo in (first, second)
+              for model in MODELS]
+    assert all(speed > 0 for speed in speeds)
+
+
+def data_hashes(repo) -> dict[str, str]:
+    """The hash dvc.lock records for every output under data/."""
+    stages = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {out["path"]: out["md5"] for stage in stages.values() for out in stage.get("outs", [])
+            if out["path"].startswith("data/")}
 
 
 def flat_values(value):
@@ -92,38 +109,39 @@ def repo(pipeline_run):
 def test_a_template_change_reruns_only_the_text_side(repo):
     set_params(repo, zeroshot__templates=["a photo of a {}", "a drawing of a {}"])
     # no probe is refit but zsinit, which starts from the zero-shot weights
-    assert repro(repo) == SCAN | {"zeroshot", "similarity", "zsinit", "summary", "report"}
-    assert set(metrics(repo, "zeroshot.json")["templates"]) == {"a_photo_of_a", "a_drawing_of_a"}
+    assert repro(repo) == SCAN | per_model(MODELS, "zeroshot", "similarity", "zsinit", "summary", "report") | {
+        "leaderboard"}
+    assert set(metrics(repo, "zeroshot.json", model=CLIP)["templates"]) == {"a_photo_of_a", "a_drawing_of_a"}
 
 
 def test_a_probe_change_reruns_only_probe_and_summary(repo):
     set_params(repo, probe__epochs=2)
-    assert repro(repo) == SCAN | {"probe", "summary", "report"}
-    assert len(metrics(repo, "probe_curve.json")) == 2
+    assert repro(repo) == SCAN | per_model(MODELS, "probe", "summary", "report") | {"leaderboard"}
+    assert len(metrics(repo, "probe_curve.json", model=CLIP)) == 2
 
 
-def test_a_model_change_reruns_from_extract(repo, other_clip_dir):
-    set_params(repo, model__name=str(other_clip_dir))
-    assert repro(repo) == ALL_STAGES - {"fetch"}
+def test_a_model_change_reruns_only_that_models_stages(repo, other_clip_dir):
+    set_params(repo, models__clip__name=str(other_clip_dir))
+    assert repro(repo) == SCAN | per_model(CLIP, *PER_MODEL) | {"leaderboard"}
 
 
 def test_prompt_sweep_with_dvc_exp_run(repo):
     commit(repo)
     out = sh(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", 'zeroshot.templates=["a {}","an image of a {}"]')
-    assert "Running stage 'zeroshot'" in out and "Running stage 'extract'" not in out
+    assert "Running stage 'zeroshot@clip'" in out and "Running stage 'extract" not in out
     shown = sh(repo, sys.executable, "-m", "dvc", "exp", "show", "--json")
     assert "an_image_of_a" in shown and "a_photo_of_a" in shown  # the experiment's and the baseline's keys
     diff = sh(repo, sys.executable, "-m", "dvc", "metrics", "diff")
-    assert "zeroshot.an_image_of_a" in diff  # summary.json, the one metrics file
+    assert "clip.zeroshot.an_image_of_a" in diff  # each model's summary.json, keys under its short name
     rows = [line.split()[1] for line in diff.splitlines() if "zeroshot.an_image_of_a." in line]
-    assert rows == [f"zeroshot.an_image_of_a.{key}" for key in ("top1", "top1_high", "top1_low")]  # side by side
+    assert rows == [f"clip.zeroshot.an_image_of_a.{key}" for key in ("top1", "top1_high", "top1_low")]
 
 
 def test_an_evaluation_change_rescores_without_encoding_images(repo):
     set_params(repo, evaluation__resamples=200)
-    assert repro(repo) == SCAN | {"zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary",
-                                  "report"}
-    assert metrics(repo, "zeroshot.json")["interval"]["resamples"] == 200
+    assert repro(repo) == SCAN | per_model(MODELS, "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit",
+                                           "summary", "report") | {"leaderboard"}
+    assert metrics(repo, "zeroshot.json", model=CLIP)["interval"]["resamples"] == 200
 
 
 def test_fetch_reruns_when_the_image_folder_changes_and_only_then(repo, shape_folder, tmp_path):

@@ -76,3 +76,8 @@ def scored(labels: np.ndarray, scores: np.ndarray, bootstrap: Bootstrap) -> dict
     """``classification_metrics`` with the bootstrap interval of top-1 and macro-F1 beside them."""
     return {**classification_metrics(labels, scores), **bootstrap.interval(labels, scores.argmax(axis=1),
                                                                           scores.shape[1])}
+
+
+def chosen_key(results: dict[str, dict]) -> str:
+    """The classifier chosen by its top-1 on the choice images: the first highest ``choice_top1``."""
+    return max(results, key=lambda key: results[key]["choice_top1"])

@@ -10,7 +10,7 @@ import numpy as np
 from clip_study.errors import UserError, shown
 from clip_study.evaluation.prompts import class_prompts
 from clip_study.evaluation.intervals import Bootstrap, compared
-from clip_study.evaluation.metrics import scored
+from clip_study.evaluation.metrics import chosen_key, scored
 from clip_study.evaluation.similarity import ensemble_weights, similarity_scores
 from clip_study.models.encoding import encode_texts
 
@@ -89,7 +89,7 @@ def evaluate_choices(class_weights: dict[str, np.ndarray], choice: tuple[np.ndar
         test_scores = similarity_scores(test_x, weights, "cosine")
         results[key] = {"choice_top1": round(choice_top1, 6), **scored(test_y, test_scores, bootstrap)}
         predictions[key] = test_scores.argmax(axis=1).astype(np.int64)
-    chosen = max(results, key=lambda key: results[key]["choice_top1"])
+    chosen = chosen_key(results)
     oracle = max(results, key=lambda key: results[key]["top1"])
     for key in results:
         results[key]["vs_chosen"] = None if key == chosen else compared(predictions[key] == test_y,

@@ -1,5 +1,5 @@
-"""Loading a CLIP checkpoint (a hub id or a local directory) with transformers 4.x or 5.x, on the
-device asked for, without sitting through minutes of retries when the hub is unreachable."""
+"""Loading a checkpoint of any model family (a hub id or a local directory) with transformers 4.x or 5.x,
+on the device asked for, without sitting through minutes of retries when the hub is unreachable."""
 
 from __future__ import annotations
 
@@ -9,17 +9,18 @@ from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 import torch
-from transformers import AutoConfig, AutoTokenizer, CLIPModel
+from transformers import AutoConfig, AutoTokenizer
 
 from clip_study.errors import BadFileError, UserError
 from clip_study.files import read_json
 from clip_study.hub import load_from_hub
+from clip_study.models.families import AUTO, resolve_family
 
 
 class Clip(NamedTuple):
     """A loaded checkpoint: the model (eval mode, on its device), its tokenizer and image processor."""
 
-    model: CLIPModel
+    model: Any
     tokenizer: Any
     processor: Any
 
@@ -44,7 +45,7 @@ def pick_device(requested: str = "auto") -> torch.device:
 # what a checkpoint directory holds, per part: alternatives, each the files that together hold the part
 CHECKPOINT_FILES = {
     "config": [("config.json",)],
-    "CLIP weights": [("model.safetensors",), ("model.safetensors.index.json",), ("pytorch_model.bin",),
+    "weights": [("model.safetensors",), ("model.safetensors.index.json",), ("pytorch_model.bin",),
                      ("pytorch_model.bin.index.json",)],
     "tokenizer": [("tokenizer.json",), ("vocab.json", "merges.txt")],
     "image processor": [("preprocessor_config.json",)],
@@ -119,18 +120,17 @@ def _load(cls: Any, name: str, what: str, **kwargs: Any) -> Any:
     return load_from_hub(load, "model", name)
 
 
-def load_model(name: str, device: torch.device | str = "cpu") -> CLIPModel:
-    """A CLIP checkpoint (hub id or local directory) in eval mode on ``device``, every weight loaded from
-    the checkpoint (none left at random initialisation) and finite."""
+def load_model(name: str, device: torch.device | str = "cpu", family: str = AUTO) -> Any:
+    """A checkpoint (hub id or local directory) of ``family`` (``auto``: the one its config names, see
+    ``families``) in eval mode on ``device``, every weight loaded from the checkpoint (none left at random
+    initialisation) and finite."""
     model_type = _load(AutoConfig, name, "config").model_type
-    if model_type != "clip":
-        raise UserError(f"'{name}' is a '{model_type}' checkpoint, not a CLIP checkpoint; use a "
-                        "CLIP model such as openai/clip-vit-base-patch32")
-    model, info = _load(CLIPModel, name, "CLIP weights", output_loading_info=True, ignore_mismatched_sizes=True)
+    model_class = resolve_family(family, model_type, name).model_class(model_type)
+    model, info = _load(model_class, name, "weights", output_loading_info=True, ignore_mismatched_sizes=True)
     mismatched = [key if isinstance(key, str) else key[0] for key in info.get("mismatched_keys", ())]
     missing = sorted(info["missing_keys"]) + sorted(f"{key} (another shape)" for key in mismatched)
     if missing:
-        raise UserError(f"{name}: its weights lack {len(missing)} tensor(s) of its CLIP architecture (e.g. "
+        raise UserError(f"{name}: its weights lack {len(missing)} tensor(s) of its architecture (e.g. "
                         f"{missing[0]}), which would start random; the weights file is incomplete or from another "
                         f"model: {SAVE_AGAIN}")
     damaged = next((key for key, tensor in model.state_dict().items()
@@ -151,7 +151,7 @@ def load_image_processor(name: str) -> Any:
     return _load(AutoImageProcessor, name, "image processor", **pil)
 
 
-def load_tokenizer(name: str, model: CLIPModel | None = None) -> Any:
+def load_tokenizer(name: str, model: Any | None = None) -> Any:
     """The checkpoint's tokenizer, checked against ``model`` when given (``check_tokenizer``)."""
     tokenizer = _load(AutoTokenizer, name, "tokenizer")
     if model is not None:
@@ -159,7 +159,7 @@ def load_tokenizer(name: str, model: CLIPModel | None = None) -> Any:
     return tokenizer
 
 
-def check_tokenizer(model: CLIPModel, tokenizer: Any) -> None:
+def check_tokenizer(model: Any, tokenizer: Any) -> None:
     """A tokenizer made for the model: its ids fit the model's token embeddings, and it is not the near-empty
     fallback transformers builds when a checkpoint's tokenizer files are missing (every prompt would then
     encode alike and zero-shot would still report a number)."""
@@ -169,10 +169,10 @@ def check_tokenizer(model: CLIPModel, tokenizer: Any) -> None:
                         "files are missing, damaged or from another model; use the checkpoint's own tokenizer")
 
 
-def load_clip(name: str, device: str = "auto") -> Clip:
-    """Model, tokenizer and image processor of a checkpoint, the model on ``device`` (``auto``: cuda,
-    then mps, then the cpu)."""
-    model = load_model(name, pick_device(device))
+def load_clip(name: str, device: str = "auto", family: str = AUTO) -> Clip:
+    """Model, tokenizer and image processor of a checkpoint of any family, the model on ``device``
+    (``auto``: cuda, then mps, then the cpu)."""
+    model = load_model(name, pick_device(device), family)
     return Clip(model, load_tokenizer(name, model), load_image_processor(name))
 
 

@@ -48,3 +48,18 @@ def section(params: dict[str, Any], name: str) -> dict[str, Any]:
         raise UserError(f"params: section '{name}' is missing or not a mapping: add '{name}:' with its keys")
     return value
 
+
+
+def model_entry(params: dict[str, Any], short: str | None) -> tuple[str, str, str]:
+    """(short name, checkpoint, family) of the model a stage runs for: ``short`` (its ``--model``), or the
+    only model when there is one."""
+    models = section(params, "models")
+    if short is None:
+        if len(models) != 1:
+            raise UserError(f"--model: several models are listed ({', '.join(models)}): name one")
+        short = next(iter(models))
+    if short not in models:
+        raise UserError(f"--model {short}: not among the models ({', '.join(models)}); add it under 'models' "
+                        "in the params file or name one of them")
+    entry = models[short]
+    return short, str(entry["name"]), str(entry.get("family", "auto"))

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from clip_study.errors import UserError, shown
 from clip_study.evaluation.prompts import check_templates, read_templates
+from clip_study.models.families import family_names
 from clip_study.models.precision import PRECISIONS
 
 Check = Callable[[str, Any], None]  # (dotted key, value) -> None, or raises UserError
@@ -210,8 +211,8 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "class_names": existing_file("a tsv of 'id<TAB>name' lines"),
         "on_bad_image": one_of("skip", "fail"),  # default skip
     },
-    "model": {
-        "name": text("a CLIP checkpoint: hub id (e.g. 'openai/clip-vit-base-patch32') or a local directory"),
+    "models": {},  # short name -> MODEL_KEYS, checked by models_problems
+    "model": {  # what every model shares
         "device": one_of("auto", "cpu", "cuda", "mps", extra=" (or 'cuda:N')", pattern=r"cuda:\d+",
                           aliases={"gpu": "cuda"}),  # default auto
     },
@@ -257,6 +258,16 @@ SECTIONS: dict[str, dict[str, Key]] = {
 }
 CROSS_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"logreg": check_logreg, "pretrain": check_pretrain}
 
+# one entry of the models section
+MODEL_KEYS = {
+    "name": text("a checkpoint: hub id (e.g. 'openai/clip-vit-base-patch32') or a local directory"),
+    "family": one_of(*family_names()),  # default auto
+}
+# a short name becomes a DVC stage suffix (extract@NAME), a folder and the first part of metric keys
+SHORT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
+MODEL_MOVED = ("the models compared are listed under 'models' now, each by a short name: write "
+               "'models: {{clip_b32: {{name: {name}}}}}' and keep model.device")
+
 
 # -- the whole file -------------------------------------------------------------------------------------
 
@@ -268,36 +279,62 @@ def check_value(name: str, key: Key, value: Any) -> None:
         key.check(name, value)
 
 
-def unknown_key_hint(section: str, key: str) -> str:
+def unknown_key_hint(section: str, key: str, keys: dict[str, Key] | None = None) -> str:
     """'; did you mean probe.epochs?' for a near-miss, else the sections where ``key`` belongs, if any."""
-    match = near_miss(key, list(SECTIONS[section]))
+    match = near_miss(key, list(keys if keys is not None else SECTIONS[section]))
     if match:
         return f"; did you mean {section}.{match}?"
     elsewhere = [f"{other}.{key}" for other, keys in SECTIONS.items() if key in keys]
     return f"; did you mean {' or '.join(elsewhere)}?" if elsewhere else ""
 
 
-def section_problems(section: str, values: dict[Any, Any]) -> list[str]:
-    """One line per unknown, invalid or missing key of a section, in file order."""
-    keys = SECTIONS[section]
+def keys_problems(section: str, values: dict[Any, Any], keys: dict[str, Key]) -> list[str]:
+    """One line per unknown, invalid or missing key of ``values`` (named ``section.key``), in file order."""
     found = []
     for key, value in values.items():
         name = f"{section}.{key}"
         if str(key) not in keys:
-            found.append(f"{name}: unknown key{unknown_key_hint(section, str(key))} "
+            found.append(f"{name}: unknown key{unknown_key_hint(section, str(key), keys)} "
                          f"({section} takes {', '.join(keys)})")
             continue
         try:
             check_value(name, keys[str(key)], value)
         except UserError as error:
             found.append(str(error))
-    found += [f"{section}.{key}: missing; add {rule.allowed}"
-              for key, rule in keys.items() if rule.required and key not in values]
+    return found + [f"{section}.{key}: missing; add {rule.allowed}"
+                    for key, rule in keys.items() if rule.required and key not in values]
+
+
+def section_problems(section: str, values: dict[Any, Any]) -> list[str]:
+    """One line per unknown, invalid or missing key of a section, in file order."""
+    if section == "models":
+        return models_problems(values)
+    if section == "model" and "name" in values:  # the single-model form of before
+        return [f"model.name: {MODEL_MOVED.format(name=values['name'])}"]
+    found = keys_problems(section, values, SECTIONS[section])
     if not found and section in CROSS_CHECKS:
         try:
             CROSS_CHECKS[section](values)
         except UserError as error:
             found.append(str(error))
+    return found
+
+
+def models_problems(models: dict[Any, Any]) -> list[str]:
+    """One line per bad entry of the models section: a short name that DVC, folders and metric keys can
+    carry, and a mapping of MODEL_KEYS."""
+    if not models:
+        return ["models: empty; list at least one model, e.g. 'clip_b32: {name: openai/clip-vit-base-patch32}'"]
+    found = []
+    for short, entry in models.items():
+        name = f"models.{short}"
+        if not isinstance(short, str) or not SHORT_NAME.fullmatch(short):
+            found.append(f"{name}: the short name must be a letter then up to 39 letters, digits, '_' or '-' "
+                         "(it names stages, folders and metric keys), e.g. clip_b32")
+        elif not isinstance(entry, dict):
+            found.append(f"{name}: {shown(entry)} must be a mapping: {{name: <checkpoint>, family: auto}}")
+        else:
+            found += keys_problems(name, entry, MODEL_KEYS)
     return found
 
 

@@ -14,10 +14,15 @@ from typing import Callable
 from clip_study.errors import UserError
 
 
-def parse_args(description: str, paths: dict[str, str], argv: list[str] | None = None) -> argparse.Namespace:
-    """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path (with defaults)."""
+def parse_args(description: str, paths: dict[str, str], argv: list[str] | None = None,
+               per_model: bool = False) -> argparse.Namespace:
+    """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path (with defaults), and for a
+    stage that runs once per model, ``--model SHORT_NAME`` (default: the only model listed)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    if per_model:
+        parser.add_argument("--model", default=None, help="the short name of one of the params' models "
+                                                          "(default: the only one)")
     parser.add_argument("--verbose", action="store_true",
                         help="on an error, show the traceback (as CLIP_STUDY_DEBUG=1 does)")
     for name, default in paths.items():
@@ -42,9 +47,16 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
         sys.exit(2)
 
 
+# stages that run once per model (``foreach`` over the params' models: extract@clip_b32, ...)
+PER_MODEL_STAGES = {"pretrain", "extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit",
+                    "summary", "report"}
+
+
 def rebuild(stage: str) -> str:
     """The fix for a damaged or missing file that ``stage`` writes: rerun that stage alone. DVC names the
-    stage it runs in ``DVC_STAGE`` (``demo/dvc.yaml:similarity``), which gives the pipeline file; run by
-    hand, a stage names the one in ``dvc.yaml``."""
-    pipeline = os.environ.get("DVC_STAGE", "").rpartition(":")[0]
-    return f"rebuild it with `dvc repro --force --single-item {pipeline + ':' if pipeline else ''}{stage}`"
+    stage it runs in ``DVC_STAGE`` (``demo/dvc.yaml:similarity@clip``), which gives the pipeline file and,
+    for a per-model stage, the model; run by hand, a stage names the one in ``dvc.yaml``."""
+    pipeline, _, running = os.environ.get("DVC_STAGE", "").rpartition(":")
+    model = running.partition("@")[2]
+    target = f"{stage}@{model}" if model and stage in PER_MODEL_STAGES else stage
+    return f"rebuild it with `dvc repro --force --single-item {pipeline + ':' if pipeline else ''}{target}`"

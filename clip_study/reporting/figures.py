@@ -194,3 +194,23 @@ def draw_figures(m: dict, figures: Path) -> set[str]:
             plot(m, figures)
             drawn.add(name)
     return drawn
+
+
+def plot_leaderboard(board: dict, figures: Path) -> str:
+    """Top-1 with its interval per model and classifier (zero-shot, linear probe, logistic probe); the file name."""
+    from clip_study.reporting.leaderboard import CLASSIFIERS
+
+    rows = sorted(board["models"], key=lambda row: row["zeroshot"]["top1"])
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.8 * len(rows)))
+    height = 0.8 / len(CLASSIFIERS)
+    for i, (key, name) in enumerate(CLASSIFIERS):
+        results = [row[key] for row in rows]
+        ax.barh(np.arange(len(rows)) + i * height, [r["top1"] for r in results], height,
+                xerr=interval_spans(results, "top1"), capsize=3, label=name)
+    ax.set_yticks(np.arange(len(rows)) + height * (len(CLASSIFIERS) - 1) / 2, [row["model"] for row in rows])
+    ax.set_xlabel("test top-1 (bars: bootstrap interval)")
+    ax.set_xlim(0, 1)
+    ax.legend(loc="lower right", fontsize=8)
+    figures.mkdir(parents=True, exist_ok=True)
+    save(fig, figures, "leaderboard")
+    return "leaderboard.png"

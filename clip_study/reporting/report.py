@@ -58,7 +58,7 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
               "-", probe["num_train_images"]]]
     head += [[f"logistic-regression probe (C = {lr['C']:.4g})", *row(lr),
               verdict_of(paired.get("logreg_vs_zeroshot")), lr["num_train_images"]]] if lr else []
-    out = ["# CLIP study report\n",
+    out = [f"# CLIP study report{': ' + z['model'] if z.get('model') else ''}\n",
            f"{z['num_classes']} classes, {z['num_test_images']} test images (the same for every classifier); "
            f"chance top-1 = 1/{z['num_classes']} = {z['chance_top1']:.4f}. Intervals: {coverage} percentile "
            f"bootstrap over the test images ({z['interval']['resamples']} resamples, stratified by class). "
