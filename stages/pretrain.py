@@ -1,5 +1,8 @@
 """Stage pretrain (demo only): train a small CLIP from scratch on the generated captioned shapes.
 
+--family hf_clip (default) trains a CLIPModel with CLIP's contrastive softmax loss; hf_siglip trains a
+SiglipModel of the same sizes on the same captions with SigLIP's pairwise sigmoid loss.
+
 The result is an ordinary checkpoint directory (model, tokenizer, image processor) that the
 pipeline's stages load by path, like any hub model. Training runs a fixed number of steps (not a
 wall-time budget) with seeded initialisation and batches, so the same params give the same model.
@@ -12,7 +15,6 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import CLIPModel
 
 from clip_study.demo import tinyclip
 from clip_study.demo.pretraining import preprocess_pixels, pretrain, tokenize
@@ -24,7 +26,9 @@ from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"pretrain": "demo/data/pretrain.npz", "out": "demo/data/model"}, argv)
+    args = parse_args(__doc__, {"pretrain": "demo/data/pretrain.npz", "out": "demo/data/model",
+                                "family": "hf_clip"}, argv)
+    family = tinyclip.family(args.family)
     # ranges, and widths divisible by heads, checked by load_params; the patch size needs the images
     params = section(load_params(args.params), "pretrain")
     seed, steps, batch_size, warmup = (params[key] for key in ("seed", "steps", "batch_size", "warmup_steps"))
@@ -38,15 +42,16 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"pretrain.patch_size: {sizes['patch_size']} must divide the image size {image_size} "
                         "(generate.image_size)")
     tokenizer = tinyclip.train_tokenizer(captions, params["vocab_size"])
-    processor = tinyclip.image_processor(image_size)
+    processor = family.image_processor(image_size)
     with for_param("pretrain.max_text_length"):
-        input_ids, attention_mask = tokenize(tokenizer, captions, sizes["max_text_length"])
+        input_ids, attention_mask = tokenize(tokenizer, captions, sizes["max_text_length"],
+                                             pad_to_max_length=family.pad_to_max_length)
     pixels = preprocess_pixels(images, processor)
     del images
     torch.manual_seed(seed)  # the initial weights
-    model = CLIPModel(tinyclip.small_clip_config(tokenizer, image_size=image_size, **sizes))
-    print(f"pretrain: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {len(tokenizer)} tokens, "
-          f"{len(pixels)} images, {steps} steps of {batch_size}")
+    model = family.model(tokenizer, image_size=image_size, **sizes)
+    print(f"pretrain: {args.family}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
+          f"{len(tokenizer)} tokens, {len(pixels)} images, {steps} steps of {batch_size}")
 
     start = time.perf_counter()
     with for_param("pretrain.batch_size"):

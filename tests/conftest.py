@@ -36,6 +36,16 @@ def other_clip_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_siglip_dir(tmp_path_factory) -> Path:
+    """A random-weight small SigLIP saved like a hub checkpoint, with the tiny CLIP's 77 text positions and
+    narrower text than vision (the text head projects to the image width)."""
+    out = tmp_path_factory.mktemp("tiny_siglip")
+    tinyclip.save_checkpoint(out, *tinyclip.random_small_siglip(shape_prompts(), seed=0, text_hidden=16,
+                                                                max_text_length=77))
+    return out
+
+
+@pytest.fixture(scope="session")
 def shape_folder(tmp_path_factory) -> Path:
     """49 class folders (red_circle, ...) of 4 generated 32x32 PNGs each."""
     root = tmp_path_factory.mktemp("shapes")

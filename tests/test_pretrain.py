@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
+from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel, SiglipModel
 
 from clip_study.demo import pretraining, shapes, tinyclip
 from clip_study.errors import UserError
@@ -55,20 +55,23 @@ def contrastive_loss(model: CLIPModel, pixels, input_ids, attention_mask) -> flo
                      return_loss=True).loss.item()
 
 
+@pytest.mark.parametrize("family", ["hf_clip", "hf_siglip"])
 @pytest.mark.parametrize("size", [16, 32])
-def test_preprocess_pixels_matches_the_image_processor(size):
+def test_preprocess_pixels_matches_the_image_processor(size, family):
     rng = np.random.default_rng(0)
     images = [shapes.render(colour, shape, rng, size) for colour, shape in shapes.all_classes()[::7]]
-    processor = tinyclip.image_processor(size)
+    processor = tinyclip.family(family).image_processor(size)
     expected = processor(images=images, return_tensors="pt")["pixel_values"]
     pixels = pretraining.preprocess_pixels(np.stack([np.asarray(image) for image in images]), processor)
     assert pixels.shape == expected.shape and pixels.dtype == torch.float32
     assert torch.allclose(pixels, expected, atol=1e-5, rtol=0)
 
 
-def test_preprocess_pixels_refuses_images_that_need_resizing():
+@pytest.mark.parametrize("family", ["hf_clip", "hf_siglip"])
+def test_preprocess_pixels_refuses_images_that_need_resizing(family):
     with pytest.raises(ValueError, match="resizing"):
-        pretraining.preprocess_pixels(np.zeros((2, 16, 16, 3), dtype=np.uint8), tinyclip.image_processor(32))
+        pretraining.preprocess_pixels(np.zeros((2, 16, 16, 3), dtype=np.uint8),
+                                      tinyclip.family(family).image_processor(32))
 
 
 def test_lr_schedule_warms_up_linearly_then_decays_to_zero():
@@ -101,6 +104,16 @@ def test_tokenize_pads_to_the_longest_caption_and_checks_the_length():
     assert input_ids[0, :len(expected)].tolist() == expected
     with pytest.raises(UserError, match="3 text positions are fewer than the longest caption"):
         pretraining.tokenize(tokenizer, ["a red circle on a dark background"], 3)
+
+
+def test_tokenize_pads_to_max_length_for_last_position_pooling():
+    tokenizer = tinyclip.train_tokenizer(["a red circle", "a photo of a blue star on a dark background"], 300)
+    input_ids, attention_mask = pretraining.tokenize(tokenizer, ["a red circle", "a blue star"], 20,
+                                                     pad_to_max_length=True)
+    assert input_ids.shape == attention_mask.shape == (2, 20)
+    assert (input_ids[:, -1] == tokenizer.pad_token_id).all() and not attention_mask[:, -1].any()
+    with pytest.raises(UserError, match="3 text positions are fewer than the longest caption"):
+        pretraining.tokenize(tokenizer, ["a red circle"], 3, pad_to_max_length=True)
 
 
 def test_a_few_steps_reduce_the_loss_and_are_deterministic():
@@ -178,3 +191,48 @@ def test_pretrain_rejects_bad_params(tmp_path, key, value, match):
     with pytest.raises(UserError, match=match):
         run_stage(pretrain.main, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
                   "--out", str(tmp_path / "model"))
+
+
+def sigmoid_loss(model: SiglipModel, pixels, input_ids, attention_mask) -> float:
+    """transformers' SigLIP loss over 16-example batches (the training batch size: it sums over the batch)."""
+    with torch.no_grad():
+        return float(np.mean([model(input_ids=input_ids[i:i + 16], attention_mask=attention_mask[i:i + 16],
+                                    pixel_values=pixels[i:i + 16], return_loss=True).loss.item()
+                              for i in range(0, len(pixels), 16)]))
+
+
+def test_siglip_steps_reduce_the_sigmoid_loss_and_the_checkpoint_reloads_bit_identically(tmp_path):
+    images, captions, _ = shapes.pretraining_set(48, seed=1, held_out=shapes.held_out_pairs(0), size=16)
+    tokenizer = tinyclip.train_tokenizer(captions, 300)
+    input_ids, attention_mask = pretraining.tokenize(tokenizer, captions, max_length=32, pad_to_max_length=True)
+    assert input_ids.shape == (48, 32)
+    processor = tinyclip.siglip_image_processor(16)
+    pixels = pretraining.preprocess_pixels(images, processor)
+    torch.manual_seed(0)
+    model = tinyclip.FAMILIES["hf_siglip"].model(tokenizer, image_size=16, **TINY_SIZES)
+    before = sigmoid_loss(model, pixels, input_ids, attention_mask)
+    log = pretraining.pretrain(model, pixels, input_ids, attention_mask, steps=30, batch_size=16, lr=0.003,
+                               warmup_steps=5, weight_decay=0.1, seed=0, log_every=10)
+    after = sigmoid_loss(model, pixels, input_ids, attention_mask)
+    assert all(np.isfinite(entry["loss"]) for entry in log) and after < before - 0.5
+    assert model.logit_scale.item() <= pretraining.MAX_LOGIT_SCALE
+
+    tinyclip.save_checkpoint(tmp_path, model, tokenizer, processor)
+    loaded = SiglipModel.from_pretrained(tmp_path)
+    for (name, weight), other in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(weight, other), name
+
+
+def test_pretrain_stage_trains_a_siglip_with_family_hf_siglip(tmp_path):
+    images, captions, labels = shapes.pretraining_set(32, 0, shapes.held_out_pairs(0), size=16)
+    shapes.write_pretraining_set(tmp_path / "p.npz", images, captions, labels)
+    params = write_params(tmp_path / "params.yaml", {"pretrain": {**TINY_PARAMS["pretrain"], "text_hidden": 16}})
+    run_stage(pretrain.main, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
+              "--out", str(tmp_path / "model"), "--family", "hf_siglip")
+    model = SiglipModel.from_pretrained(tmp_path / "model")
+    assert model.config.text_config.max_position_embeddings == 32 and model.config.vision_config.image_size == 16
+    assert model.text_model.head.out_features == 32  # text width 16 projected to the image width
+    assert np.isfinite(json.loads((tmp_path / "model" / "training_log.json").read_text())[0]["loss"])
+    with pytest.raises(UserError, match="unknown model family 'siglip'"):
+        run_stage(pretrain.main, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
+                  "--out", str(tmp_path / "other"), "--family", "siglip")

@@ -1,10 +1,19 @@
-"""The small-CLIP builder: its tokenizer is the same in every process and never yields the unknown token."""
+"""The small-CLIP and small-SigLIP builders: the tokenizer is the same in every process and never yields the
+unknown token; a saved SigLIP loads like a hub checkpoint and runs through transformers' pipeline."""
 
 import json
+import math
 import subprocess
 import sys
 
-from clip_study.demo import tinyclip
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoTokenizer, SiglipModel, pipeline
+
+from clip_study.demo import shapes, tinyclip
+from clip_study.errors import UserError
 from tests.conftest import shape_prompts
 
 VOCAB_OF_A_FRESH_PROCESS = """
@@ -28,3 +37,58 @@ def test_unseen_text_never_maps_to_the_end_of_text_token():
     ids = tokenizer("Zebra! ünïcödé 42 {x}")["input_ids"]
     assert ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id
     assert tokenizer.eos_token_id not in ids[1:-1]  # pooling reads the first end-of-text position
+
+
+def test_saved_siglip_reloads_bit_identically(tiny_siglip_dir):
+    model, _, _ = tinyclip.random_small_siglip(shape_prompts(), seed=0, text_hidden=16, max_text_length=77)
+    loaded = SiglipModel.from_pretrained(tiny_siglip_dir)
+    assert loaded.config.model_type == "siglip" and loaded.config.text_config.max_position_embeddings == 77
+    for (name, weight), other in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(weight, other), name
+    # the SigLIP paper's start, not transformers' 0 and 0
+    assert loaded.logit_scale.item() == pytest.approx(math.log(10)) and loaded.logit_bias.item() == -10
+    assert type(AutoImageProcessor.from_pretrained(tiny_siglip_dir)) is tinyclip.SiglipImageProcessor
+    assert AutoTokenizer.from_pretrained(tiny_siglip_dir).get_vocab() == tinyclip.train_tokenizer(
+        shape_prompts(), 300).get_vocab()
+
+
+def test_text_is_projected_to_the_image_width(tiny_siglip_dir):
+    model = SiglipModel.from_pretrained(tiny_siglip_dir)
+    tokens = AutoTokenizer.from_pretrained(tiny_siglip_dir)(["a red circle"], padding="max_length", max_length=77,
+                                                            return_tensors="pt")
+    with torch.no_grad():
+        text = model.get_text_features(**tokens)
+        image = model.get_image_features(pixel_values=torch.zeros(1, 3, 32, 32))
+    text, image = (getattr(x, "pooler_output", x) for x in (text, image))  # 5.x returns an output object
+    assert text.shape == image.shape == (1, 32)
+
+
+def test_the_zero_shot_pipeline_runs_on_a_saved_siglip_offline(tmp_path):
+    # the pipeline pads SigLIP prompts to 64 tokens: the model needs at least 64 positions
+    tinyclip.save_checkpoint(tmp_path, *tinyclip.random_small_siglip(shape_prompts(), seed=0, image_size=16))
+    classify = pipeline("zero-shot-image-classification", model=str(tmp_path))
+    image = shapes.render("red", "circle", np.random.default_rng(0), 16)
+    labels = ["red circle", "blue star", "green square"]
+    result = classify(image, candidate_labels=labels, hypothesis_template="a photo of a {}")
+    assert sorted(entry["label"] for entry in result) == sorted(labels)
+    # sigmoid scores of the model's own logits (prompts padded to 64, as the pipeline does)
+    model = SiglipModel.from_pretrained(tmp_path)
+    tokens = AutoTokenizer.from_pretrained(tmp_path)([f"a photo of a {label}" for label in labels],
+                                                     padding="max_length", max_length=64, return_tensors="pt")
+    pixels = AutoImageProcessor.from_pretrained(tmp_path)(images=[image], return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        scores = torch.sigmoid(model(**tokens, pixel_values=pixels).logits_per_image[0]).tolist()
+    assert {entry["label"]: entry["score"] for entry in result} == pytest.approx(dict(zip(labels, scores)))
+
+
+def test_siglip_image_processor_resizes_to_a_square_with_mean_and_std_one_half():
+    processor = tinyclip.siglip_image_processor(16)
+    pixels = processor(images=[Image.new("RGB", (40, 20), (255, 0, 0))], return_tensors="pt")["pixel_values"]
+    assert pixels.shape == (1, 3, 16, 16)
+    assert torch.allclose(pixels[0, :, 8, 8], torch.tensor([1.0, -1.0, -1.0]))
+
+
+def test_unknown_family_is_a_one_line_error():
+    assert set(tinyclip.FAMILIES) == {"hf_clip", "hf_siglip"}
+    with pytest.raises(UserError, match="unknown model family 'open_clip': choose one of hf_clip, hf_siglip"):
+        tinyclip.family("open_clip")

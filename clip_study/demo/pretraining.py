@@ -1,6 +1,6 @@
-"""Pretraining the demo's small CLIP from scratch on the generated captioned shapes, with transformers' own
-contrastive loss: a fixed number of steps (not a wall-time budget), seeded initialisation and batches, so
-the same settings give the same model."""
+"""Pretraining the demo's small CLIP or SigLIP from scratch on the generated captioned shapes, with
+transformers' own loss (CLIP's contrastive softmax, SigLIP's pairwise sigmoid): a fixed number of steps (not a
+wall-time budget), seeded initialisation and batches, so the same settings give the same model."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm import tqdm
-from transformers import CLIPModel
+from transformers import CLIPModel, SiglipModel
 
 from clip_study.errors import UserError
 
 LOG_EVERY = 25  # steps per entry of training_log.json
-MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clips the learned temperature at 100
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clips the learned temperature at 100 (SigLIP likewise here)
 
 
 def preprocess_pixels(images: np.ndarray, processor: Any) -> torch.Tensor:
@@ -26,9 +26,15 @@ def preprocess_pixels(images: np.ndarray, processor: Any) -> torch.Tensor:
     processor's size, which is the only case supported here.
     """
     size = images.shape[1]
-    resize_to = processor.size["shortest_edge"] if processor.do_resize else size
-    crop = (processor.crop_size["height"], processor.crop_size["width"]) if processor.do_center_crop else (size, size)
-    if images.shape[1] != images.shape[2] or resize_to != size or crop != (size, size):
+    if not processor.do_resize:
+        resize_to = (size, size)
+    elif "shortest_edge" in processor.size:  # CLIP: shortest edge, then a centre crop
+        resize_to = (processor.size["shortest_edge"],) * 2
+    else:  # SigLIP: straight to (height, width)
+        resize_to = (processor.size["height"], processor.size["width"])
+    crop = ((processor.crop_size["height"], processor.crop_size["width"])
+            if getattr(processor, "do_center_crop", False) else (size, size))
+    if images.shape[1] != images.shape[2] or resize_to != (size, size) or crop != (size, size):
         raise ValueError(f"images of shape {images.shape[1:3]} need resizing or cropping to "
                          f"{resize_to}/{crop}: generate them at the processor's size")
     # channels first while still uint8, then in-place float ops: 0.7 s for 40k images, against 8 s
@@ -42,14 +48,18 @@ def preprocess_pixels(images: np.ndarray, processor: Any) -> torch.Tensor:
     return pixels
 
 
-def tokenize(tokenizer: Any, captions: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids and attention mask of every caption, padded to the longest one.
+def tokenize(tokenizer: Any, captions: list[str], max_length: int,
+             pad_to_max_length: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask of every caption, padded to the longest one, or to ``max_length``.
 
     Captions repeat a few hundred phrasings, so only the distinct ones go through the tokenizer.
     A caption longer than the model's positions would lose its end-of-text token, where CLIP pools.
+    SigLIP pools the last position instead, so its texts are padded to ``max_length`` (its positions),
+    in training as at evaluation.
     """
     distinct, index = np.unique(np.asarray(captions, dtype=str), return_inverse=True)
-    tokens = tokenizer(distinct.tolist(), padding=True, return_tensors="pt")
+    padding = {"padding": "max_length", "max_length": max_length} if pad_to_max_length else {"padding": True}
+    tokens = tokenizer(distinct.tolist(), return_tensors="pt", **padding)
     length = tokens["input_ids"].shape[1]
     if length > max_length:
         raise UserError(f"{max_length} text positions are fewer than the longest caption's {length} tokens: "
@@ -91,10 +101,11 @@ def batch_order(n: int, steps: int, batch_size: int, generator: torch.Generator)
     return torch.cat(passes)[:steps]
 
 
-def pretrain(model: CLIPModel, pixels: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-             steps: int, batch_size: int, lr: float, warmup_steps: int, weight_decay: float,
-             seed: int, log_every: int = LOG_EVERY) -> list[dict[str, float]]:
-    """Train ``model`` in place with transformers' CLIP contrastive loss.
+def pretrain(model: CLIPModel | SiglipModel, pixels: torch.Tensor, input_ids: torch.Tensor,
+             attention_mask: torch.Tensor, steps: int, batch_size: int, lr: float, warmup_steps: int,
+             weight_decay: float, seed: int, log_every: int = LOG_EVERY) -> list[dict[str, float]]:
+    """Train ``model`` in place with transformers' own loss: CLIP's contrastive softmax for a ``CLIPModel``,
+    SigLIP's pairwise sigmoid for a ``SiglipModel`` (its learned bias is not clamped, nor decayed).
 
     Returns the mean loss over each ``log_every`` steps (the last entry may cover fewer).
     """

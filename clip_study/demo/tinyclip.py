@@ -1,21 +1,25 @@
-"""Small CLIP checkpoints built here: a BPE tokenizer trained on our own texts, a small
-``CLIPConfig``, and an image processor, saved as an ordinary local model directory.
+"""Small CLIP and SigLIP checkpoints built here: a BPE tokenizer trained on our own texts, a small
+``CLIPConfig`` or ``SiglipConfig``, and an image processor, saved as an ordinary local model directory.
 
-The offline demo pretrains one; the tests use a random one. Either loads with
+The offline demo pretrains them; the tests use random ones. Either loads with
 ``from_pretrained(directory)`` like any hub checkpoint.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 import torch
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 import transformers
-from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+from transformers import CLIPConfig, CLIPModel, CLIPTokenizer, SiglipConfig, SiglipModel
+
+from clip_study.errors import UserError
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
@@ -24,6 +28,14 @@ CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 # transformers 5.x names the torchvision-free processor CLIPImageProcessorPil; 4.x has only the PIL one.
 CLIPImageProcessor = (transformers.CLIPImageProcessorPil if hasattr(transformers, "CLIPImageProcessorPil")
                       else transformers.CLIPImageProcessor)
+# likewise SiglipImageProcessorPil (5.x) and SiglipImageProcessor (4.x: PIL only)
+SiglipImageProcessor = (transformers.SiglipImageProcessorPil if hasattr(transformers, "SiglipImageProcessorPil")
+                        else transformers.SiglipImageProcessor)
+SIGLIP_MEAN = SIGLIP_STD = [0.5, 0.5, 0.5]
+# SigLIP's text positions: transformers' zero-shot pipeline pads SigLIP prompts to 64 tokens whatever the model
+SIGLIP_TEXT_LENGTH = 64
+# SigLIP paper's initial temperature and bias: exp(scale) 10, bias -10 (most pairs in a batch are negatives)
+SIGLIP_LOGIT_SCALE, SIGLIP_LOGIT_BIAS = math.log(10.0), -10.0
 CLIP_SPLIT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 
 
@@ -94,10 +106,89 @@ def random_small_clip(texts: Iterable[str], seed: int = 0, vocab_size: int = 300
     return CLIPModel(cfg).eval(), tokenizer, image_processor(cfg.vision_config.image_size)
 
 
-def save_checkpoint(out: Path, model: CLIPModel, tokenizer: CLIPTokenizer, processor: CLIPImageProcessor) -> None:
+def save_checkpoint(out: Path, model: CLIPModel | SiglipModel, tokenizer: CLIPTokenizer,
+                    processor: CLIPImageProcessor | SiglipImageProcessor) -> None:
     """An ordinary local checkpoint directory: config + safetensors, tokenizer, image processor."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     processor.save_pretrained(out)
+
+
+def small_siglip_config(tokenizer: CLIPTokenizer, image_size: int = 32, patch_size: int = 8,
+                        vision_hidden: int = 32, vision_layers: int = 2, text_hidden: int = 32,
+                        text_layers: int = 2, heads: int = 2, projection_dim: int | None = None,
+                        max_text_length: int = SIGLIP_TEXT_LENGTH) -> SiglipConfig:
+    """A small SigLIP architecture with the same size knobs as ``small_clip_config``.
+
+    SigLIP has no projection layers: the image embedding is the vision width (attention-pooling head), and
+    the text head maps the text width to it (``projection_size``). So ``projection_dim`` is accepted for
+    the same call and unused. SigLIP pools the text's last position: pad texts to ``max_text_length``.
+    """
+    special = {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
+               "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+    return SiglipConfig(
+        text_config={"hidden_size": text_hidden, "intermediate_size": 4 * text_hidden,
+                     "num_hidden_layers": text_layers, "num_attention_heads": heads,
+                     "max_position_embeddings": max_text_length, "projection_size": vision_hidden, **special},
+        vision_config={"hidden_size": vision_hidden, "intermediate_size": 4 * vision_hidden,
+                       "num_hidden_layers": vision_layers, "num_attention_heads": heads,
+                       "image_size": image_size, "patch_size": patch_size})
+
+
+def siglip_model(config: SiglipConfig) -> SiglipModel:
+    """A randomly initialised ``SiglipModel`` (seed torch first) with the SigLIP paper's temperature and bias.
+
+    transformers initialises both at 0 (4.x: temperature 1, bias 0), which makes every one of a batch's
+    n - 1 negatives cost log 2 at the start; -10 starts them near 0 and lets the positives drive learning.
+    """
+    model = SiglipModel(config)
+    width = config.vision_config.hidden_size
+    if model.text_model.head.out_features != width:  # transformers < 4.49 has no projection_size
+        raise UserError(f"this transformers {transformers.__version__} cannot project the text width "
+                        f"{config.text_config.hidden_size} to the image width {width}: upgrade transformers "
+                        "or make the text and vision widths equal")
+    with torch.no_grad():
+        model.logit_scale.fill_(SIGLIP_LOGIT_SCALE)
+        model.logit_bias.fill_(SIGLIP_LOGIT_BIAS)
+    return model
+
+
+def siglip_image_processor(image_size: int) -> SiglipImageProcessor:
+    """SigLIP's preprocessing at ``image_size``: resize to a square (no crop), rescale, mean 0.5 std 0.5."""
+    return SiglipImageProcessor(size={"height": image_size, "width": image_size},
+                                image_mean=SIGLIP_MEAN, image_std=SIGLIP_STD)
+
+
+def random_small_siglip(texts: Iterable[str], seed: int = 0, vocab_size: int = 300,
+                        **config: int) -> tuple[SiglipModel, CLIPTokenizer, SiglipImageProcessor]:
+    """A randomly initialised small SigLIP with a tokenizer trained on ``texts``."""
+    tokenizer = train_tokenizer(texts, vocab_size)
+    cfg = small_siglip_config(tokenizer, **config)
+    torch.manual_seed(seed)
+    return siglip_model(cfg).eval(), tokenizer, siglip_image_processor(cfg.vision_config.image_size)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One architecture and training objective the demo can pretrain: its model (random, from the torch
+    seed), its image processor, and whether texts are padded to the model's positions (SigLIP pools the last)."""
+    model: Callable[..., CLIPModel | SiglipModel]
+    image_processor: Callable[[int], Any]
+    pad_to_max_length: bool
+
+
+FAMILIES = {
+    "hf_clip": Family(lambda tokenizer, **sizes: CLIPModel(small_clip_config(tokenizer, **sizes)),
+                      image_processor, pad_to_max_length=False),
+    "hf_siglip": Family(lambda tokenizer, **sizes: siglip_model(small_siglip_config(tokenizer, **sizes)),
+                        siglip_image_processor, pad_to_max_length=True),
+}
+
+
+def family(name: str) -> Family:
+    """The family called ``name``, or a one-line error naming the choices."""
+    if name not in FAMILIES:
+        raise UserError(f"unknown model family {name!r}: choose one of {', '.join(FAMILIES)}")
+    return FAMILIES[name]
