@@ -21,6 +21,7 @@ from clip_study.demo.pretraining import preprocess_pixels, pretrain, tokenize
 from clip_study.demo.shapes import load_pretraining_set
 from clip_study.errors import UserError
 from clip_study.files import write_json
+from clip_study.models.families import FAMILIES
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
@@ -28,7 +29,7 @@ from clip_study.pipeline.stage import parse_args, rebuild, run
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"pretrain": "demo/data/pretrain.npz", "out": "demo/data/model",
                                 "family": "hf_clip"}, argv)
-    family = tinyclip.family(args.family)
+    small, family = tinyclip.small_model(args.family), FAMILIES.get(args.family)
     # ranges, and widths divisible by heads, checked by load_params; the patch size needs the images
     params = section(load_params(args.params), "pretrain")
     seed, steps, batch_size, warmup = (params[key] for key in ("seed", "steps", "batch_size", "warmup_steps"))
@@ -42,14 +43,14 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"pretrain.patch_size: {sizes['patch_size']} must divide the image size {image_size} "
                         "(generate.image_size)")
     tokenizer = tinyclip.train_tokenizer(captions, params["vocab_size"])
-    processor = family.image_processor(image_size)
+    processor = small.image_processor(image_size)
     with for_param("pretrain.max_text_length"):
         input_ids, attention_mask = tokenize(tokenizer, captions, sizes["max_text_length"],
-                                             pad_to_max_length=family.pad_to_max_length)
+                                             pad_to_max_length=family.pad_texts_to_max_length)
     pixels = preprocess_pixels(images, processor)
     del images
     torch.manual_seed(seed)  # the initial weights
-    model = family.model(tokenizer, image_size=image_size, **sizes)
+    model = small.model(tokenizer, image_size=image_size, **sizes)
     print(f"pretrain: {args.family}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
           f"{len(tokenizer)} tokens, {len(pixels)} images, {steps} steps of {batch_size}")
 

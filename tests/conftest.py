@@ -37,9 +37,20 @@ def other_clip_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_siglip_dir(tmp_path_factory) -> Path:
-    """A random-weight small SigLIP saved like a hub checkpoint, with the tiny CLIP's 77 text positions and
-    narrower text than vision (the text head projects to the image width)."""
+    """A random-weight small SigLIP saved like a hub checkpoint, with SigLIP's 64 text positions (transformers'
+    zero-shot pipeline pads SigLIP texts to 64) and narrower text than vision (the text head projects to the
+    image width)."""
     out = tmp_path_factory.mktemp("tiny_siglip")
+    tinyclip.save_checkpoint(out, *tinyclip.random_small_siglip(shape_prompts(), seed=0, text_hidden=16,
+                                                                max_text_length=64))
+    return out
+
+
+@pytest.fixture(scope="session")
+def long_text_siglip_dir(tmp_path_factory) -> Path:
+    """A small SigLIP with CLIP's 77 text positions, for the pipeline: the study's long template, which fits
+    real SigLIP's tokenizer in 64, takes more tokens than that from the tiny tokenizer."""
+    out = tmp_path_factory.mktemp("long_text_siglip")
     tinyclip.save_checkpoint(out, *tinyclip.random_small_siglip(shape_prompts(), seed=0, text_hidden=16,
                                                                 max_text_length=77))
     return out
@@ -54,12 +65,13 @@ def shape_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pipeline_run(tmp_path_factory, tiny_clip_dir, shape_folder) -> tuple[Path, set[str]]:
-    """The main pipeline run once with `dvc repro` in a fresh git + DVC repo, on the tiny model and
-    6 shape classes; returns the repo and the stages that ran."""
+def pipeline_run(tmp_path_factory, tiny_clip_dir, long_text_siglip_dir, shape_folder) -> tuple[Path, set[str]]:
+    """The main pipeline run once with `dvc repro` in a fresh git + DVC repo, on two tiny models (a CLIP and a
+    SigLIP) and 6 shape classes; returns the repo and the stages that ran."""
     repo = project_copy(tmp_path_factory.mktemp("repo"), "dvc.yaml", "params.yaml")
     set_params(repo, data__dataset=str(shape_folder), data__classes=6, data__test_size=0.5,
-               models={"clip": {"name": str(tiny_clip_dir), "family": "auto"}}, model__device="cpu",
+               models={"clip": {"name": str(tiny_clip_dir), "family": "auto"},
+                       "siglip": {"name": str(long_text_siglip_dir), "family": "hf_siglip"}}, model__device="cpu",
                extract__batch_size=5,
                probe__epochs=3, probe__lr=0.01, probe__batch_size=4, logreg__val_fraction=0.5,
                evaluation__val_fraction=0.5, evaluation__resamples=300)  # 2 train images per class: fit 1, validate 1

@@ -10,7 +10,7 @@ from PIL import Image
 
 from tests.dvc_repo import commit, metrics, per_model, repro, set_params, sh
 
-MODELS = ("clip",)  # the pipeline fixture's models
+MODELS = ("clip", "siglip")  # the pipeline fixture's models
 PER_MODEL = ("extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary", "report")
 ALL_STAGES = {"scan", "fetch", *per_model(MODELS, *PER_MODEL), "leaderboard"}
 SCAN = {"scan"}  # always runs: it lists the image folder, which DVC cannot watch
@@ -121,8 +121,30 @@ def test_a_probe_change_reruns_only_probe_and_summary(repo):
 
 
 def test_a_model_change_reruns_only_that_models_stages(repo, other_clip_dir):
+    siglip = metrics(repo, "summary.json", model="siglip")
     set_params(repo, models__clip__name=str(other_clip_dir))
     assert repro(repo) == SCAN | per_model(CLIP, *PER_MODEL) | {"leaderboard"}
+    assert metrics(repo, "summary.json", model="siglip") == siglip
+    assert metrics(repo, "extract.json", model=CLIP)["checkpoint"] == str(other_clip_dir)
+
+
+def test_the_leaderboard_puts_the_models_side_by_side(repo):
+    board = metrics(repo, "leaderboard.json")
+    rows = {row["model"]: row for row in board["models"]}
+    assert list(rows) == list(MODELS) and board["num_test_images"] == 12
+    assert {rows[m]["family"] for m in MODELS} == {"hf_clip", "hf_siglip"}
+    for model in MODELS:
+        summary = metrics(repo, "summary.json", model=model)[model]
+        row = rows[model]
+        assert {key: row["zeroshot"][key] for key in ("top1", "top1_low", "top1_high")} == summary["zeroshot_best"]
+        assert row["probe"] == summary["probe"] and row["logreg"] == summary["logreg"]
+        assert row["fewshot_16"] is None  # the fixture's shots stop before 16
+        assert row["parameters"] > 0 and row["images_per_second"] > 0
+    leader = max(MODELS, key=lambda m: rows[m]["zeroshot"]["top1"])
+    assert board["leader"] == leader and set(board["vs_leader"]) == set(MODELS) - {leader}
+    report = (repo / "metrics" / "report.md").read_text()
+    assert "## Leaderboard" in report and "[clip](models/clip/report.md)" in report and "hf_siglip" in report
+    assert (repo / "metrics" / "figures" / "leaderboard.png").stat().st_size > 0
 
 
 def test_prompt_sweep_with_dvc_exp_run(repo):
@@ -134,7 +156,8 @@ def test_prompt_sweep_with_dvc_exp_run(repo):
     diff = sh(repo, sys.executable, "-m", "dvc", "metrics", "diff")
     assert "clip.zeroshot.an_image_of_a" in diff  # each model's summary.json, keys under its short name
     rows = [line.split()[1] for line in diff.splitlines() if "zeroshot.an_image_of_a." in line]
-    assert rows == [f"clip.zeroshot.an_image_of_a.{key}" for key in ("top1", "top1_high", "top1_low")]
+    assert rows == [f"{model}.zeroshot.an_image_of_a.{key}" for model in MODELS
+                    for key in ("top1", "top1_high", "top1_low")]  # side by side, model by model
 
 
 def test_an_evaluation_change_rescores_without_encoding_images(repo):

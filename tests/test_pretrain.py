@@ -60,7 +60,7 @@ def contrastive_loss(model: CLIPModel, pixels, input_ids, attention_mask) -> flo
 def test_preprocess_pixels_matches_the_image_processor(size, family):
     rng = np.random.default_rng(0)
     images = [shapes.render(colour, shape, rng, size) for colour, shape in shapes.all_classes()[::7]]
-    processor = tinyclip.family(family).image_processor(size)
+    processor = tinyclip.small_model(family).image_processor(size)
     expected = processor(images=images, return_tensors="pt")["pixel_values"]
     pixels = pretraining.preprocess_pixels(np.stack([np.asarray(image) for image in images]), processor)
     assert pixels.shape == expected.shape and pixels.dtype == torch.float32
@@ -71,7 +71,7 @@ def test_preprocess_pixels_matches_the_image_processor(size, family):
 def test_preprocess_pixels_refuses_images_that_need_resizing(family):
     with pytest.raises(ValueError, match="resizing"):
         pretraining.preprocess_pixels(np.zeros((2, 16, 16, 3), dtype=np.uint8),
-                                      tinyclip.family(family).image_processor(32))
+                                      tinyclip.small_model(family).image_processor(32))
 
 
 def test_lr_schedule_warms_up_linearly_then_decays_to_zero():
@@ -209,7 +209,7 @@ def test_siglip_steps_reduce_the_sigmoid_loss_and_the_checkpoint_reloads_bit_ide
     processor = tinyclip.siglip_image_processor(16)
     pixels = pretraining.preprocess_pixels(images, processor)
     torch.manual_seed(0)
-    model = tinyclip.FAMILIES["hf_siglip"].model(tokenizer, image_size=16, **TINY_SIZES)
+    model = tinyclip.small_model("hf_siglip").model(tokenizer, image_size=16, **TINY_SIZES)
     before = sigmoid_loss(model, pixels, input_ids, attention_mask)
     log = pretraining.pretrain(model, pixels, input_ids, attention_mask, steps=30, batch_size=16, lr=0.003,
                                warmup_steps=5, weight_decay=0.1, seed=0, log_every=10)

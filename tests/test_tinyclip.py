@@ -40,9 +40,9 @@ def test_unseen_text_never_maps_to_the_end_of_text_token():
 
 
 def test_saved_siglip_reloads_bit_identically(tiny_siglip_dir):
-    model, _, _ = tinyclip.random_small_siglip(shape_prompts(), seed=0, text_hidden=16, max_text_length=77)
+    model, _, _ = tinyclip.random_small_siglip(shape_prompts(), seed=0, text_hidden=16, max_text_length=64)
     loaded = SiglipModel.from_pretrained(tiny_siglip_dir)
-    assert loaded.config.model_type == "siglip" and loaded.config.text_config.max_position_embeddings == 77
+    assert loaded.config.model_type == "siglip" and loaded.config.text_config.max_position_embeddings == 64
     for (name, weight), other in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
         assert torch.equal(weight, other), name
     # the SigLIP paper's start, not transformers' 0 and 0
@@ -54,7 +54,7 @@ def test_saved_siglip_reloads_bit_identically(tiny_siglip_dir):
 
 def test_text_is_projected_to_the_image_width(tiny_siglip_dir):
     model = SiglipModel.from_pretrained(tiny_siglip_dir)
-    tokens = AutoTokenizer.from_pretrained(tiny_siglip_dir)(["a red circle"], padding="max_length", max_length=77,
+    tokens = AutoTokenizer.from_pretrained(tiny_siglip_dir)(["a red circle"], padding="max_length", max_length=64,
                                                             return_tensors="pt")
     with torch.no_grad():
         text = model.get_text_features(**tokens)
@@ -88,7 +88,10 @@ def test_siglip_image_processor_resizes_to_a_square_with_mean_and_std_one_half()
     assert torch.allclose(pixels[0, :, 8, 8], torch.tensor([1.0, -1.0, -1.0]))
 
 
-def test_unknown_family_is_a_one_line_error():
-    assert set(tinyclip.FAMILIES) == {"hf_clip", "hf_siglip"}
-    with pytest.raises(UserError, match="unknown model family 'open_clip': choose one of hf_clip, hf_siglip"):
-        tinyclip.family("open_clip")
+def test_the_demo_builds_every_model_family_and_an_unknown_one_is_a_one_line_error():
+    from clip_study.models.families import FAMILIES
+
+    assert set(tinyclip.SMALL_MODELS) == set(FAMILIES) == {"hf_clip", "hf_siglip"}
+    with pytest.raises(UserError, match="unknown model family 'open_clip': the demo pretrains one of hf_clip, "
+                                        "hf_siglip"):
+        tinyclip.small_model("open_clip")

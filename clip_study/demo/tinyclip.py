@@ -166,29 +166,29 @@ def random_small_siglip(texts: Iterable[str], seed: int = 0, vocab_size: int = 3
     """A randomly initialised small SigLIP with a tokenizer trained on ``texts``."""
     tokenizer = train_tokenizer(texts, vocab_size)
     cfg = small_siglip_config(tokenizer, **config)
+    tokenizer.model_max_length = cfg.text_config.max_position_embeddings  # what padding="max_length" pads to
     torch.manual_seed(seed)
     return siglip_model(cfg).eval(), tokenizer, siglip_image_processor(cfg.vision_config.image_size)
 
 
 @dataclass(frozen=True)
-class Family:
-    """One architecture and training objective the demo can pretrain: its model (random, from the torch
-    seed), its image processor, and whether texts are padded to the model's positions (SigLIP pools the last)."""
+class SmallModel:
+    """How the demo builds a small model of one family (``clip_study.models.families``): the model (random,
+    from the torch seed) and its image processor."""
     model: Callable[..., CLIPModel | SiglipModel]
     image_processor: Callable[[int], Any]
-    pad_to_max_length: bool
 
 
-FAMILIES = {
-    "hf_clip": Family(lambda tokenizer, **sizes: CLIPModel(small_clip_config(tokenizer, **sizes)),
-                      image_processor, pad_to_max_length=False),
-    "hf_siglip": Family(lambda tokenizer, **sizes: siglip_model(small_siglip_config(tokenizer, **sizes)),
-                        siglip_image_processor, pad_to_max_length=True),
+SMALL_MODELS = {
+    "hf_clip": SmallModel(lambda tokenizer, **sizes: CLIPModel(small_clip_config(tokenizer, **sizes)),
+                          image_processor),
+    "hf_siglip": SmallModel(lambda tokenizer, **sizes: siglip_model(small_siglip_config(tokenizer, **sizes)),
+                            siglip_image_processor),
 }
 
 
-def family(name: str) -> Family:
-    """The family called ``name``, or a one-line error naming the choices."""
-    if name not in FAMILIES:
-        raise UserError(f"unknown model family {name!r}: choose one of {', '.join(FAMILIES)}")
-    return FAMILIES[name]
+def small_model(family: str) -> SmallModel:
+    """The builder of a small model of ``family``, or a one-line error naming the choices."""
+    if family not in SMALL_MODELS:
+        raise UserError(f"unknown model family {family!r}: the demo pretrains one of {', '.join(SMALL_MODELS)}")
+    return SMALL_MODELS[family]
