@@ -6,6 +6,7 @@ resumable shards (see clip_study/models/extraction.py): an interrupted run loses
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -32,12 +33,29 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(cores if threads == "auto" else threads)
     workers = default_workers(device, cores) if workers == "auto" else workers
 
+    engine = settings.get("engine", "local")
+    if engine == "ray":
+        from clip_study.models import ray_extraction  # ray is an optional extra: imported only here
+
+        with for_param("extract.engine"):
+            ray_extraction.import_ray()  # before the model loads: a missing extra is a one-line error at once
     with for_param("model.name"):
         model = load_model(str(model_params["name"]), device)
         processor = load_image_processor(str(model_params["name"]))
     splits = {split: read_split(args.subset, split, fix=rebuild("fetch")) for split in ("train", "test")}
-    extract_features(model, processor, splits, Path(args.out), precision, settings["batch_size"], workers,
-                     settings.get("shard_size", 4096), log=lambda message: print(f"extract: {message}"))
+    log, shard_size = (lambda message: print(f"extract: {message}")), settings.get("shard_size", 4096)
+    if engine == "ray":
+        actors = settings.get("ray_actors", "auto")
+        with ExitStack() as stack:
+            with for_param("extract.ray_address"):
+                ray = stack.enter_context(ray_extraction.cluster(settings.get("ray_address", "local"), cores, log))
+            ray_extraction.extract_features_ray(ray, model, processor, splits, Path(args.out),
+                                                str(model_params["name"]), precision, settings["batch_size"],
+                                                torch.get_num_threads(), shard_size,
+                                                None if actors == "auto" else actors, log=log)
+    else:
+        extract_features(model, processor, splits, Path(args.out), precision, settings["batch_size"], workers,
+                         shard_size, log=log)
     print(f"extract: features of dimension {model.config.projection_dim} -> {args.out}")
 
 
