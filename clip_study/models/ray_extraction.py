@@ -73,6 +73,8 @@ def cluster(address: str, cpus: int, log: Callable[[str], None] = print) -> Iter
     if address not in ("local", "auto"):
         _probe(address)
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # the C++ core's warnings would fill the stage's log
+    if address == "local":  # Ray runs workers at nice 15: on a busy machine they would yield to everything else
+        os.environ.setdefault("RAY_worker_niceness", "0")
     settings: dict[str, Any] = {"num_cpus": cpus, "include_dashboard": False} if address == "local" else {}
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, **settings)
