@@ -2,11 +2,14 @@
 
 Images are decoded and preprocessed in DataLoader workers while the model encodes, and features go to
 resumable shards (see clip_study/models/extraction.py): an interrupted run loses at most one shard of work.
-The metrics file records the model (family, parameters) and the encoding speed measured in this run.
+With ``extract.engine: ray`` the encoding runs on a Ray cluster instead (clip_study/models/ray_extraction.py),
+into the same shards, giving the same features. The metrics file records the model (family, parameters)
+and the encoding speed measured in this run.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -37,20 +40,35 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(cores if threads == "auto" else threads)
     workers = default_workers(device, cores) if workers == "auto" else workers
 
+    engine = settings.get("engine", "local")
+    if engine == "ray":
+        from clip_study.models import ray_extraction  # ray is an optional extra: imported only here
+
+        with for_param("extract.engine"):
+            ray_extraction.import_ray()  # before the model loads: a missing extra is a one-line error at once
     with for_param(f"models.{short}.name"):
         model = load_model(checkpoint, device, family)
         processor = load_image_processor(checkpoint)
     splits = {split: read_split(args.subset, split, fix=rebuild("fetch")) for split in ("train", "test")}
-    encoded, seconds = extract_features(model, processor, splits, Path(args.out), precision, settings["batch_size"],
-                                        workers, settings.get("shard_size", 4096),
-                                        log=lambda message: print(f"extract {short}: {message}"))
+    log, shard_size = (lambda message: print(f"extract {short}: {message}")), settings.get("shard_size", 4096)
+    if engine == "ray":
+        actors = settings.get("ray_actors", "auto")
+        with ExitStack() as stack:
+            with for_param("extract.ray_address"):
+                ray = stack.enter_context(ray_extraction.cluster(settings.get("ray_address", "local"), cores, log))
+            encoded, seconds = ray_extraction.extract_features_ray(
+                ray, model, processor, splits, Path(args.out), checkpoint, precision, settings["batch_size"],
+                torch.get_num_threads(), shard_size, None if actors == "auto" else actors, log=log, family=family)
+    else:
+        encoded, seconds = extract_features(model, processor, splits, Path(args.out), precision,
+                                            settings["batch_size"], workers, shard_size, log=log)
     dim = embedding_dim(model)
     print(f"extract {short}: features of dimension {dim} -> {args.out}")
     if args.metrics:
         write_json(args.metrics, {
             "model": short, "checkpoint": checkpoint, "family": family_of(model).name,
             "parameters": parameter_count(model), "embedding_dim": dim, "device": str(device), "precision": precision,
-            "images_encoded": encoded, "seconds": round(seconds, 3),
+            "engine": engine, "images_encoded": encoded, "seconds": round(seconds, 3),
             "images_per_second": round(encoded / seconds, 1) if encoded and seconds > 0 else None,
         })
 

@@ -222,6 +222,10 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "threads": auto_or_whole(1),
         "precision": one_of(*PRECISIONS),
         "shard_size": whole(1, required=False),  # default 4096
+        "engine": one_of("local", "ray"),  # default local
+        "ray_address": one_of("local", "auto", extra=" or a cluster address ('host:port', 'ray://host:port')",
+                              pattern=r"(ray://)?[^\s:/]+:\d{1,5}"),  # default local
+        "ray_actors": auto_or_whole(1),  # default auto: one per GPU of the cluster, else one
     },
     "zeroshot": {
         "templates": TEMPLATES,

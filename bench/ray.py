@@ -1,0 +1,98 @@
+"""The Ray engine's cost against the local engine: images/s and the fixed start-up cost, for the local
+engine and for Ray with 1 and 2 actors on an in-process cluster of this machine's cores.
+
+    python -m bench.ray            # about 3 minutes on 2 cores, offline; needs pip install -e '.[ray]'
+
+A random-weight ViT-B/32 checkpoint (the real compute, no download) on ImageNet-like 500x375 JPEGs. Each
+engine encodes a small and a large set: the rate is the extra images over the extra time, the fixed cost
+what is left of the small run's time (Ray: model loads in the actors, dataset start; the cluster's own
+start is timed apart). Results are printed and written to bench/ray_results.json (``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+from bench.benchmark import LoadMeter, write_images
+from clip_study.models import loading, pixels, ray_extraction
+from clip_study.models.extraction import extract_features
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=16, help="images of the small run (default 16)")
+    parser.add_argument("--large", type=int, default=144, help="images of the large run (default 144)")
+    parser.add_argument("--json", default=str(Path(__file__).with_name("ray_results.json")))
+    args = parser.parse_args()
+    cores, started = pixels.available_cores(), time.monotonic()
+    torch.set_num_threads(cores)
+    results: dict[str, object] = {"cores": cores, "cpu": cpu_name(), "gpu": "none (not available here)",
+                                  "ray": __import__("ray").__version__, "torch": torch.__version__,
+                                  "images": {"small": args.small, "large": args.large, "size": "500x375 JPEG"}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        checkpoint = tmp / "vit-b-32"
+        CLIPModel(CLIPConfig()).save_pretrained(checkpoint)
+        CLIPImageProcessor().save_pretrained(checkpoint)
+        model = loading.load_model(str(checkpoint), torch.device("cpu"))
+        processor = loading.load_image_processor(str(checkpoint))
+        paths = write_images(tmp / "images", args.large)
+        sets = {size: {"train": (paths[:count], np.zeros(count, dtype=np.int64))}
+                for size, count in (("small", args.small), ("large", args.large))}
+        quiet = lambda message: None  # noqa: E731
+
+        def timed(run) -> tuple[float, float]:
+            with LoadMeter() as load:
+                begin = time.perf_counter()
+                run()
+                seconds = time.perf_counter() - begin
+            shutil.rmtree(tmp / "out", ignore_errors=True)
+            return seconds, load.other_cores
+
+        def summary(name: str, small: float, large: float, load: float) -> dict[str, float]:
+            rate = (args.large - args.small) / (large - small)
+            row = {"small_s": round(small, 2), "large_s": round(large, 2), "images_per_s": round(rate, 2),
+                   "fixed_s": round(max(0.0, small - args.small / rate), 2), "other_cores": round(load, 2)}
+            print(f"{name:>14}: {rate:6.2f} img/s, fixed cost {row['fixed_s']:5.2f} s "
+                  f"(small {small:.1f} s, large {large:.1f} s; other processes using {load:.2f} cores)")
+            return row
+
+        engines = {}
+        local = {size: timed(lambda s=splits: extract_features(model, processor, s, tmp / "out", "fp32", 64, 0,
+                                                               4096, log=quiet)) for size, splits in sets.items()}
+        engines["local"] = summary("local", local["small"][0], local["large"][0], local["large"][1])
+        begin = time.perf_counter()
+        with ray_extraction.cluster("local", cores, log=quiet) as ray:
+            results["ray_init_s"] = round(time.perf_counter() - begin, 2)
+            print(f"ray.init of a {cores}-CPU in-process cluster: {results['ray_init_s']} s")
+            for actors in (1, 2):
+                runs = {size: timed(lambda s=splits: ray_extraction.extract_features_ray(
+                            ray, model, processor, s, tmp / "out", str(checkpoint), "fp32", 64, cores, 4096, actors,
+                            log=quiet)) for size, splits in sets.items()}
+                engines[f"ray_{actors}_actor"] = summary(f"ray, {actors} actor(s)", runs["small"][0],
+                                                         runs["large"][0], runs["large"][1])
+        results["engines"] = engines
+    results["bench_seconds"] = round(time.monotonic() - started, 1)
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"-> {args.json}")
+
+
+if __name__ == "__main__":
+    main()
