@@ -11,6 +11,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+PIPELINE_MODELS = ("clip", "siglip")  # the models of the pipeline_run fixture (conftest.py)
+MEASURED = {"extract.json", "leaderboard.json", "report.md"}  # metrics files holding the speed measured in a run
 
 
 def run(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -8,9 +8,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.dvc_repo import commit, metrics, per_model, repro, set_params, sh
+from tests.dvc_repo import MEASURED, PIPELINE_MODELS as MODELS, commit, metrics, per_model, repro, set_params, sh
 
-MODELS = ("clip", "siglip")  # the pipeline fixture's models
 PER_MODEL = ("extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary", "report")
 ALL_STAGES = {"scan", "fetch", *per_model(MODELS, *PER_MODEL), "leaderboard"}
 SCAN = {"scan"}  # always runs: it lists the image folder, which DVC cannot watch
@@ -66,9 +65,6 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
     assert all(isinstance(value, (int, float)) for value in flat_values(summary))
     assert "| zero-shot, cosine |" in (repo / "metrics" / "models" / CLIP / "summary.md").read_text()
     assert repro(repo) == SCAN  # nothing changed, nothing else reruns
-
-
-MEASURED = {"extract.json", "leaderboard.json", "report.md"}  # hold the encoding speed measured in the run
 
 
 def test_the_same_params_give_byte_identical_metrics_and_outputs(pipeline_run, tmp_path):
