@@ -35,25 +35,26 @@ def other_clip_dir(tmp_path_factory) -> Path:
     return out
 
 
+def small_siglip_dir(tmp_path_factory, max_text_length: int) -> Path:
+    """A random-weight small SigLIP saved like a hub checkpoint, its text narrower than its vision (the text
+    head projects to the image width)."""
+    out = tmp_path_factory.mktemp(f"siglip_{max_text_length}")
+    tinyclip.save_checkpoint(out, *tinyclip.random_small_siglip(shape_prompts(), seed=0, text_hidden=16,
+                                                                max_text_length=max_text_length))
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_siglip_dir(tmp_path_factory) -> Path:
-    """A random-weight small SigLIP saved like a hub checkpoint, with SigLIP's 64 text positions (transformers'
-    zero-shot pipeline pads SigLIP texts to 64) and narrower text than vision (the text head projects to the
-    image width)."""
-    out = tmp_path_factory.mktemp("tiny_siglip")
-    tinyclip.save_checkpoint(out, *tinyclip.random_small_siglip(shape_prompts(), seed=0, text_hidden=16,
-                                                                max_text_length=64))
-    return out
+    """With SigLIP's 64 text positions: transformers' zero-shot pipeline pads SigLIP texts to 64."""
+    return small_siglip_dir(tmp_path_factory, 64)
 
 
 @pytest.fixture(scope="session")
 def long_text_siglip_dir(tmp_path_factory) -> Path:
-    """A small SigLIP with CLIP's 77 text positions, for the pipeline: the study's long template, which fits
-    real SigLIP's tokenizer in 64, takes more tokens than that from the tiny tokenizer."""
-    out = tmp_path_factory.mktemp("long_text_siglip")
-    tinyclip.save_checkpoint(out, *tinyclip.random_small_siglip(shape_prompts(), seed=0, text_hidden=16,
-                                                                max_text_length=77))
-    return out
+    """With CLIP's 77 text positions, for the pipeline: the study's long template, which fits real SigLIP's
+    tokenizer in 64, takes more tokens than that from the tiny tokenizer."""
+    return small_siglip_dir(tmp_path_factory, 77)
 
 
 @pytest.fixture(scope="session")

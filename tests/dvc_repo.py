@@ -77,3 +77,18 @@ def project_copy(repo: Path, *files: str) -> Path:
 def commit(repo: Path, message: str = "state") -> None:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
+
+
+def write_extract_params(path: Path, checkpoint: Path, **extract) -> None:
+    """The project's params with ``checkpoint`` as the only model, on the cpu, and ``extract`` settings."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["models"] = {"clip": {"name": str(checkpoint)}}
+    params["model"]["device"] = "cpu"
+    params["extract"].update(extract)
+    path.write_text(yaml.safe_dump(params))
+
+
+def extract_command(params: Path, subset: Path, out: Path) -> list[str]:
+    """The extract stage run by hand on ``subset``."""
+    return [sys.executable, "-m", "stages.extract", "--params", str(params), "--subset", str(subset),
+            "--out", str(out)]

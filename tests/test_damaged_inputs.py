@@ -260,14 +260,16 @@ CHECKPOINTS = [  # (stage, damage to the checkpoint directory, fragments of the 
      ["models.clip.name: model has no tokenizer (tokenizer.json or vocab.json and merges.txt); a checkpoint directory "
       "needs"]),
     ("zeroshot", lambda m: truncate("tokenizer.json")(m),
-     ["models.clip.name: model/tokenizer.json: is not valid JSON (line", "save the checkpoint again (save_pretrained)"]),
+     ["models.clip.name: model/tokenizer.json: is not valid JSON (line",
+      "save the checkpoint again (save_pretrained)"]),
     ("zeroshot", foreign_tokenizer, ["the tokenizer has", "tokens for a model with", "token embeddings: its files are"
                                      " missing, damaged or from another model"]),
     ("extract", lambda m: (m / "config.json").unlink(), ["models.clip.name: model has no config (config.json)"]),
     ("extract", lambda m: write("config.json", '{"model_type": "clip",')(m),
      ["models.clip.name: model/config.json: is not valid JSON (line 1, column 23"]),
     ("extract", lambda m: (m / "model.safetensors").unlink(),
-     ["models.clip.name: model has no weights (model.safetensors or model.safetensors.index.json or pytorch_model.bin"]),
+     ["models.clip.name: model has no weights (model.safetensors or model.safetensors.index.json or "
+      "pytorch_model.bin"]),
     ("extract", lambda m: truncate("model.safetensors", 0.9)(m),
      ["models.clip.name: model/model.safetensors: is damaged (Error while deserializing header"]),
     ("extract", edit_weights(lambda t: t.pop("text_model.encoder.layers.0.layer_norm2.bias")),

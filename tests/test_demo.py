@@ -12,10 +12,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.dvc_repo import ROOT, commit, metrics, project_copy, repro, run, sh
+from tests.dvc_repo import ROOT, commit, metrics, per_model, project_copy, repro, run, sh
 
-DEMO_STAGES = {"check", "generate", "pretrain", "fetch", "extract", "zeroshot", "similarity", "heldout", "probe",
-               "logreg", "fewshot", "zsinit", "summary", "report"}
+DEMO_MODELS = ("clip", "siglip")  # demo/params.yaml: the same small model trained with either loss
+PER_MODEL = ("pretrain", "extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit",
+             "summary", "report")
+DEMO_STAGES = {"check", "generate", "fetch", *per_model(DEMO_MODELS, *PER_MODEL), "leaderboard"}
 LONG_TEMPLATE = "beneath_the_fading_sunset_the_etc"
 
 
@@ -26,16 +28,18 @@ def demo(tmp_path_factory):
     return repo, repro(repo / "demo")
 
 
-def demo_metrics(demo, name):
-    return metrics(demo[0], name, folder="demo/metrics")
+def demo_metrics(demo, name, model="clip"):
+    """A metrics file of one of the demo's models (``model=None``: one of the whole study's)."""
+    return metrics(demo[0], name, folder="demo/metrics", model=model)
 
 
 def test_demo_runs_every_stage(demo):
     assert demo[1] == DEMO_STAGES
 
 
-def test_zero_shot_recognises_seen_and_held_out_combinations(demo):
-    heldout = demo_metrics(demo, "heldout.json")
+@pytest.mark.parametrize("model", DEMO_MODELS)
+def test_zero_shot_recognises_seen_and_held_out_combinations(demo, model):
+    heldout = demo_metrics(demo, "heldout.json", model)
     chance = heldout["chance_top1"]
     assert heldout["num_classes"] == 49 and len(heldout["held_out_classes"]) == 7
     photo = heldout["templates"]["a_photo_of_a"]
@@ -43,13 +47,16 @@ def test_zero_shot_recognises_seen_and_held_out_combinations(demo):
     assert photo["held_out_top1"] >= 5 * chance  # classes never captioned in pretraining
 
 
-def test_prompts_matter_like_for_real_clip(demo):
-    zeroshot = demo_metrics(demo, "zeroshot.json")
+@pytest.mark.parametrize("model", DEMO_MODELS)
+def test_prompts_matter_like_for_real_clip(demo, model):
+    zeroshot = demo_metrics(demo, "zeroshot.json", model)
     assert zeroshot["best_top1"] >= zeroshot["templates"][LONG_TEMPLATE]["top1"] + 0.05
 
 
-def test_the_probe_at_least_matches_zero_shot(demo):
-    assert demo_metrics(demo, "probe.json")["top1"] >= demo_metrics(demo, "zeroshot.json")["best_top1"] - 0.01
+@pytest.mark.parametrize("model", DEMO_MODELS)
+def test_the_probe_at_least_matches_zero_shot(demo, model):
+    assert demo_metrics(demo, "probe.json", model)["top1"] >= demo_metrics(demo, "zeroshot.json", model)[
+        "best_top1"] - 0.01
 
 
 def test_cosine_is_at_least_as_good_as_the_dot_product(demo):
@@ -71,24 +78,43 @@ def structure(value):
                                   "logreg.json", "logreg_sweep.json", "fewshot.json", "summary.json",
                                   "per_class.json"])
 def test_demo_metrics_have_the_main_pipelines_structure(demo, pipeline_run, name):
-    demo_side, main_side = demo_metrics(demo, name), metrics(pipeline_run[0], name)
-    if name == "summary.json":
+    demo_side, main_side = demo_metrics(demo, name), metrics(pipeline_run[0], name, model="clip")
+    if name == "summary.json":  # keys under the model's name
+        demo_side, main_side = demo_side["clip"], main_side["clip"]
         assert set(demo_side.pop("heldout")) == {"seen", "held_out"}  # the demo's own
         for side in (demo_side, main_side):  # one entry per k, and k depends on the images per class
             assert list(side.pop("fewshot"))[-1] == "all" and list(side.pop("zsinit"))[-1] == "all"
     assert structure(demo_side) == structure(main_side)
 
 
-def test_the_report_and_every_figure_it_references_exist(demo):
-    folder = demo[0] / "demo" / "metrics"
+@pytest.mark.parametrize("model", DEMO_MODELS)
+def test_the_report_and_every_figure_it_references_exist(demo, model):
+    folder = demo[0] / "demo" / "metrics" / "models" / model
     report = (folder / "report.md").read_text()
     figures = re.findall(r"\]\((figures/[^)]+\.png)\)", report)
     assert len(figures) >= 7
     for figure in figures:
         with Image.open(folder / figure) as image:
             assert image.format == "PNG" and image.width > 100
-    zeroshot = demo_metrics(demo, "zeroshot.json")
+    zeroshot = demo_metrics(demo, "zeroshot.json", model)
     assert f"{zeroshot['best_top1']:.4f}" in report
+
+
+def test_the_front_page_is_a_two_model_leaderboard(demo):
+    folder = demo[0] / "demo" / "metrics"
+    board, report = demo_metrics(demo, "leaderboard.json", None), (folder / "report.md").read_text()
+    assert [row["model"] for row in board["models"]] == list(DEMO_MODELS)
+    assert [row["family"] for row in board["models"]] == ["hf_clip", "hf_siglip"]
+    for row in board["models"]:
+        assert row["zeroshot"]["top1"] == demo_metrics(demo, "zeroshot.json", row["model"])["best_top1"]
+        assert row["fewshot_16"]["top1"] == next(point["mean_top1"] for point in demo_metrics(
+            demo, "fewshot.json", row["model"])["curve"] if point["label"] == "16")
+        assert f"[{row['model']}](models/{row['model']}/report.md)" in report
+    other = next(model for model in DEMO_MODELS if model != board["leader"])
+    assert set(board["vs_leader"]) == {other} and f"**{other}** against the leader" in report
+    assert "contrastive softmax loss" in report and "sigmoid loss" in report  # what differs, in words
+    with Image.open(folder / "figures" / "leaderboard.png") as image:
+        assert image.format == "PNG"
 
 
 def test_evaluation_depth_metrics_are_in_the_demo(demo):
@@ -141,7 +167,7 @@ def test_experiments_checkouts_and_diffs_work_on_the_demo_alone(demo, tmp_path):
     commit(repo, "demo run")
     folder, dvc = repo / "demo", (sys.executable, "-m", "dvc")
     ran = sh(folder, *dvc, "exp", "run", "-S", "probe.lr=0.01")
-    assert "Running stage 'probe'" in ran and "Running stage 'extract'" not in ran  # seconds, not a rerun
+    assert "Running stage 'probe@clip'" in ran and "Running stage 'extract" not in ran  # seconds, not a rerun
     name = re.search(r"Ran experiment\(s\): (\S+)", ran).group(1)
     table = sh(folder, *dvc, "exp", "show", "--no-pager", "--only-changed", "--drop",
                r".*/|State|Executor|ece\..*|p_value\..*|macro_f1\..*|.*oracle.*", env={"COLUMNS": "400"})  # README's
@@ -151,14 +177,15 @@ def test_experiments_checkouts_and_diffs_work_on_the_demo_alone(demo, tmp_path):
     outputs = [sh(folder, *dvc, *command) for command in (("exp", "apply", name), ("checkout",),
                                                           ("metrics", "diff"), ("plots", "diff"))]
     assert all("failed to load" not in output and "ERROR" not in output for output in outputs), outputs
-    assert "probe_epoch" in outputs[2] and "probe.top1_low" in outputs[2]  # the experiment's against HEAD
+    assert "clip.probe_epoch" in outputs[2] and "clip.probe.top1_low" in outputs[2]  # the experiment's against HEAD
     plots = json.loads(sh(folder, *dvc, "plots", "show", "--json"))["data"]
-    definitions = yaml.safe_load((folder / "dvc.yaml").read_text())["plots"]
-    assert len(plots) == len(definitions)  # each plot drawn once, not again for a stage's own declaration
+    stages = yaml.safe_load((folder / "dvc.yaml").read_text())["stages"]
+    declared = [plot for stage in stages.values() for plot in stage.get("do", stage).get("plots", [])]
+    assert len(plots) == len(declared) * len(DEMO_MODELS) > 0  # each model's plots, each drawn once
 
     params = folder / "params.yaml"
     params.write_text(params.read_text().replace("  epochs: 50", "  epoch: 50"))
     done = run(folder, *dvc, "repro")
     assert done.returncode != 0 and "error: params.yaml: probe.epoch: unknown key; did you mean probe.epochs?" \
         in done.stderr and "are missing" not in done.stderr, done.stderr  # the project's message, not DVC's
-    assert (folder / "metrics" / "probe.json").is_file()  # checked before any stage's outputs were removed
+    assert (folder / "metrics" / "models" / "clip" / "probe.json").is_file()  # checked before any output was removed

@@ -64,7 +64,8 @@ def test_logits_equal_the_models_forward(checkpoint, test_images):
     padding = "max_length" if family == "hf_siglip" else True  # as each was trained
     with torch.inference_mode():
         out = model(**tokenizer(class_prompts(template, names), padding=padding, return_tensors="pt"),
-                    pixel_values=processor(images=[images.open_rgb(p) for p in paths], return_tensors="pt")["pixel_values"])
+                    pixel_values=processor(images=[images.open_rgb(p) for p in paths],
+                                           return_tensors="pt")["pixel_values"])
     head = families.zero_shot_head(model)
     np.testing.assert_allclose(head.logits(similarity_scores(image_features, text_features, "cosine")),
                                out.logits_per_image.numpy(), atol=1e-4 * head.scale)

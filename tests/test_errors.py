@@ -35,7 +35,8 @@ def data_params(dataset, **changes):
 @pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}],
                          ids=["offline-mode", "hub-unreachable"])
 def test_missing_model_offline_fails_fast(tmp_path, env):
-    params = {"models": {"m": {"name": "openai/clip-vit-base-patch32"}}, "model": {"device": "cpu"}, "extract": {"batch_size": 2}}
+    params = {"models": {"m": {"name": "openai/clip-vit-base-patch32"}}, "model": {"device": "cpu"},
+              "extract": {"batch_size": 2}}
     start = time.monotonic()
     done = run_stage(tmp_path, "extract", params, "--subset", str(tmp_path), "--out", str(tmp_path / "f"),
                      env={"HF_HOME": str(tmp_path / "hf"), **env})
@@ -81,7 +82,8 @@ def test_bad_test_size(tmp_path, shape_folder, value):
 
 
 def test_template_without_placeholder(tmp_path, tiny_clip_dir):
-    params = {"models": {"m": {"name": str(tiny_clip_dir)}}, "model": {"device": "cpu"}, "zeroshot": {"templates": ["a photo of a cat"]}}
+    params = {"models": {"m": {"name": str(tiny_clip_dir)}}, "model": {"device": "cpu"},
+              "zeroshot": {"templates": ["a photo of a cat"]}}
     done = run_stage(tmp_path, "zeroshot", params, "--subset", str(tmp_path), "--features", str(tmp_path))
     assert_one_line_error(done, "'a photo of a cat'", "{}")
 
@@ -97,6 +99,7 @@ def test_not_a_clip_checkpoint(tmp_path):
     from transformers import BertConfig, BertModel
     BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
                          vocab_size=10)).save_pretrained(tmp_path / "bert")
-    params = {"models": {"m": {"name": str(tmp_path / "bert")}}, "model": {"device": "cpu"}, "extract": {"batch_size": 2}}
+    params = {"models": {"m": {"name": str(tmp_path / "bert")}}, "model": {"device": "cpu"},
+              "extract": {"batch_size": 2}}
     done = run_stage(tmp_path, "extract", params, "--subset", str(tmp_path), "--out", str(tmp_path / "f"))
     assert_one_line_error(done, "'bert' checkpoint, which no model family loads")

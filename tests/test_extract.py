@@ -4,12 +4,10 @@ and sharding never change the features, and an interrupted extraction resumes fr
 import copy
 import pickle
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-import yaml
 from PIL import Image
 from transformers import CLIPImageProcessor, CLIPImageProcessorPil
 
@@ -23,7 +21,7 @@ from clip_study.errors import UserError
 from clip_study.evaluation.similarity import l2_normalize
 from clip_study.models import encoding, loading, pixels
 from clip_study.models.precision import resolve_precision
-from tests.dvc_repo import ROOT
+from tests.dvc_repo import ROOT, extract_command, write_extract_params
 
 SIZES = [(32, 32), (37, 53), (300, 200), (23, 300), (64, 48), (1, 1)]
 
@@ -238,17 +236,8 @@ def test_model_fingerprint_follows_the_weights(tiny):
     assert loading.model_fingerprint(text_changed.vision_model, text_changed.visual_projection) == image_tower
 
 
-def write_params(path, tiny_clip_dir, **extract):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["models"] = {"clip": {"name": str(tiny_clip_dir)}}
-    params["model"]["device"] = "cpu"
-    params["extract"].update(extract)
-    path.write_text(yaml.safe_dump(params))
 
 
-def extract_command(params, subset, out):
-    return [sys.executable, "-m", "stages.extract", "--params", str(params), "--subset", str(subset),
-            "--out", str(out)]
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +264,7 @@ def assert_features_of(subset, features_dir, model_dir, batch_size):
 
 
 def test_the_stage_writes_features_in_shards_and_removes_its_work_folder(tmp_path, tiny_clip_dir, subset):
-    write_params(tmp_path / "params.yaml", tiny_clip_dir, batch_size=8, shard_size=10, workers=1, threads=1)
+    write_extract_params(tmp_path / "params.yaml", tiny_clip_dir, batch_size=8, shard_size=10, workers=1, threads=1)
     done = subprocess.run(extract_command(tmp_path / "params.yaml", subset, tmp_path / "features"),
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -302,7 +291,7 @@ def test_a_killed_extraction_resumes_and_gives_the_uninterrupted_features(tmp_pa
     import signal
     import time
 
-    write_params(tmp_path / "params.yaml", tiny_clip_dir, batch_size=4, shard_size=32, workers=0, threads=1)
+    write_extract_params(tmp_path / "params.yaml", tiny_clip_dir, batch_size=4, shard_size=32, workers=0, threads=1)
     command = extract_command(tmp_path / "params.yaml", big_subset, tmp_path / "features")
     work = tmp_path / "features.partial"
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

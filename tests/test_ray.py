@@ -8,13 +8,11 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from clip_study.data import shards
 from clip_study.data.sources import scan_folder
@@ -22,7 +20,7 @@ from clip_study.data.subset import read_split, split_indices, write_subset
 from clip_study.errors import UserError
 from clip_study.models import loading, ray_extraction
 from clip_study.models.extraction import extract_features
-from tests.dvc_repo import MEASURED, ROOT, commit, per_model, repro, set_params
+from tests.dvc_repo import MEASURED, ROOT, commit, extract_command, per_model, repro, set_params, write_extract_params
 from tests.dvc_repo import PIPELINE_MODELS as MODELS
 
 try:
@@ -151,31 +149,22 @@ def test_an_address_where_no_cluster_answers_is_a_one_line_error(address):
     assert "\n" not in str(failure.value)
 
 
-def stage_command(params, subset, out):
-    return [sys.executable, "-m", "stages.extract", "--params", str(params), "--subset", str(subset),
-            "--out", str(out)]
 
 
-def write_params(path, tiny_clip_dir, **extract):
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["models"] = {"clip": {"name": str(tiny_clip_dir)}}
-    params["model"]["device"] = "cpu"
-    params["extract"].update(extract)
-    path.write_text(yaml.safe_dump(params))
 
 
 @needs_ray
 def test_a_killed_ray_run_resumes_from_its_shards_and_gives_the_uninterrupted_features(tmp_path, tiny_clip_dir,
                                                                                        shape_folder):
     subset = write_split_subset(tmp_path / "subset", shape_folder, repeat=2, test_size=0.25)  # 294 train images
-    write_params(tmp_path / "local.yaml", tiny_clip_dir, batch_size=4, shard_size=32, threads=1)
-    write_params(tmp_path / "ray.yaml", tiny_clip_dir, batch_size=4, shard_size=32, threads=1, engine="ray",
+    write_extract_params(tmp_path / "local.yaml", tiny_clip_dir, batch_size=4, shard_size=32, threads=1)
+    write_extract_params(tmp_path / "ray.yaml", tiny_clip_dir, batch_size=4, shard_size=32, threads=1, engine="ray",
                  ray_address="local", ray_actors=1)
-    done = subprocess.run(stage_command(tmp_path / "local.yaml", subset, tmp_path / "local"), cwd=ROOT,
+    done = subprocess.run(extract_command(tmp_path / "local.yaml", subset, tmp_path / "local"), cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
-    command, work = stage_command(tmp_path / "ray.yaml", subset, tmp_path / "features"), tmp_path / "features.partial"
+    command, work = extract_command(tmp_path / "ray.yaml", subset, tmp_path / "features"), tmp_path / "features.partial"
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     deadline = time.monotonic() + 180

@@ -45,8 +45,8 @@ def test_saved_siglip_reloads_bit_identically(tiny_siglip_dir):
     assert loaded.config.model_type == "siglip" and loaded.config.text_config.max_position_embeddings == 64
     for (name, weight), other in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
         assert torch.equal(weight, other), name
-    # the SigLIP paper's start, not transformers' 0 and 0
-    assert loaded.logit_scale.item() == pytest.approx(math.log(10)) and loaded.logit_bias.item() == -10
+    # the SigLIP paper's bias and CLIP's temperature, not transformers' 0 and 0
+    assert loaded.logit_scale.item() == pytest.approx(math.log(1 / 0.07)) and loaded.logit_bias.item() == -10
     assert type(AutoImageProcessor.from_pretrained(tiny_siglip_dir)) is tinyclip.SiglipImageProcessor
     assert AutoTokenizer.from_pretrained(tiny_siglip_dir).get_vocab() == tinyclip.train_tokenizer(
         shape_prompts(), 300).get_vocab()

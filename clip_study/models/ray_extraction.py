@@ -171,7 +171,8 @@ def _ordered_quiet_data(ray: Any) -> Iterator[None]:
         data_logger.setLevel(level)
 
 
-def _rows(ray: Any, plan: ExtractionPlan, name: str, family: str, device: str, precision: str, batch_size: int, threads: int,
+def _rows(ray: Any, plan: ExtractionPlan, name: str, family: str, device: str, precision: str, batch_size: int,
+          threads: int,
           actors: int, check_paths: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(indices, features) batches of every image left to encode, in order (indices across the splits' todo
     lists laid end to end)."""
@@ -235,7 +236,8 @@ def extract_features_ray(ray: Any, model: Any, processor: Any, splits: dict[str,
                          family: str = "auto") -> tuple[int, float]:
     """As ``extraction.extract_features``, with the encoding on the Ray cluster ``ray`` is connected to (see
     ``cluster``): ``actors`` actors (None: one per GPU of the cluster, else one) each load checkpoint
-    ``name`` (of ``family``) on the device ``model`` is on and run ``threads`` torch threads. The images and the checkpoint
+    ``name`` (of ``family``) on the device ``model`` is on and run ``threads`` torch threads. The images and
+    the checkpoint
     must be readable at the same paths on every node. A failed or interrupted run keeps its finished
     shards; the rerun encodes only the rest."""
     device = str(next(model.parameters()).device)

@@ -118,9 +118,10 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
             ] if few else [missing("fewshot")]
 
     out += ["## 6. Calibration\n", img("reliability", "reliability diagrams"),
-            "Probabilities: zero-shot's softmax of the model's logit scale x cosine, each probe's softmax of its "
-            "scores. The temperature is fitted on held-out data (zero-shot: the train images; the probes: their "
-            f"validation split), never on test; ECE over {z['calibration']['bins']} confidence bins.\n",
+            "Probabilities: zero-shot's softmax over the classes of the model's logits (logit scale x cosine; a "
+            "SigLIP bias cancels), each probe's softmax of its scores. The temperature is fitted on held-out data "
+            "(zero-shot: the train images; the probes: their validation split), never on test; "
+            f"ECE over {z['calibration']['bins']} confidence bins.\n",
             table(["classifier", "temperature", "ECE", "ECE scaled", "NLL", "NLL scaled", "Brier", "Brier scaled"],
                   [[name, c["temperature"], c["before"]["ece"], c["after"]["ece"], c["before"]["nll"],
                     c["after"]["nll"], c["before"]["brier"], c["after"]["brier"]]
