@@ -12,7 +12,7 @@ from PIL import Image
 from clip_study.errors import UserError
 from stages import report
 
-DEMO = Path(__file__).resolve().parent.parent / "demo" / "metrics"
+DEMO = Path(__file__).resolve().parent.parent / "demo" / "metrics" / "models" / "clip"  # the demo's CLIP
 REAL = ("zeroshot", "similarity", "probe", "probe_curve", "summary", "heldout")
 CLASSES = ["blue circle", "blue square", "red circle", "red square", "green star", "white cross"]
 CORRECT = [4, 3, 3, 2, 1, 4]  # of 4 test images per class; each mistake is predicted as the next class

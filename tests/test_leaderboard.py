@@ -1,0 +1,55 @@
+"""The leaderboard's library: paired tests between models on the same test images, and the front page."""
+
+import numpy as np
+import pytest
+
+from clip_study.errors import UserError
+from clip_study.pipeline.stage import rebuild
+from clip_study.reporting.leaderboard import build_leaderboard, leaderboard_report, paired_between_models
+
+
+def result(top1):
+    return {"top1": top1, "top1_low": top1 - 0.05, "top1_high": top1 + 0.05}
+
+
+def row(model, family, top1):
+    return {"model": model, "checkpoint": f"ckpt/{model}", "family": family, "parameters": 1_000_000,
+            "images_per_second": 100.0, "device": "cpu", "zeroshot": {"key": "photo", **result(top1)},
+            "zeroshot_template": {"key": "photo", "template": "a photo of a {}", **result(top1)},
+            "zeroshot_ensembles": {}, "probe": result(top1 + 0.1), "logreg": result(top1 + 0.1),
+            "fewshot_16": None, "zeroshot_ece": 0.05}
+
+
+def predictions(labels, wrong):
+    """Every classifier right except on the images ``wrong`` marks."""
+    guessed = np.where(wrong, (labels + 1) % 3, labels)
+    return {"labels": labels, "zeroshot": guessed, "probe": guessed, "logreg": guessed}
+
+
+def test_each_model_is_compared_with_the_leader_on_the_same_images():
+    labels = np.arange(60) % 3
+    good, bad = np.zeros(60, bool), np.arange(60) < 30  # the second model misses 30 images the first gets
+    board = build_leaderboard([row("b", "hf_siglip", 0.5), row("a", "hf_clip", 1.0)],
+                              {"a": predictions(labels, good), "b": predictions(labels, bad)}, num_classes=3)
+    assert board["leader"] == "a" and set(board["vs_leader"]) == {"b"}
+    assert board["vs_leader"]["b"]["zeroshot"]["b_only"] == 30 and board["vs_leader"]["b"]["zeroshot"]["a_only"] == 0
+    assert board["vs_leader"]["b"]["zeroshot"]["verdict"].startswith("worse, p < 0.001")
+    reports = {"a": "models/a/report.md", "b": "models/b/report.md"}
+    report = leaderboard_report(board, "figures/leaderboard.png", reports)
+    assert report.index("| **a** |") < report.index("| **b** |")  # best zero-shot first
+    assert "**b** against the leader **a** (hf_siglip, sigmoid loss against hf_clip, contrastive softmax loss)" \
+        in report
+    assert "- [b](models/b/report.md)" in report
+
+
+def test_models_scored_on_different_test_images_are_refused():
+    labels = np.arange(6) % 3
+    with pytest.raises(UserError, match="models b and a were scored on different test images"):
+        paired_between_models({"a": predictions(labels, np.zeros(6, bool)),
+                               "b": predictions(labels[::-1].copy(), np.zeros(6, bool))}, "a")
+
+
+def test_the_fix_for_a_damaged_file_names_the_models_stage(monkeypatch):
+    monkeypatch.setenv("DVC_STAGE", "demo/dvc.yaml:summary@siglip")
+    assert rebuild("zeroshot").endswith("`dvc repro --force --single-item demo/dvc.yaml:zeroshot@siglip`")
+    assert rebuild("fetch").endswith("`dvc repro --force --single-item demo/dvc.yaml:fetch`")  # one for all models
