@@ -223,6 +223,18 @@ def test_a_shard_key_changes_with_the_image_bytes_and_the_settings(tmp_path):
     assert after[0] == before[0] and after[1].key != before[1].key
 
 
+def test_the_runs_shards_are_named_by_precision_and_encoder_mode(tmp_path, tiny, image_paths):
+    """A run at another precision must not resume from the shards of this one."""
+    from clip_study.models.extraction import plan_extraction
+
+    model, processor = tiny
+    splits = {"train": (image_paths[:8], np.zeros(8, dtype=np.int64))}
+    names = {precision: [shard.name for shard in plan_extraction(model, processor, splits, tmp_path / "features",
+                                                                 precision, 4, log=lambda line: None).plans["train"]]
+             for precision in ("fp32", "int8")}
+    assert len(names["fp32"]) == 2 and set(names["fp32"]).isdisjoint(names["int8"])
+
+
 def test_model_fingerprint_follows_the_weights(tiny):
     model, _ = tiny
     other = tinyclip.random_small_clip(["a photo of a red circle"], seed=5)[0]

@@ -19,6 +19,7 @@ from clip_study.models import pixels
 from clip_study.models.encoding import ImageEncoder, encode_batches, prepare_run
 from clip_study.models.families import embedding_dim
 from clip_study.models.loading import model_fingerprint
+from clip_study.models.towers import image_tower
 
 
 def default_workers(device: torch.device, cores: int) -> int:
@@ -52,7 +53,8 @@ def plan_extraction(model: Any, processor: Any, splits: dict[str, tuple[list[Pat
     what is left to encode (saying so when a run resumes)."""
     first_paths = next((paths for paths, _ in splits.values() if paths), [])
     preprocessing, encode = prepare_run(model, processor, first_paths, precision, log)
-    key = shards.settings_key(model=model_fingerprint(encode.tower), precision=precision, encoder=encode.mode,
+    key = shards.settings_key(model=model_fingerprint(image_tower(model)),  # the weights image features read
+                              precision=precision, encoder=encode.mode,
                               preprocessing=preprocessing.name, processor=processor.to_dict())
     work = out.with_name(out.name + ".partial")
     plans = {split: shards.plan(split, paths, shard_size, key) for split, (paths, _) in splits.items()}
