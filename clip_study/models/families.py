@@ -29,7 +29,9 @@ AUTO = "auto"
 
 @dataclass(frozen=True)
 class Family:
-    """What differs between dual encoders, as plain data and three small functions below."""
+    """What differs between dual encoders, as plain data: the model class per model type, how zero-shot logits
+    become probabilities, how texts are padded, the image tower's class, and what the family loads and how
+    its models were trained (in words, for messages and reports)."""
 
     name: str
     classes: dict[str, str]  # model_type -> transformers model class
@@ -70,7 +72,7 @@ def resolve_family(requested: str, model_type: str, checkpoint: str) -> Family:
     if matching is None and model_type in NOT_LOADED:
         raise UserError(f"'{checkpoint}': {NOT_LOADED[model_type]}")
     if matching is None:
-        known = "; ".join(f"{f.name}: {', '.join(f.classes)}" for f in FAMILIES.values())
+        known = "; ".join(f"{f.name}: {f.describes}, model type {', '.join(f.classes)}" for f in FAMILIES.values())
         raise UserError(f"'{checkpoint}' is a '{model_type}' checkpoint, which no model family loads ({known}): "
                         "use a CLIP or SigLIP checkpoint")
     if requested not in (AUTO, matching.name):
