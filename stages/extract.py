@@ -22,25 +22,28 @@ from clip_study.models.loading import load_image_processor, load_model, pick_dev
 from clip_study.models.pixels import available_cores
 from clip_study.models.precision import resolve_precision
 from clip_study.pipeline.params import for_param, load_params, model_entry, section
+from clip_study.pipeline.sections.extract import EXTRACT
+from clip_study.pipeline.sections.model import MODEL
+from clip_study.pipeline.sections.models import MODELS
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"subset": "data/subset", "out": "data/features", "metrics": ""}, argv,
                       per_model=True)
-    params = load_params(args.params)
+    params = load_params(args.params, MODELS, MODEL, EXTRACT)
     short, checkpoint, family = model_entry(params, args.model)
     model_params, settings = section(params, "model"), section(params, "extract")  # checked by load_params
     with for_param("model.device"):
-        device = pick_device(str(model_params.get("device", "auto")))
+        device = pick_device(str(model_params["device"]))
     with for_param("extract.precision"):
-        precision = resolve_precision(str(settings.get("precision", "auto")), device)
+        precision = resolve_precision(str(settings["precision"]), device)
     cores = available_cores()
-    threads, workers = settings.get("threads", "auto"), settings.get("workers", "auto")
+    threads, workers = settings["threads"], settings["workers"]
     torch.set_num_threads(cores if threads == "auto" else threads)
     workers = default_workers(device, cores) if workers == "auto" else workers
 
-    engine = settings.get("engine", "local")
+    engine = settings["engine"]
     if engine == "ray":
         from clip_study.models import ray_extraction  # ray is an optional extra: imported only here
 
@@ -50,12 +53,12 @@ def main(argv: list[str] | None = None) -> None:
         model = load_model(checkpoint, device, family)
         processor = load_image_processor(checkpoint)
     splits = {split: read_split(args.subset, split, fix=rebuild("fetch")) for split in ("train", "test")}
-    log, shard_size = (lambda message: print(f"extract {short}: {message}")), settings.get("shard_size", 4096)
+    log, shard_size = (lambda message: print(f"extract {short}: {message}")), settings["shard_size"]
     if engine == "ray":
-        actors = settings.get("ray_actors", "auto")
+        actors = settings["ray_actors"]
         with ExitStack() as stack:
             with for_param("extract.ray_address"):
-                ray = stack.enter_context(ray_extraction.cluster(settings.get("ray_address", "local"), cores, log))
+                ray = stack.enter_context(ray_extraction.cluster(settings["ray_address"], cores, log))
             encoded, seconds = ray_extraction.extract_features_ray(
                 ray, model, processor, splits, Path(args.out), checkpoint, precision, settings["batch_size"],
                 torch.get_num_threads(), shard_size, None if actors == "auto" else actors, log=log, family=family)

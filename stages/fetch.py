@@ -21,6 +21,7 @@ from clip_study.data import images, sources, subset
 from clip_study.errors import UserError
 from clip_study.files import write_json
 from clip_study.pipeline.params import for_param, load_params, section
+from clip_study.pipeline.sections.data import DATA
 from clip_study.pipeline.stage import parse_args, run
 
 WARNING_LINES = 20  # bad images listed one per line; the rest are counted
@@ -32,13 +33,13 @@ def warn(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"out": "data/subset", "metrics": "metrics/fetch.json"}, argv)
-    params = section(load_params(args.params), "data")  # every value checked by load_params
-    seed, test_size, max_per_class = params["seed"], params["test_size"], params.get("max_per_class")
-    policy, spec = params.get("on_bad_image", "skip"), params.get("classes", "all")
+    params = section(load_params(args.params, DATA), "data")  # every value checked by load_params
+    seed, test_size, max_per_class = params["seed"], params["test_size"], params["max_per_class"]
+    policy, spec = params["on_bad_image"], params["classes"]
     subset.import_splitter_early()
 
     with for_param("data.dataset"):
-        source = sources.load_source(str(params["dataset"]), str(params.get("split", "train")))
+        source = sources.load_source(str(params["dataset"]), str(params["split"]))
     for class_id in source.empty_classes:
         warn(f"class folder '{class_id}' has no image files: left out")
     if source.ignored_files:
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
              f"(e.g. {source.ignored_files[0]})")
     available = list(dict.fromkeys(example.class_id for example in source.examples))
     with for_param("data.class_names"):
-        names = subset.class_names(available, params.get("class_names"))
+        names = subset.class_names(available, params["class_names"])
     with for_param("data.classes"):
         chosen = subset.select_classes(available, names, spec, seed)
         subset.check_distinct_names(chosen, names)

@@ -13,6 +13,8 @@ from clip_study.evaluation.fewshot import curve_point, shot_counts
 from clip_study.files import read_json, write_json
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import load_params, section
+from clip_study.pipeline.sections.evaluation import EVALUATION
+from clip_study.pipeline.sections.fewshot import FEWSHOT
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
@@ -27,7 +29,7 @@ def chosen_C(path: str) -> float:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"features": "data/features", "logreg_metrics": "metrics/logreg.json",
                                 "metrics": "metrics/fewshot.json", "curve": "metrics/fewshot_curve.json"}, argv)
-    all_params = load_params(args.params)  # ranges checked there
+    all_params = load_params(args.params, FEWSHOT, EVALUATION)  # ranges checked there
     params, bootstrap = section(all_params, "fewshot"), bootstrap_settings(all_params)
     seeds, seed = params["seeds"], params["seed"]
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from clip_study.files import load_npz, read_json, write_json
 from clip_study.pipeline.params import load_params, section
+from clip_study.pipeline.sections.models import MODELS
 from clip_study.pipeline.stage import parse_args, rebuild, run
 from clip_study.reporting.figures import plot_leaderboard
 from clip_study.reporting.leaderboard import build_leaderboard, leaderboard_report, model_row
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"metrics_dir": "metrics/models", "predictions": "data/predictions",
                                 "out": "metrics/leaderboard.json", "report": "metrics/report.md",
                                 "figures": "metrics/figures"}, argv)
-    models = list(section(load_params(args.params), "models"))
+    models = list(section(load_params(args.params, MODELS), "models"))
     rows, predictions = [], {}
     for short in models:
         folder = Path(args.metrics_dir) / short

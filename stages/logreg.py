@@ -18,6 +18,8 @@ from clip_study.evaluation.metrics import confusion_rows, scored
 from clip_study.files import save_npz, write_json
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import for_param, load_params, section
+from clip_study.pipeline.sections.evaluation import EVALUATION
+from clip_study.pipeline.sections.logreg import LOGREG
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
@@ -25,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"features": "data/features", "subset": "data/subset", "out": "data/logreg",
                                 "metrics": "metrics/logreg.json", "sweep": "metrics/logreg_sweep.json",
                                 "confusion": "metrics/confusion_logreg.json"}, argv)
-    all_params = load_params(args.params)  # ranges checked there
+    all_params = load_params(args.params, LOGREG, EVALUATION)  # ranges checked there
     params = section(all_params, "logreg")
     Cs = logistic.C_grid(float(params["C_min"]), float(params["C_max"]), params["C_steps"])
     seed = params["seed"]

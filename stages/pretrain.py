@@ -23,6 +23,7 @@ from clip_study.errors import UserError
 from clip_study.files import write_json
 from clip_study.models.families import FAMILIES
 from clip_study.pipeline.params import for_param, load_params, section
+from clip_study.pipeline.sections.pretrain import PRETRAIN
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
                                 "family": "hf_clip"}, argv)
     small, family = tinyclip.small_model(args.family), FAMILIES.get(args.family)
     # ranges, and widths divisible by heads, checked by load_params; the patch size needs the images
-    params = section(load_params(args.params), "pretrain")
+    params = section(load_params(args.params, PRETRAIN), "pretrain")
     seed, steps, batch_size, warmup = (params[key] for key in ("seed", "steps", "batch_size", "warmup_steps"))
     lr, weight_decay = float(params["lr"]), float(params["weight_decay"])
     sizes = {key: params[key] for key in ("vision_hidden", "vision_layers", "patch_size", "text_hidden",

@@ -17,20 +17,21 @@ from pathlib import Path
 from clip_study.data import sources
 from clip_study.files import write_json
 from clip_study.pipeline.params import for_param, load_params, section
+from clip_study.pipeline.sections.data import DATA
 from clip_study.pipeline.stage import parse_args, run
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"out": "data/source.json"}, argv)
-    params = section(load_params(args.params), "data")  # checked by load_params
-    dataset, names = str(params["dataset"]), params.get("class_names")
+    params = section(load_params(args.params, DATA), "data")  # checked by load_params
+    dataset, names = str(params["dataset"]), params["class_names"]
     with for_param("data.dataset"):
         folder = sources.is_folder(dataset)
         parquet = folder and sources.is_parquet_folder(Path(dataset))
         listing = sources.folder_listing(Path(dataset)) if folder and not parquet else None
         files = sources.files_listing(Path(dataset)) if parquet else None
     write_json(args.out, {
-        "dataset": dataset, "split": None if folder and not parquet else str(params.get("split", "train")),
+        "dataset": dataset, "split": None if folder and not parquet else str(params["split"]),
         "class_names_md5": hashlib.md5(Path(names).read_bytes()).hexdigest() if names else None,
         "classes": listing, "files": files,
     })

@@ -18,6 +18,7 @@ from clip_study.evaluation.similarity import similarity_scores
 from clip_study.files import load_npz, read_json, write_json
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import load_params
+from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     text_features = load_npz(Path(args.zeroshot) / "text_features.npz", fix=rebuild("zeroshot"))[best]
     image_features, labels = load_features(Path(args.features) / "test.npz", rebuild("extract"), len(text_features))
 
-    bootstrap = bootstrap_settings(load_params(args.params))
+    bootstrap = bootstrap_settings(load_params(args.params, EVALUATION))
     results, correct = {}, {}
     for metric in ("cosine", "dot"):
         scores = similarity_scores(image_features, text_features, metric)

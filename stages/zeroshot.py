@@ -22,11 +22,13 @@ from clip_study.evaluation.metrics import confusion_rows
 from clip_study.evaluation.prompts import template_keys
 from clip_study.evaluation.similarity import similarity_scores
 from clip_study.files import read_json, save_npz, write_json
-from clip_study.models.families import zero_shot_head
 from clip_study.models.loading import load_model, load_tokenizer, pick_device
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import for_param, load_params, model_entry, section
-from clip_study.pipeline.schema import ensemble_members
+from clip_study.pipeline.sections.evaluation import EVALUATION
+from clip_study.pipeline.sections.model import MODEL
+from clip_study.pipeline.sections.models import MODELS
+from clip_study.pipeline.sections.zeroshot import ZEROSHOT, ensemble_members
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
@@ -34,14 +36,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"subset": "data/subset", "features": "data/features", "out": "data/zeroshot",
                                 "metrics": "metrics/zeroshot.json", "confusion": "metrics/confusion_zeroshot.json"},
                       argv, per_model=True)
-    params = load_params(args.params)  # templates and ensembles checked there
+    params = load_params(args.params, MODELS, MODEL, ZEROSHOT, EVALUATION)  # templates and ensembles checked there
     short, checkpoint, family = model_entry(params, args.model)
     model_params, settings = section(params, "model"), section(params, "zeroshot")
     templates = template_keys(settings["templates"])
     ensembles = {str(name): (ensemble_members(f"zeroshot.ensembles.{name}", spec),
                              spec if isinstance(spec, str) else "inline")
-                 for name, spec in (settings.get("ensembles") or {}).items()}
-    clash = sorted((set(templates) | ({"class_prompts"} if settings.get("class_prompts") else set())) & set(ensembles))
+                 for name, spec in (settings["ensembles"] or {}).items()}
+    clash = sorted((set(templates) | ({"class_prompts"} if settings["class_prompts"] else set())) & set(ensembles))
     if clash:
         raise UserError(f"zeroshot.ensembles: {clash} is also the key of a template or of class_prompts, and "
                         "each names one result: rename the ensemble")
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     names = [c["name"] for c in classes]
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"), len(names))
     with for_param("model.device"):
-        device = pick_device(str(model_params.get("device", "auto")))
+        device = pick_device(str(model_params["device"]))
     with for_param(f"models.{short}.name"):
         model = load_model(checkpoint, device, family)
         tokenizer = load_tokenizer(checkpoint, model)
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, (members, source) in ensembles.items():
         weights[name] = zeroshot.zero_shot_classifier(model, tokenizer, names, members)
         described[name] = {"num_templates": len(members), "source": source}
-    if settings.get("class_prompts"):
+    if settings["class_prompts"]:
         path = str(settings["class_prompts"])
         with for_param("zeroshot.class_prompts"):
             prompts = zeroshot.prompts_per_class(read_json(path), classes)
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     for key, result in results.items():
         print(f"zeroshot: {result['top1']:.4f} top-1 [{result['top1_low']:.4f}, {result['top1_high']:.4f}]  "
               f"{described[key].get('template', f'ensemble {key}')!r}  (train images {result['choice_top1']:.4f})")
-    head = zero_shot_head(model)  # zero-shot logits = logit scale x cosine (+ SigLIP's bias)
+    head = zeroshot.zero_shot_head(model)  # zero-shot logits = logit scale x cosine (+ SigLIP's bias)
     evaluation = section(params, "evaluation")
     calibration = calibration_report(head.logits(similarity_scores(train_x, weights[best], "cosine")), train_y,
                                      head.logits(similarity_scores(test_x, weights[best], "cosine")), test_y,

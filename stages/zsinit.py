@@ -16,6 +16,9 @@ from clip_study.evaluation.zeroshot_init import (Bootstrap, HeadTraining, alpha_
                                                  zsinit_point)
 from clip_study.files import load_npz, read_json, write_json
 from clip_study.pipeline.params import for_param, load_params, section
+from clip_study.pipeline.sections.evaluation import EVALUATION
+from clip_study.pipeline.sections.fewshot import FEWSHOT
+from clip_study.pipeline.sections.zsinit import ZSINIT
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"features": "data/features", "zeroshot": "data/zeroshot",
                                 "zeroshot_metrics": "metrics/zeroshot.json", "metrics": "metrics/zsinit.json",
                                 "curve": "metrics/zsinit_curve.json"}, argv)
-    params = load_params(args.params)  # ranges checked there
+    params = load_params(args.params, FEWSHOT, ZSINIT, EVALUATION)  # ranges checked there
     shots, settings, evaluation = (section(params, name) for name in ("fewshot", "zsinit", "evaluation"))
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"))
     num_classes = count_classes(train_y, test_y)

@@ -8,6 +8,7 @@ from transformers import pipeline
 
 from clip_study.data import images, sources
 from clip_study.evaluation.prompts import class_prompts
+from clip_study.evaluation import zeroshot as zeroshot_lib
 from clip_study.evaluation.similarity import l2_normalize, similarity_scores
 from clip_study.models import encoding, families, loading
 
@@ -47,7 +48,7 @@ def test_predictions_and_probabilities_equal_the_transformers_pipeline(checkpoin
     assert [names[i] for i in ours.argmax(1)] == [result[0]["label"] for result in theirs]
     # the probabilities: CLIP's softmax of logit_scale x cosine over the labels, SigLIP's sigmoid of each
     # logit_scale x cosine + logit_bias
-    expected = families.zero_shot_head(model).probabilities_of(ours)
+    expected = zeroshot_lib.zero_shot_head(model).probabilities_of(ours)
     for row, result in zip(expected, theirs):
         got = {r["label"]: r["score"] for r in result}
         np.testing.assert_allclose([got[n] for n in names], row, atol=1e-5)
@@ -66,7 +67,7 @@ def test_logits_equal_the_models_forward(checkpoint, test_images):
         out = model(**tokenizer(class_prompts(template, names), padding=padding, return_tensors="pt"),
                     pixel_values=processor(images=[images.open_rgb(p) for p in paths],
                                            return_tensors="pt")["pixel_values"])
-    head = families.zero_shot_head(model)
+    head = zeroshot_lib.zero_shot_head(model)
     np.testing.assert_allclose(head.logits(similarity_scores(image_features, text_features, "cosine")),
                                out.logits_per_image.numpy(), atol=1e-4 * head.scale)
     # our unnormalised embeddings point the way forward()'s normalised ones do

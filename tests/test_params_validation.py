@@ -12,7 +12,6 @@ import yaml
 
 from clip_study.errors import UserError
 from clip_study.pipeline import schema
-from clip_study.pipeline.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -52,7 +51,7 @@ def write(tmp_path: Path, params: dict) -> Path:
 def load_error(tmp_path: Path, params: dict) -> str:
     path = write(tmp_path, params)
     with pytest.raises(UserError) as error:
-        load_params(path)
+        schema.check_file(path)
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith(f"{path}: ")
@@ -162,7 +161,7 @@ def test_bad_params_name_the_key_the_value_and_what_is_allowed(tmp_path, monkeyp
 def test_committed_params_are_valid(monkeypatch, path):
     monkeypatch.chdir((ROOT / path).parent)
     assert schema.problems(yaml.safe_load((ROOT / path).read_text())) == []
-    assert load_params(ROOT / path)
+    assert schema.check_file(ROOT / path)
 
 
 def test_new_and_optional_keys_are_accepted(tmp_path):
@@ -172,11 +171,11 @@ def test_new_and_optional_keys_are_accepted(tmp_path):
     params["model"]["device"] = "cuda:1"
     params["zeroshot"].update(templates={"photo": "a photo of a {}"}, ensembles={"mine": ["a {}", "the {}"]})
     params["fewshot"]["shots"] = [1, 2, "all"]
-    assert load_params(write(tmp_path, params)) == params
+    assert schema.check_file(write(tmp_path, params)) == params
     minimal = {"data": {"dataset": "zh-plus/tiny-imagenet", "test_size": 0.2, "seed": 0},  # optional keys absent
                "models": {"clip_b32": {"name": "openai/clip-vit-base-patch32"}}, "extract": {"batch_size": 8},
                "zeroshot": {"templates": ["a {}"]}}
-    assert load_params(write(tmp_path, minimal)) == minimal
+    assert schema.check_file(write(tmp_path, minimal)) == minimal
 
 
 def test_several_problems_report_the_first_and_count_the_rest(tmp_path):
@@ -194,7 +193,7 @@ def test_yaml_slips_are_one_line_errors(tmp_path, text, message):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     with pytest.raises(UserError) as error:
-        load_params(path)
+        schema.check_file(path)
     assert str(error.value).startswith(f"{path}: {message}") and "\n" not in str(error.value)
 
 
@@ -207,12 +206,12 @@ def run_stage(tmp_path: Path, stage: str, params: dict, *args: str, cwd: Path = 
 
 @pytest.mark.parametrize("stage, dotted, value, expected", [
     ("fetch", "data.clases", 5, "data.clases: unknown key; did you mean data.classes?"),
-    ("fetch", "probe.lr", -1, "probe.lr: -1 must be a finite number > 0"),  # a section fetch does not read
+    ("check", "probe.lr", -1, "probe.lr: -1 must be a finite number > 0"),  # check: the whole file, first
     ("generate", "generate.image_size", 4, "generate.image_size: 4 must be a whole number >= 8"),
 ])
 def test_a_stage_exits_2_with_one_line_before_any_work(tmp_path, stage, dotted, value, expected):
     out = tmp_path / "out"
-    args = ["--out", str(out)] if stage == "fetch" else [
+    args = ["--out", str(out / "checked.json" if stage == "check" else out)] if stage in ("fetch", "check") else [
         "--pretrain", str(out / "p.npz"), "--images", str(out / "shapes"), "--held-out", str(out / "h.json")]
     done = run_stage(tmp_path, stage, edited(DEMO, dotted, value), *args, cwd=folder_of(DEMO))
     assert done.returncode == 2, done.stderr

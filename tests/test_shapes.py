@@ -19,7 +19,7 @@ from clip_study.demo.shapes import (
     render,
     write_image_folder,
 )
-from clip_study.pipeline.schema import DEMO_HELD_OUT_MAX
+from clip_study.pipeline.sections.generate import HELD_OUT_MAX
 
 
 def names_pair(text: str, colour: str, shape: str) -> bool:
@@ -73,7 +73,7 @@ def test_held_out_pairs_cover_each_colour_and_shape_once(seed):
 
 def test_the_params_schema_allows_as_many_held_out_pairs_as_there_are_colours_and_shapes():
     most = min(len(COLOURS), len(SHAPES))
-    assert DEMO_HELD_OUT_MAX == most and len(held_out_pairs(0, most)) == most
+    assert HELD_OUT_MAX == most and len(held_out_pairs(0, most)) == most
 
 
 def test_held_out_pairs_differ_between_seeds():

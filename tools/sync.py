@@ -40,7 +40,10 @@ def replace_between(text: str, name: str, body: str) -> str:
 def generators() -> dict[str, Generator]:
     """Path relative to the repository root -> its generator. Imported here so that each generator's
     dependencies load only when the command runs."""
+    from tools import codedeps
+
     found: dict[str, Generator] = {}
+    found.update(codedeps.generators())
     return found
 
 

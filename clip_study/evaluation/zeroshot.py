@@ -3,16 +3,19 @@ ensemble of templates, or from prompts written per class."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from clip_study.errors import UserError, shown
+from clip_study.evaluation.calibration import softmax
 from clip_study.evaluation.prompts import class_prompts
 from clip_study.evaluation.intervals import Bootstrap, compared
 from clip_study.evaluation.metrics import chosen_key, scored
 from clip_study.evaluation.similarity import ensemble_weights, similarity_scores
 from clip_study.models.encoding import encode_texts
+from clip_study.models.families import family_of
 
 
 def encode_templates(model: Any, tokenizer: Any, templates: list[str], class_names: list[str]) -> np.ndarray:
@@ -95,3 +98,26 @@ def evaluate_choices(class_weights: dict[str, np.ndarray], choice: tuple[np.ndar
         results[key]["vs_chosen"] = None if key == chosen else compared(predictions[key] == test_y,
                                                                         predictions[chosen] == test_y)
     return Choices(results, chosen, oracle, predictions)
+
+
+@dataclass(frozen=True)
+class ZeroShotHead:
+    """How a family turns cosine similarities into logits (``scale x cosine + bias``) and probabilities."""
+
+    scale: float
+    bias: float
+    probabilities: str  # the family's: "softmax" over the classes or a "sigmoid" per class
+
+    def logits(self, cosine: np.ndarray) -> np.ndarray:
+        return self.scale * cosine + self.bias
+
+    def probabilities_of(self, cosine: np.ndarray) -> np.ndarray:
+        logits = self.logits(np.asarray(cosine, dtype=np.float64))
+        return 1.0 / (1.0 + np.exp(-logits)) if self.probabilities == "sigmoid" else softmax(logits)
+
+
+def zero_shot_head(model: Any) -> ZeroShotHead:
+    """The model's learned logit scale (and SigLIP's bias) and its family's probability function."""
+    bias = getattr(model, "logit_bias", None)
+    return ZeroShotHead(float(model.logit_scale.detach().exp()), 0.0 if bias is None else float(bias.detach()),
+                        family_of(model).probabilities)

@@ -19,10 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from clip_study.errors import UserError
-from clip_study.evaluation.calibration import softmax
 
 AUTO = "auto"
 
@@ -96,26 +93,3 @@ def embedding_dim(model: Any) -> int:
 
 def parameter_count(model: Any) -> int:
     return int(sum(parameter.numel() for parameter in model.parameters()))
-
-
-@dataclass(frozen=True)
-class ZeroShotHead:
-    """How a family turns cosine similarities into logits (``scale x cosine + bias``) and probabilities."""
-
-    scale: float
-    bias: float
-    probabilities: str
-
-    def logits(self, cosine: np.ndarray) -> np.ndarray:
-        return self.scale * cosine + self.bias
-
-    def probabilities_of(self, cosine: np.ndarray) -> np.ndarray:
-        logits = self.logits(np.asarray(cosine, dtype=np.float64))
-        return 1.0 / (1.0 + np.exp(-logits)) if self.probabilities == "sigmoid" else softmax(logits)
-
-
-def zero_shot_head(model: Any) -> ZeroShotHead:
-    """The model's learned logit scale (and SigLIP's bias) and its probability function."""
-    bias = getattr(model, "logit_bias", None)
-    return ZeroShotHead(float(model.logit_scale.detach().exp()), 0.0 if bias is None else float(bias.detach()),
-                        family_of(model).probabilities)

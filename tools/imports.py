@@ -1,5 +1,5 @@
-"""The project files a stage runs, derived from the imports in its source (transitively), and whether a
-dvc.yaml's deps cover them: the base of tests/test_layout.py."""
+"""The project files a stage runs, derived from the imports in its source (transitively): what
+tools/codedeps.py writes into dvc.yaml as each stage's code deps, and what tests/test_layout.py checks."""
 
 from __future__ import annotations
 
@@ -70,41 +70,3 @@ def runs_no_code(file: Path) -> bool:
     body = ast.parse(file.read_text()).body
     return file.name == "__init__.py" and all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
                                               for n in body)
-
-
-def stage_modules(dvc_yaml: Path) -> dict[str, str]:
-    """Stage name -> the module its command runs (``python -m stages.<name>``)."""
-    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
-    return {name: match.group(1) for name, stage in stages.items()  # a foreach stage's command is under "do"
-            if (match := re.search(r"python -m (stages\.\w+)", stage.get("do", stage)["cmd"]))}
-
-
-def deps_problems(dvc_yaml: Path, stages: dict | None = None, root: Path = ROOT) -> list[str]:
-    """One line per stage of ``dvc_yaml`` (or of ``stages``, its parsed ``stages:`` as if written there) that
-    runs a project file its deps do not cover, or lists a code dep it never runs. Deps are relative to the
-    stage's wdir, which is relative to the dvc.yaml's folder."""
-    stages = stages if stages is not None else yaml.safe_load(dvc_yaml.read_text())["stages"]
-    where = dvc_yaml.relative_to(root)
-    problems = []
-    for name, stage in stages.items():
-        stage = stage.get("do", stage)  # a foreach stage's definition
-        match = re.search(r"python -m (stages\.\w+)", stage["cmd"])
-        if match is None:
-            continue
-        wdir = (dvc_yaml.parent / stage.get("wdir", ".")).resolve()
-        deps = [(wdir / dep).resolve() for dep in stage.get("deps", [])]
-        run = files_run_by(match.group(1), root)
-        for file in sorted(run):
-            if not runs_no_code(file) and not any(file == dep or dep in file.parents for dep in deps):
-                problems.append(f"{where}: stage {name} runs {file.relative_to(root)}, which its deps do not "
-                                "cover: add it (or its folder) to the stage's deps")
-        for dep in deps:
-            in_project = any(dep.is_relative_to(root / package) for package in PACKAGES)
-            is_code = dep.suffix == ".py" or (dep.is_dir() and any(dep.rglob("*.py")))
-            if in_project and is_code and not any(file == dep or dep in file.parents for file in run):
-                problems.append(f"{where}: stage {name} lists {dep.relative_to(root)} in its deps but runs no "
-                                "file of it: remove it")
-            if in_project and is_code and dep.is_dir():
-                problems.append(f"{where}: stage {name} lists the folder {dep.relative_to(root)}: list its files "
-                                "(a folder dep outside the demo's project would hash __pycache__ too)")
-    return problems
