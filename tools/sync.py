@@ -40,10 +40,11 @@ def replace_between(text: str, name: str, body: str) -> str:
 def generators() -> dict[str, Generator]:
     """Path relative to the repository root -> its generator. Imported here so that each generator's
     dependencies load only when the command runs."""
-    from tools import codedeps
+    from tools import codedeps, params_doc
 
     found: dict[str, Generator] = {}
     found.update(codedeps.generators())
+    found.update(params_doc.generators())
     return found
 
 
