@@ -78,3 +78,25 @@ def pipeline_run(tmp_path_factory, tiny_clip_dir, long_text_siglip_dir, shape_fo
                evaluation__val_fraction=0.5, evaluation__resamples=300)  # 2 train images per class: fit 1, validate 1
     commit(repo)
     return repo, repro(repo)
+
+
+def library_modules() -> set[str]:
+    """Every module of the library, by its dotted name."""
+    root = Path(__file__).resolve().parents[1]
+    return {".".join(file.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+            for file in (root / "clip_study").rglob("*.py")}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The fast tier (``pytest -m "not slow"`` over all of tests/) must still load every library module, so
+    that a broken one fails it: a module that no fast test imported fails the run, by name."""
+    config = session.config
+    whole_suite = [Path(arg).resolve() for arg in config.args] in ([], [Path(config.rootpath, "tests").resolve()])
+    if config.getoption("markexpr") != "not slow" or not whole_suite or exitstatus != 0 or config.getoption("keyword"):
+        return
+    import sys
+
+    untouched = sorted(library_modules() - set(sys.modules))
+    if untouched:
+        print(f"\nthe fast tier loaded no test of {', '.join(untouched)}: add a fast test that exercises it")
+        session.exitstatus = 1

@@ -11,8 +11,8 @@ from PIL import Image
 from tests.dvc_repo import MEASURED, PIPELINE_MODELS as MODELS, commit, metrics, per_model, repro, set_params, sh
 
 PER_MODEL = ("extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary", "report")
-ALL_STAGES = {"scan", "fetch", *per_model(MODELS, *PER_MODEL), "leaderboard"}
-SCAN = {"scan"}  # always runs: it lists the image folder, which DVC cannot watch
+ALL_STAGES = {"check", "scan", "fetch", *per_model(MODELS, *PER_MODEL), "leaderboard"}
+ALWAYS_RUN = {"check", "scan"}  # always run: check reads the params file, scan lists the image folder (DVC cannot watch it)
 CLIP = "clip"
 
 
@@ -64,7 +64,7 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
     assert summary["probe_minus_zeroshot"] == pytest.approx(probe["top1"] - zeroshot["best_top1"], abs=1e-6)
     assert all(isinstance(value, (int, float)) for value in flat_values(summary))
     assert "| zero-shot, cosine |" in (repo / "metrics" / "models" / CLIP / "summary.md").read_text()
-    assert repro(repo) == SCAN  # nothing changed, nothing else reruns
+    assert repro(repo) == ALWAYS_RUN  # nothing changed, nothing else reruns
 
 
 def test_the_same_params_give_byte_identical_metrics_and_outputs(pipeline_run, tmp_path):
@@ -105,21 +105,21 @@ def repo(pipeline_run):
 def test_a_template_change_reruns_only_the_text_side(repo):
     set_params(repo, zeroshot__templates=["a photo of a {}", "a drawing of a {}"])
     # no probe is refit but zsinit, which starts from the zero-shot weights
-    assert repro(repo) == SCAN | per_model(MODELS, "zeroshot", "similarity", "zsinit", "summary", "report") | {
+    assert repro(repo) == ALWAYS_RUN | per_model(MODELS, "zeroshot", "similarity", "zsinit", "summary", "report") | {
         "leaderboard"}
     assert set(metrics(repo, "zeroshot.json", model=CLIP)["templates"]) == {"a_photo_of_a", "a_drawing_of_a"}
 
 
 def test_a_probe_change_reruns_only_probe_and_summary(repo):
     set_params(repo, probe__epochs=2)
-    assert repro(repo) == SCAN | per_model(MODELS, "probe", "summary", "report") | {"leaderboard"}
+    assert repro(repo) == ALWAYS_RUN | per_model(MODELS, "probe", "summary", "report") | {"leaderboard"}
     assert len(metrics(repo, "probe_curve.json", model=CLIP)) == 2
 
 
 def test_a_model_change_reruns_only_that_models_stages(repo, other_clip_dir):
     siglip = metrics(repo, "summary.json", model="siglip")
     set_params(repo, models__clip__name=str(other_clip_dir))
-    assert repro(repo) == SCAN | per_model(CLIP, *PER_MODEL) | {"leaderboard"}
+    assert repro(repo) == ALWAYS_RUN | per_model(CLIP, *PER_MODEL) | {"leaderboard"}
     assert metrics(repo, "summary.json", model="siglip") == siglip
     assert metrics(repo, "extract.json", model=CLIP)["checkpoint"] == str(other_clip_dir)
 
@@ -158,7 +158,7 @@ def test_prompt_sweep_with_dvc_exp_run(repo):
 
 def test_an_evaluation_change_rescores_without_encoding_images(repo):
     set_params(repo, evaluation__resamples=200)
-    assert repro(repo) == SCAN | per_model(MODELS, "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit",
+    assert repro(repo) == ALWAYS_RUN | per_model(MODELS, "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit",
                                            "summary", "report") | {"leaderboard"}
     assert metrics(repo, "zeroshot.json", model=CLIP)["interval"]["resamples"] == 200
 
@@ -167,12 +167,12 @@ def test_fetch_reruns_when_the_image_folder_changes_and_only_then(repo, shape_fo
     folder = tmp_path / "images"
     shutil.copytree(shape_folder, folder)
     set_params(repo, data__dataset=str(folder))
-    assert repro(repo) == SCAN | {"fetch"}  # the same images: the same subset, so nothing after fetch reruns
-    assert repro(repo) == SCAN  # nothing touched
+    assert repro(repo) == ALWAYS_RUN | {"fetch"}  # the same images: the same subset, so nothing after fetch reruns
+    assert repro(repo) == ALWAYS_RUN  # nothing touched
     chosen = {c["id"] for c in json.loads((repo / "data" / "subset" / "classes.json").read_text())}
     other = next(f for f in sorted(folder.iterdir()) if f.name not in chosen)
     Image.new("RGB", (32, 32), "red").save(other / "new.png")
     found = metrics(repo, "fetch.json")["images_found"]
-    assert repro(repo) == SCAN | {"fetch"}  # an image added to a class the subset leaves out
+    assert repro(repo) == ALWAYS_RUN | {"fetch"}  # an image added to a class the subset leaves out
     assert metrics(repo, "fetch.json")["images_found"] == found + 1
-    assert repro(repo) == SCAN
+    assert repro(repo) == ALWAYS_RUN
