@@ -40,7 +40,14 @@ def replace_between(text: str, name: str, body: str) -> str:
 def generators() -> dict[str, Generator]:
     """Path relative to the repository root -> its generator. Imported here so that each generator's
     dependencies load only when the command runs."""
-    found: dict[str, Generator] = {}
+    from tools import doc_tables
+
+    found: dict[str, Generator] = {
+        "README.md": doc_tables.readme,                   # the demo's results, from demo/metrics
+        "docs/performance.md": doc_tables.performance,   # the benchmarks' figures, from bench/*.json
+        "docs/stages.md": doc_tables.stages,             # each stage's params and outputs, from the dvc.yaml files
+        "docs/python.md": doc_tables.python_output,      # what the notebook example prints, from demo/metrics
+    }
     return found
 
 
