@@ -40,11 +40,16 @@ def replace_between(text: str, name: str, body: str) -> str:
 def generators() -> dict[str, Generator]:
     """Path relative to the repository root -> its generator. Imported here so that each generator's
     dependencies load only when the command runs."""
-    from tools import codedeps, params_doc
+    from tools import codedeps, doc_tables, params_doc
 
-    found: dict[str, Generator] = {}
-    found.update(codedeps.generators())
-    found.update(params_doc.generators())
+    found: dict[str, Generator] = {
+        "README.md": doc_tables.readme,                   # the demo's results, from demo/metrics
+        "docs/performance.md": doc_tables.performance,   # the benchmarks' figures, from bench/*.json
+        "docs/stages.md": doc_tables.stages,             # each stage's params and outputs, from the dvc.yaml files
+        "docs/python.md": doc_tables.python_output,      # what the notebook example prints, from demo/metrics
+    }
+    found.update(codedeps.generators())     # each stage's code deps, from the imports
+    found.update(params_doc.generators())   # docs/params.md, from the params sections
     return found
 
 
