@@ -92,7 +92,8 @@ def pytest_sessionfinish(session, exitstatus):
     that a broken one fails it: a module that no fast test imported fails the run, by name."""
     config = session.config
     whole_suite = [Path(arg).resolve() for arg in config.args] in ([], [Path(config.rootpath, "tests").resolve()])
-    if config.getoption("markexpr") != "not slow" or not whole_suite or exitstatus != 0 or config.getoption("keyword"):
+    if (config.getoption("markexpr") != "not slow" or not whole_suite or exitstatus != 0 or config.getoption("keyword")
+            or config.getoption("collectonly")):
         return
     import sys
 

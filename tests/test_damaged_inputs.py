@@ -20,6 +20,8 @@ from clip_study.demo import tinyclip
 from stages import extract, fetch, fewshot, logreg, probe, similarity, zeroshot
 from tests.conftest import shape_prompts
 
+pytestmark = pytest.mark.slow  # runs each stage as a subprocess on damaged files
+
 ROOT = Path(__file__).resolve().parents[1]
 REBUILD = "rebuild it with `dvc repro --force --single-item {}`"
 

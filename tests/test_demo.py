@@ -14,6 +14,8 @@ from PIL import Image
 
 from tests.dvc_repo import ROOT, commit, metrics, per_model, project_copy, repro, run, sh
 
+pytestmark = pytest.mark.slow  # runs the whole demo with dvc repro (pretraining included)
+
 DEMO_MODELS = ("clip", "siglip")  # demo/params.yaml: the same small model trained with either loss
 PER_MODEL = ("pretrain", "extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit",
              "summary", "report")

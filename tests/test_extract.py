@@ -275,6 +275,7 @@ def assert_features_of(subset, features_dir, model_dir, batch_size):
         assert np.array_equal(features, encoding.encode_images(model, processor, paths, batch_size=batch_size))
 
 
+@pytest.mark.slow  # the stage as a subprocess
 def test_the_stage_writes_features_in_shards_and_removes_its_work_folder(tmp_path, tiny_clip_dir, subset):
     write_extract_params(tmp_path / "params.yaml", tiny_clip_dir, batch_size=8, shard_size=10, workers=1, threads=1)
     done = subprocess.run(extract_command(tmp_path / "params.yaml", subset, tmp_path / "features"),
@@ -297,6 +298,7 @@ def big_subset(tmp_path_factory, shape_folder):
     return out
 
 
+@pytest.mark.slow  # the stage as a subprocess, killed and rerun
 @pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGINT"])
 def test_a_killed_extraction_resumes_and_gives_the_uninterrupted_features(tmp_path, tiny_clip_dir, big_subset,
                                                                           signal_name):

@@ -10,6 +10,8 @@ from PIL import Image
 
 from tests.dvc_repo import MEASURED, PIPELINE_MODELS as MODELS, commit, metrics, per_model, repro, set_params, sh
 
+pytestmark = pytest.mark.slow  # runs the main pipeline with dvc repro in a project copy
+
 PER_MODEL = ("extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary", "report")
 ALL_STAGES = {"check", "scan", "fetch", *per_model(MODELS, *PER_MODEL), "leaderboard"}
 ALWAYS_RUN = {"check", "scan"}  # always run: check reads the params file, scan lists the image folder (DVC cannot watch it)

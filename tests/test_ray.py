@@ -23,6 +23,8 @@ from clip_study.models.extraction import extract_features
 from tests.dvc_repo import MEASURED, ROOT, commit, extract_command, per_model, repro, set_params, write_extract_params
 from tests.dvc_repo import PIPELINE_MODELS as MODELS
 
+pytestmark = pytest.mark.slow  # starts Ray clusters
+
 try:
     import ray  # noqa: F401
     HAVE_RAY = True

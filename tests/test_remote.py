@@ -2,10 +2,13 @@
 (run-cache included) and `dvc repro` encodes nothing. Stage names are matched by prefix only (``extract``,
 ``extract@<model>``), and metrics are compared file by file, whatever the pipeline's layout."""
 
+import pytest
 import shutil
 import sys
 
 from tests.dvc_repo import commit, repro, sh
+
+pytestmark = pytest.mark.slow  # runs dvc repro, push and pull between two clones
 
 
 def test_a_second_clone_pulls_features_and_metrics_from_a_shared_remote_and_extracts_nothing(tmp_path,

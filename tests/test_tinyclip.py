@@ -24,6 +24,7 @@ print(json.dumps(tinyclip.train_tokenizer(shape_prompts(), 300).get_vocab(), sor
 """
 
 
+@pytest.mark.slow  # several fresh Python processes
 def test_tokenizer_ids_are_the_same_in_every_process():
     # the BPE trainer numbers tokens in hash-map order, which changes from process to process
     vocabularies = [subprocess.run([sys.executable, "-c", VOCAB_OF_A_FRESH_PROCESS], capture_output=True,
