@@ -252,17 +252,18 @@ def stage_params(checkpoint: Path, device: str) -> dict:
     return params
 
 
-def run_probed(command: list[str], what: str) -> tuple[float, int, str]:
+def run_probed(command: list[str], what: str, fix: str) -> tuple[float, int, str]:
     """``command`` (a stage) as a subprocess from the repository root: its wall time, its peak RSS in kB and
-    its stdout. A failed stage ends the bench (exit 1) after printing the stage's stderr, so a broken
-    measurement is never recorded."""
+    its stdout. A failed stage ends the bench (exit 1) with the stage's stderr and its last line, so a broken
+    measurement is never recorded; ``fix`` names the bench code that wrote the stage's input."""
     done = subprocess.run([sys.executable, "-c", PROBE, *command], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
     if done.returncode != 0:
-        sys.stderr.write(done.stderr)
-        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise SystemExit(f"bench: {what} failed (exit {done.returncode}): {last} -- fix the stage or what the "
-                         f"bench passes it ({' '.join(command[1:])})")
+        *before, last = done.stderr.strip().splitlines() or ["(no output)"]
+        if before:  # a traceback, progress bars: what led to the last line
+            print("\n".join(before), file=sys.stderr)
+        raise SystemExit(f"bench: {what} failed (exit {done.returncode}): {last}; if that input came from the "
+                         f"bench, fix {fix}")
     seconds, peak_kb = done.stdout.split()[-2:]
     return float(seconds), int(peak_kb), done.stdout
 
@@ -278,7 +279,8 @@ def run_stage(checkpoint: Path, paths: list[Path], folder: Path, device: str = "
     (folder / "params.yaml").write_text(yaml.safe_dump(stage_params(checkpoint, device)))
     command = [sys.executable, "-m", "stages.extract", "--params", str(folder / "params.yaml"), "--model",
                BENCH_MODEL, "--subset", str(folder / "subset"), "--out", str(folder / "features")]
-    seconds, peak_kb, _ = run_probed(command, f"the extract stage on {len(paths)} images")
+    seconds, peak_kb, _ = run_probed(command, f"the extract stage on {len(paths)} images",
+                                     "bench/benchmark.py:stage_params")
     return {"images": len(paths), "seconds": round(seconds, 2), "peak_mb": round(peak_kb / 1024)}
 
 

@@ -75,7 +75,7 @@ def run_fetch(dataset: Path, work: Path, idle: float = IDLE_SAMPLE) -> dict[str,
     command = [sys.executable, "-m", "stages.fetch", "--params", str(work / "params.yaml"), "--out",
                str(work / "subset"), "--metrics", str(work / "fetch.json")]
     load = other_load(idle)
-    seconds, peak_kb, stdout = run_probed(command, f"the fetch stage on {dataset}")
+    seconds, peak_kb, stdout = run_probed(command, f"the fetch stage on {dataset}", "bench/fetch.py:run_fetch")
     checks = float(re.search(r"decoded in ([\d.]+) s", stdout).group(1))  # fetch's own figure
     metrics = json.loads((work / "fetch.json").read_text())
     return {"seconds": round(seconds, 2), "checks_seconds": checks, "peak_mb": round(peak_kb / 1024, 1),
