@@ -137,5 +137,5 @@ def test_the_readme_stays_short():
 
 def test_a_result_file_without_machine_or_date_says_so():
     assert doc_tables.provenance({"cores": 2}) == "machine: not recorded (2 cores); date: not recorded"
-    assert doc_tables.provenance({"cpu": "AMD EPYC", "cores": 2, "date": "2025-01-31"}) == \
-        "machine: AMD EPYC, 2 cores; date: 2025-01-31"
+    assert doc_tables.provenance({"cpu": "AMD EPYC", "cores": 2, "measured": "2025-01-31T10:00:00+00:00"}) == \
+        "machine: AMD EPYC, 2 cores; date: 2025-01-31T10:00:00+00:00"

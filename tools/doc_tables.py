@@ -25,8 +25,8 @@ EXTRACT_TARGETS = {"b/a": 0.9, "b/c": 1.0, "d/b": 1.6, "stage_extra_s": 8.0, "pr
                    "sweep_ratio": 0.10, "int8_top1_difference": 0.01}
 GPU_EXTRACT_TARGETS = {"b/c": 4.0, "b_images_per_second": {"500x375": 1500, "64x64": 4000}, "stage_extra_s": 8.0,
                        "probe_s": 3.0, "memory_ratio": 1.25}
-DATE_KEYS = ("date", "measured_at", "measured_on", "timestamp", "when")
-MACHINE_KEYS = ("machine", "cpu", "device_name", "gpu_name", "host", "platform")
+DATE_KEYS = ("measured",)  # what the benches write: the UTC time of the run
+MACHINE_KEYS = ("cpu",)  # what the benches write
 
 
 def read_json(root: Path, path: str) -> Any:
@@ -59,7 +59,8 @@ def provenance(data: dict[str, Any], extra: tuple[str, ...] = ()) -> str:
     where = (", ".join(named + details) if named
              else "not recorded" + (f" ({', '.join(details)})" if details else ""))
     when = next((describe(data[key]) for key in DATE_KEYS if data.get(key)), None)
-    return f"machine: {where}; date: {when or 'not recorded'}"
+    note = f" ({data['measured_note']})" if data.get("measured_note") else ""
+    return f"machine: {where}; date: {when or 'not recorded'}{note}"
 
 
 # -- README: the demo's results ---------------------------------------------------------------------------
