@@ -12,14 +12,15 @@ from clip_study.data.features import count_classes, load_splits
 from clip_study.data.subset import validation_split
 from clip_study.errors import BadFileError
 from clip_study.evaluation.fewshot import shot_counts
-from clip_study.evaluation.zeroshot_init import (Bootstrap, HeadTraining, alpha_grid, predict, zero_shot_head,
+from clip_study.evaluation.intervals import Bootstrap
+from clip_study.evaluation.zeroshot_init import (HeadTraining, alpha_grid, head_from_text_features, predict,
                                                  zsinit_point)
 from clip_study.files import load_npz, read_json, write_json
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
-def zero_shot_classifier(metrics: str, folder: str, num_classes: int, dim: int) -> tuple[str, np.ndarray, float]:
+def read_chosen_classifier(metrics: str, folder: str, num_classes: int, dim: int) -> tuple[str, np.ndarray, float]:
     """The key the zeroshot stage chose (``best``), its (C, D) class text embeddings and the logit scale."""
     fix = rebuild("zeroshot")
     record = read_json(metrics, fix=fix)
@@ -42,18 +43,19 @@ def main(argv: list[str] | None = None) -> None:
     shots, settings, evaluation = (section(params, name) for name in ("fewshot", "zsinit", "evaluation"))
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"))
     num_classes = count_classes(train_y, test_y)
-    key, text, logit_scale = zero_shot_classifier(args.zeroshot_metrics, args.zeroshot, num_classes,
-                                                  train_x.shape[1])
+    key, text, logit_scale = read_chosen_classifier(args.zeroshot_metrics, args.zeroshot, num_classes,
+                                                    train_x.shape[1])
     with for_param("evaluation.val_fraction"):
         fit, val = validation_split(train_y, evaluation["val_fraction"], evaluation["seed"])
     k_all = int(np.bincount(train_y[fit]).max())
     ks, covered = shot_counts(shots["shots"], k_all)
     if covered:
         print(f"zsinit: shots {covered} reach the {k_all} fit images per class: they are the 'all' point")
-    training = HeadTraining(settings["steps"], settings["lr"], settings["weight_decay"],
-                            alpha_grid(settings["alpha_steps"]))
-    bootstrap = Bootstrap(evaluation["resamples"], evaluation["confidence"], evaluation["seed"])
-    start = zero_shot_head(text)
+    training = HeadTraining(steps=settings["steps"], lr=settings["lr"], weight_decay=settings["weight_decay"],
+                            alphas=alpha_grid(settings["alpha_steps"]))
+    bootstrap = Bootstrap(resamples=evaluation["resamples"], seed=evaluation["seed"],
+                          confidence=evaluation["confidence"])
+    start = head_from_text_features(text)
     val_zero_shot = float(np.mean(predict(train_x[val], start, logit_scale) == train_y[val]))
     test_zero_shot = float(np.mean(predict(test_x, start, logit_scale) == test_y))
     print(f"zsinit: zero-shot '{key}' test top-1 {test_zero_shot:.4f}, validation {val_zero_shot:.4f}")
