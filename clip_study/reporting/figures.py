@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from clip_study.reporting.results import (  # noqa: E402
-    CLASSIFIERS, chosen_label, held_out_classes, prompt_rows, shorten)
+    SHORT_NAMES, chosen_label, held_out_classes, prompt_rows, shorten)
 
 BLUE, ORANGE, GREEN, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
 
@@ -159,7 +159,7 @@ def plot_per_class(m: dict, figures: Path) -> None:
     worst, held_out = m["errors"]["worst"], held_out_classes(m)
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.3 * len(worst)))
     y = np.arange(len(worst))[::-1]
-    for offset, (key, label), color in zip((0.2, -0.2), CLASSIFIERS, (ORANGE, BLUE)):
+    for offset, (key, label), color in zip((0.2, -0.2), SHORT_NAMES.items(), (ORANGE, BLUE)):
         if worst[0][key] is not None:
             ax.barh(y + offset, [row[key] for row in worst], 0.4, color=color, label=label)
     ax.set_yticks(y, [row["class"] + (" *" if row["class"] in held_out else "") for row in worst], fontsize=8)
@@ -198,16 +198,16 @@ def draw_figures(m: dict, figures: Path) -> set[str]:
 
 def plot_leaderboard(board: dict, figures: Path) -> str:
     """Top-1 with its interval per model and classifier (zero-shot, linear probe, logistic probe); the file name."""
-    from clip_study.reporting.leaderboard import CLASSIFIERS
+    from clip_study.reporting.leaderboard import FULL_NAMES
 
     rows = sorted(board["models"], key=lambda row: row["zeroshot"]["top1"])
     fig, ax = plt.subplots(figsize=(7, 1.2 + 0.8 * len(rows)))
-    height = 0.8 / len(CLASSIFIERS)
-    for i, (key, name) in enumerate(CLASSIFIERS):
+    height = 0.8 / len(FULL_NAMES)
+    for i, (key, name) in enumerate(FULL_NAMES.items()):
         results = [row[key] for row in rows]
         ax.barh(np.arange(len(rows)) + i * height, [r["top1"] for r in results], height,
                 xerr=interval_spans(results, "top1"), capsize=3, label=name)
-    ax.set_yticks(np.arange(len(rows)) + height * (len(CLASSIFIERS) - 1) / 2, [row["model"] for row in rows])
+    ax.set_yticks(np.arange(len(rows)) + height * (len(FULL_NAMES) - 1) / 2, [row["model"] for row in rows])
     ax.set_xlabel("test top-1 (bars: bootstrap interval)")
     ax.set_xlim(0, 1)
     ax.legend(loc="lower right", fontsize=8)

@@ -11,10 +11,11 @@ from clip_study.errors import UserError
 from clip_study.evaluation.intervals import compared
 from clip_study.evaluation.metrics import chosen_key
 from clip_study.models.families import FAMILIES
-from clip_study.reporting.summary import interval_text, with_interval, zeroshot_result
+from clip_study.reporting.summary import CLASSIFIERS, interval_text, with_interval, zeroshot_result
 
 FEWSHOT_K = "16"  # the few-shot column: the CLIP paper's 16 images per class
-CLASSIFIERS = (("zeroshot", "zero-shot"), ("probe", "linear probe"), ("logreg", "logistic probe"))
+FULL_NAMES = dict(zip(CLASSIFIERS, ("zero-shot", "linear probe", "logistic probe")))
+"""Each classifier's name on the front page, which sets models side by side (a model's report: SHORT_NAMES)."""
 
 
 def model_row(short: str, extract: dict, zeroshot: dict, probe: dict, logreg: dict, fewshot: dict) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def paired_between_models(predictions: dict[str, dict[str, np.ndarray]], leader:
             raise UserError(f"models {short} and {leader} were scored on different test images: rerun "
                             f"`dvc repro` so that every model's stages read the same data/subset")
     return {short: {key: compared(arrays[key] == labels, predictions[leader][key] == labels)
-                    for key, _ in CLASSIFIERS}
+                    for key in CLASSIFIERS}
             for short, arrays in predictions.items() if short != leader}
 
 
@@ -70,7 +71,7 @@ def what_differs(board: dict) -> list[str]:
         objectives = (f" ({_objective(row['family'])} against {_objective(lead['family'])})"
                       if row["family"] != lead["family"] else "")
         parts = [f"{name} {row[key]['top1']:.3f} against {lead[key]['top1']:.3f} ({tests[key]['verdict']})"
-                 for key, name in CLASSIFIERS]
+                 for key, name in FULL_NAMES.items()]
         sentences.append(
             f"**{short}** against the leader **{lead['model']}**{objectives}: " + "; ".join(parts)
             + f". Zero-shot calibration before temperature scaling: ECE {row['zeroshot_ece']:.3f} against "
@@ -110,10 +111,10 @@ def leaderboard_report(board: dict, figure: str | None, reports: dict[str, str])
     if board["vs_leader"]:
         out += ["## Against the leader\n", f"McNemar's exact test against **{board['leader']}** on the same "
                 "test images, classifier by classifier (5 % level).\n"]
-        test_rows = [[short, *(tests[key]["verdict"] for key, _ in CLASSIFIERS)]
+        test_rows = [[short, *(tests[key]["verdict"] for key in CLASSIFIERS)]
                      for short, tests in board["vs_leader"].items()]
-        out += ["| model | " + " | ".join(name for _, name in CLASSIFIERS) + " |",
-                "|" + "---|" * (len(CLASSIFIERS) + 1),
+        out += ["| model | " + " | ".join(FULL_NAMES.values()) + " |",
+                "|" + "---|" * (len(FULL_NAMES) + 1),
                 *("| " + " | ".join(row) + " |" for row in test_rows), "",
                 "## What differs\n", *(f"{sentence}\n" for sentence in what_differs(board))]
     if figure:

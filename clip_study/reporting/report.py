@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from clip_study.evaluation.metrics import overtaking_k
-from clip_study.reporting.results import CLASSIFIERS, OPTIONAL, chosen_label, held_out_classes, prompt_rows
+from clip_study.reporting.results import OPTIONAL, SHORT_NAMES, chosen_label, held_out_classes, prompt_rows
 from clip_study.reporting.summary import zeroshot_result
 
 METRICS = (("top1", "top-1"), ("top5", "top-5"), ("macro_f1", "macro-F1"),
@@ -21,7 +21,8 @@ def table(header: list[str], rows: list[list]) -> str:
                      + ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]) + "\n"
 
 
-def missing(name: str) -> str:
+def not_measured(name: str) -> str:
+    """The line in place of a section whose metrics file is missing, naming the stage that writes it."""
     return f"_Not measured: `{name}.json` is missing; the {OPTIONAL[name]} writes it._\n"
 
 
@@ -64,7 +65,7 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
            f"bootstrap over the test images ({z['interval']['resamples']} resamples, stratified by class). "
            "Verdicts: McNemar's exact test on the same test images, against zero-shot (5 % level).\n",
            "## 1. Headline\n", table(["classifier", *cols, "vs zero-shot (McNemar)", "labelled images"], head),
-           not lr and missing("logreg"), not m["paired"] and missing("paired")]
+           not lr and not_measured("logreg"), not m["paired"] and not_measured("paired")]
 
     out += ["## 2. Prompts\n", img("prompts", "zero-shot top-1 per prompt"),
             f"The classifier is chosen by its top-1 on the {z['chosen_on']} (zero-shot never learns from them); "
@@ -96,7 +97,7 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
             f"Logistic regression (the CLIP paper's protocol): C swept over {len(m['logreg_sweep'])} values on a "
             f"validation split, chosen C = {lr['C']:.4g} (validation top-1 {fmt(lr['val_top1'])}), refit on all "
             f"{lr['num_train_images']} training images: test top-1 {interval(lr)}.\n"
-            ] if lr and m["logreg_sweep"] else [missing("logreg_sweep" if lr else "logreg")]
+            ] if lr and m["logreg_sweep"] else [not_measured("logreg_sweep" if lr else "logreg")]
 
     out.append("## 5. Few-shot\n")
     few_rows = [[f"all ({c['k']})" if c["label"] == "all" else c["label"], "logistic probe", c["runs"],
@@ -115,7 +116,7 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
                f"the probe does not overtake zero-shot at any k measured (up to k = {few['curve'][-1]['k']}).\n")
             + ("The zero-shot-initialised probe starts from the class text embeddings and is mixed with zero-shot "
                "by a weight chosen on validation.\n" if zsinit else "")
-            ] if few else [missing("fewshot")]
+            ] if few else [not_measured("fewshot")]
 
     out += ["## 6. Calibration\n", img("reliability", "reliability diagrams"),
             "Probabilities: zero-shot's softmax over the classes of the model's logits (logit scale x cosine; a "
@@ -128,8 +129,9 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
                    for name, c in (("zero-shot", z["calibration"]), ("probe", probe["calibration"]),
                                    ("logreg probe", lr["calibration"] if lr else None)) if c])]
 
-    out += ["## 7. Errors\n"] + [missing(f"confusion_{key}") for key, _ in CLASSIFIERS if not m[f"confusion_{key}"]]
-    for key, label in CLASSIFIERS[:2] if errors else ():
+    out += ["## 7. Errors\n"] + [not_measured(f"confusion_{key}") for key in SHORT_NAMES
+                                  if not m[f"confusion_{key}"]]
+    for key, label in list(SHORT_NAMES.items())[:2] if errors else ():
         if key in errors["pairs"]:
             pairs = [[p["actual"], p["predicted"], p["count"]] for p in errors["pairs"][key]]
             out.append(f"Most confused pairs, {label}:\n\n" + (table(["actual", "predicted as", "images"], pairs)
@@ -138,9 +140,9 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
         out += [img("confusion", "zero-shot confusion matrix"), img("per_class", "worst classes"),
                 f"Per-class accuracy of the {len(errors['worst'])} worst classes of zero-shot (all classes in "
                 "`per_class.json`; the class list is the sorted union of the names in the confusion files):\n\n"
-                + table(["class", *(label for _, label in CLASSIFIERS)],
+                + table(["class", *SHORT_NAMES.values()],
                         [[r["class"] + (" (held out)" if r["class"] in held_out_classes(m) else ""),
-                          *(r[key] for key, _ in CLASSIFIERS)] for r in errors["worst"]])]
+                          *(r[key] for key in SHORT_NAMES)] for r in errors["worst"]])]
 
     out.append("## 8. Held-out combinations\n")
     out += [f"Zero-shot top-1 on the classes seen in pretraining and on the {len(held['held_out_classes'])} held "
@@ -148,7 +150,7 @@ def build_report(m: dict, drawn: set[str], rel: str) -> str:
             table(["prompt", "seen top-1", "held-out top-1"],
                   [[f"`{t['template']}`", t["seen_top1"], t["held_out_top1"]] for t in held["templates"].values()]
                   + [[f"best template, {key}", held[key]["seen_top1"], held[key]["held_out_top1"]]
-                     for key in ("cosine", "dot")])] if held else [missing("heldout")]
+                     for key in ("cosine", "dot")])] if held else [not_measured("heldout")]
 
     out += ["## 9. Zero-shot or probe?\n",
             f"- **Labelled data**: zero-shot none; the full probe {probe['num_train_images']} images "

@@ -13,7 +13,7 @@ import numpy as np
 
 from clip_study.evaluation.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy
 from clip_study.files import read_json
-from clip_study.reporting.summary import zeroshot_result
+from clip_study.reporting.summary import CLASSIFIERS, zeroshot_result
 
 WRITTEN_BY = {  # metrics file -> the stage that writes it
     "zeroshot": "zeroshot", "similarity": "similarity", "probe": "probe", "probe_curve": "probe",
@@ -24,7 +24,8 @@ REQUIRED = ("zeroshot", "similarity", "probe", "probe_curve")
 OPTIONAL = {name: f"{stage} stage" + (" of the offline demo" if stage == "heldout" else "")  # named when missing
             for name, stage in WRITTEN_BY.items() if name not in REQUIRED}
 LISTS = {"probe_curve", "logreg_sweep", "confusion_zeroshot", "confusion_probe", "confusion_logreg"}
-CLASSIFIERS = (("zeroshot", "zero-shot"), ("probe", "probe"), ("logreg", "logreg"))
+SHORT_NAMES = dict(zip(CLASSIFIERS, ("zero-shot", "probe", "logreg")))
+"""Each classifier's name in a model's report, whose tables and legends are narrow (the leaderboard's: FULL_NAMES)."""
 
 
 def load_results(metrics_dir: Path, fix: Callable[[str], str] | None = None) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def held_out_classes(m: dict) -> set[str]:
 
 def analyse_errors(m: dict) -> dict | None:
     """Confusion matrices, most confused pairs and per-class accuracy from the confusion files."""
-    rows = {key: m[f"confusion_{key}"] for key, _ in CLASSIFIERS if m[f"confusion_{key}"]}
+    rows = {key: m[f"confusion_{key}"] for key in CLASSIFIERS if m[f"confusion_{key}"]}
     if not rows:
         return None
     names = sorted({r[side] for data in rows.values() for r in data for side in ("actual", "predicted")})
@@ -74,7 +75,7 @@ def analyse_errors(m: dict) -> dict | None:
               for key, data in rows.items()}
     accuracy = {key: per_class_accuracy(*a, len(names)) for key, a in arrays.items()}
     per_class = [{"class": name, **{key: round(float(accuracy[key][index[name]]), 6) if key in accuracy else None
-                                    for key, _ in CLASSIFIERS}}
+                                    for key in CLASSIFIERS}}
                  for name in sorted({r["actual"] for data in rows.values() for r in data})]
     ranked = sorted(per_class, key=lambda r: (1 if r["zeroshot"] is None else r["zeroshot"], r["class"]))
     return {"names": names, "per_class": per_class, "worst": ranked[:15],

@@ -14,6 +14,9 @@ from clip_study.evaluation.intervals import compared
 from clip_study.evaluation.metrics import overtaking_k
 
 INTERVAL = ("top1", "top1_low", "top1_high")
+CLASSIFIERS = ("zeroshot", "probe", "logreg")
+"""The classifiers whose test predictions the summary stage keeps, by key: compared with each other on the same
+test images, here and between models, each with a confusion file."""
 
 
 def zeroshot_results(zeroshot: dict) -> dict[str, dict]:
