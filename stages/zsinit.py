@@ -16,6 +16,8 @@ from clip_study.evaluation.intervals import Bootstrap
 from clip_study.evaluation.zeroshot_init import (HeadTraining, alpha_grid, head_from_text_features, predict,
                                                  zsinit_point)
 from clip_study.files import load_npz, read_json, write_json
+from clip_study.metrics_files.zeroshot import ZeroshotMetrics
+from clip_study.metrics_files.zsinit import ZsinitMetrics, ZsinitPlotRow, ZsinitPoint
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
@@ -23,8 +25,8 @@ from clip_study.pipeline.stage import parse_args, rebuild, run
 def read_chosen_classifier(metrics: str, folder: str, num_classes: int, dim: int) -> tuple[str, np.ndarray, float]:
     """The key the zeroshot stage chose (``best``), its (C, D) class text embeddings and the logit scale."""
     fix = rebuild("zeroshot")
-    record = read_json(metrics, fix=fix)
-    best, scale = record["best"], record["logit_scale"]
+    record = ZeroshotMetrics.from_json(read_json(metrics, fix=fix))
+    best, scale = record.best, record.logit_scale
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
         raise BadFileError(metrics, f"'logit_scale' is {scale!r}, not a number > 0", fix)
     path = Path(folder) / "text_features.npz"
@@ -63,20 +65,20 @@ def main(argv: list[str] | None = None) -> None:
     curve = []
     for k, label in [*((k, str(k)) for k in ks), (k_all, "all")]:
         runs = [shots["seed"]] if label == "all" else [shots["seed"] + s for s in range(shots["seeds"])]
-        point = zsinit_point((train_x[fit], train_y[fit]), (train_x[val], train_y[val]), (test_x, test_y), start,
-                             logit_scale, k, label, runs, training, bootstrap)
+        point = ZsinitPoint.from_json(zsinit_point((train_x[fit], train_y[fit]), (train_x[val], train_y[val]),
+                                                   (test_x, test_y), start, logit_scale, k, label, runs, training,
+                                                   bootstrap))
         curve.append(point)
-        print(f"zsinit: k={label}  {len(runs)} run(s)  init {point['init']['mean_top1']:.4f}  mix "
-              f"{point['mix']['mean_top1']:.4f} [{point['mix']['top1_low']:.4f}, {point['mix']['top1_high']:.4f}]"
-              f"  mean alpha {point['mix']['mean_alpha']:.2f}")
+        print(f"zsinit: k={label}  {len(runs)} run(s)  init {point.init.mean_top1:.4f}  mix "
+              f"{point.mix.mean_top1:.4f} [{point.mix.top1_low:.4f}, {point.mix.top1_high:.4f}]"
+              f"  mean alpha {point.mix.mean_alpha:.2f}")
 
-    write_json(args.curve, [{"k": row["k"], "init_mean_top1": row["init"]["mean_top1"],
-                             "mix_mean_top1": row["mix"]["mean_top1"]} for row in curve])
-    write_json(args.metrics, {
-        "num_classes": num_classes, "zero_shot": key, "logit_scale": logit_scale,
-        "zero_shot_top1": round(test_zero_shot, 6), "zero_shot_val_top1": round(val_zero_shot, 6),
-        "num_fit_images": int(len(fit)), "num_val_images": int(len(val)), "alphas": list(training.alphas),
-        "curve": curve})
+    write_json(args.curve, [ZsinitPlotRow.of(point).to_json() for point in curve])
+    write_json(args.metrics, ZsinitMetrics(
+        num_classes=num_classes, zero_shot=key, logit_scale=logit_scale,
+        zero_shot_top1=round(test_zero_shot, 6), zero_shot_val_top1=round(val_zero_shot, 6),
+        num_fit_images=int(len(fit)), num_val_images=int(len(val)), alphas=list(training.alphas),
+        curve=curve).to_json())
 
 
 if __name__ == "__main__":

@@ -106,6 +106,12 @@ def test_alpha_grid():
             zsinit_lib.alpha_grid(steps)
 
 
+def zeroshot_record(**fields) -> dict:
+    """A zeroshot.json whose chosen classifier is "photo", at SCALE (the demo's CLIP's record otherwise)."""
+    record = read_json(Path(__file__).parents[1] / "demo" / "metrics" / "models" / "clip" / "zeroshot.json")
+    return {**record, "best": "photo", "logit_scale": SCALE, **fields}
+
+
 @pytest.fixture
 def study(tmp_path) -> Path:
     """4 classes (40 train, 30 test images each), the zeroshot stage's outputs, params."""
@@ -113,7 +119,7 @@ def study(tmp_path) -> Path:
         features.save_features(tmp_path / "features" / f"{split}.npz", *shifted_clusters(per_class, seed))
     save_npz(tmp_path / "zeroshot" / "text_features.npz", photo=text_embeddings(),
              other=np.ones((4, 8), dtype=np.float32))
-    write_json(tmp_path / "zeroshot.json", {"best": "photo", "logit_scale": SCALE})
+    write_json(tmp_path / "zeroshot.json", zeroshot_record())
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
     return tmp_path
 
@@ -192,14 +198,15 @@ def test_a_missing_section_or_a_damaged_zeroshot_record_is_a_one_line_error(stud
     with pytest.raises(UserError, match="section 'zsinit' is missing or not a mapping: add 'zsinit:'"):
         run_zsinit(study)
     (study / "params.yaml").write_text(yaml.safe_dump(PARAMS))
-    for record, problem in (({"best": "photo"}, "has no field 'logit_scale'"),
-                            ({"best": "photo", "logit_scale": 0}, "'logit_scale' is 0, not a number > 0"),
-                            ({"best": "sketch", "logit_scale": SCALE}, "has no array 'sketch'")):
+    without_scale = {key: value for key, value in zeroshot_record().items() if key != "logit_scale"}
+    for record, problem in ((without_scale, "has no field 'logit_scale'"),
+                            (zeroshot_record(logit_scale=0), "'logit_scale' is 0, not a number > 0"),
+                            (zeroshot_record(best="sketch"), "has no array 'sketch'")):
         write_json(study / "zeroshot.json", record)
         with pytest.raises(UserError, match=problem) as error:
             run_zsinit(study)
         assert "\n" not in str(error.value) and "dvc repro --force --single-item zeroshot" in str(error.value)
     save_npz(study / "zeroshot" / "text_features.npz", photo=np.ones((3, 8), dtype=np.float32))
-    write_json(study / "zeroshot.json", {"best": "photo", "logit_scale": SCALE})
+    write_json(study / "zeroshot.json", zeroshot_record())
     with pytest.raises(UserError, match=r"'photo' holds \(3, 8\) values, not finite \(4, 8\) class embeddings"):
         run_zsinit(study)
