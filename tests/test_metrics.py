@@ -71,8 +71,7 @@ def test_confusion_matrix_equals_sklearn():
                           confusion_matrix(labels, predictions, labels=np.arange(8)))
 
 
-FEWSHOT_CURVE = [{"k": 1, "mean_top1": 0.5}, {"k": 2, "mean_top1": 0.7}, {"k": 4, "mean_top1": 0.65},
-                 {"k": 80, "mean_top1": 0.9}]
+FEWSHOT_CURVE = [(1, 0.5), (2, 0.7), (4, 0.65), (80, 0.9)]  # (k, mean top-1)
 
 
 def test_overtaking_k_is_the_first_k_that_beats_zero_shot():

@@ -1,6 +1,6 @@
 """The metrics files' definitions (clip_study/metrics_files): every committed demo metrics file reads into its
-records and writes back to the same bytes, the codec checks shapes with one-line errors, and a definition imports
-no library code."""
+records and writes back to the same bytes, the codec checks shapes with one-line errors, and each stage imports
+the definitions of exactly the files it writes and reads (so that an edit to one reruns no other stage)."""
 
 import dataclasses
 import importlib
@@ -169,7 +169,27 @@ def test_a_rows_file_holding_something_else_than_objects_is_one_line(tmp_path):
         PROBE_FILES[1].read(path, fix="rebuild")
 
 
-# what a definition costs
+# which stage loads which definitions
+
+READS = {  # stage -> the stages whose metrics files it reads
+    "similarity": {"zeroshot"}, "fewshot": {"logreg"}, "zsinit": {"zeroshot"}, "heldout": {"zeroshot"},
+    "summary": {"zeroshot", "similarity", "probe", "logreg", "fewshot", "heldout", "zsinit"},
+    "report": {"zeroshot", "similarity", "probe", "logreg", "fewshot", "heldout", "zsinit", "summary"},
+    "leaderboard": {"extract", "zeroshot", "probe", "logreg", "fewshot"},
+}
+
+
+def definitions_run_by(module: str) -> set[str]:
+    return {file.stem for file in files_run_by(module) if file.parent.name == "metrics_files"} - {
+        "__init__", "record", "scores"}
+
+
+@pytest.mark.parametrize("stage", sorted(path.stem for path in (ROOT / "stages").glob("*.py")
+                                         if path.stem != "__init__"))
+def test_a_stage_loads_the_definitions_of_the_files_it_writes_and_reads_and_no_other(stage):
+    writes = {stage} if stage in DEFINITIONS else set()
+    assert definitions_run_by(f"stages.{stage}") == writes | READS.get(stage, set())
+
 
 @pytest.mark.parametrize("name", DEFINITIONS + ["record", "scores"])
 def test_a_definition_runs_no_library_code(name):
@@ -178,3 +198,9 @@ def test_a_definition_runs_no_library_code(name):
     allowed = {"clip_study/__init__.py", "clip_study/errors.py", "clip_study/files.py"}
     run = {file.relative_to(ROOT).as_posix() for file in files_run_by(f"clip_study.metrics_files.{name}")}
     assert {file for file in run if not file.startswith("clip_study/metrics_files/")} <= allowed
+
+
+@pytest.mark.parametrize("stage", ["scan", "fetch", "extract", "generate", "pretrain"])
+def test_the_stages_before_scoring_run_no_reporting_code(stage):
+    run = {file.relative_to(ROOT).as_posix() for file in files_run_by(f"stages.{stage}")}
+    assert not {file for file in run if file.startswith("clip_study/reporting/")}
