@@ -204,3 +204,12 @@ def test_a_definition_runs_no_library_code(name):
 def test_the_stages_before_scoring_run_no_reporting_code(stage):
     run = {file.relative_to(ROOT).as_posix() for file in files_run_by(f"stages.{stage}")}
     assert not {file for file in run if file.startswith("clip_study/reporting/")}
+
+
+def test_docs_metrics_md_is_generated_from_the_definitions():
+    from tools.metrics_doc import PATH, definition_modules, metrics_doc
+
+    assert sorted(definition_modules()) == DEFINITIONS  # every definition module documented
+    assert (ROOT / PATH).read_text() == metrics_doc(), f"{PATH} is stale: run python -m tools.sync"
+    for file in FILES:
+        assert f"## `{file.path}`" in metrics_doc()

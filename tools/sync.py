@@ -40,7 +40,9 @@ def replace_between(text: str, name: str, body: str) -> str:
 def generators() -> dict[str, Generator]:
     """Path relative to the repository root -> its generator. Imported here so that each generator's
     dependencies load only when the command runs."""
-    found: dict[str, Generator] = {}
+    from tools import metrics_doc
+
+    found: dict[str, Generator] = {metrics_doc.PATH: metrics_doc.metrics_doc}
     return found
 
 

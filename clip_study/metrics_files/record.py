@@ -151,8 +151,9 @@ def _bad_shape(data: Mapping[str, Any], problem: str) -> Exception:
     return TypeError(f"a JSON object that {problem}")
 
 
-LAYOUTS = {"object": "one object", "rows": "a list of objects, one per row (a DVC plot)",
-           "by model": "an object with one key, the model's short name, holding the object"}
+LAYOUTS = ("object", "rows", "by model")
+"""How a file holds its record: one object; a list of them, one per row (a DVC plot); or an object whose one key,
+the model's short name, holds it (a DVC metrics file whose keys never clash with another model's)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -162,8 +163,12 @@ class MetricsFile:
     path: str  # in the pipeline's folder, a model's files under models/<model>/
     stage: str  # the stage that writes it
     record: type[Record]  # the object the JSON holds (each row's, for "rows")
-    layout: str = "object"  # a key of LAYOUTS
+    layout: str = "object"  # one of LAYOUTS
     about: str  # what the file is for, one line
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"{self.path}: layout {self.layout!r} is none of {LAYOUTS}")
 
     @property
     def name(self) -> str:
