@@ -7,12 +7,11 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import typing
-from pathlib import Path
 from typing import Any
 
 from clip_study.metrics_files.record import MetricsFile, Record, field_types, json_key, without_none
+from tools.sync import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 PATH = "docs/metrics.md"
 PIPELINE_ORDER = ("fetch", "extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit",
                   "summary", "report", "leaderboard")

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from clip_study.errors import BadFileError, shown
 from clip_study.files import CORRECT, Fields, read_json
 
-R = TypeVar("R", bound="Record")
+RecordT = TypeVar("RecordT", bound="Record")
 
 
 def meaning(text: str, *, inline: bool = False, optional: bool = False, key: str | None = None,
@@ -63,7 +63,7 @@ class Record:
         return data
 
     @classmethod
-    def from_json(cls: type[R], data: Mapping[str, Any]) -> R:
+    def from_json(cls: type[RecordT], data: Mapping[str, Any]) -> RecordT:
         """The record of a JSON object, e.g. ``ProbeMetrics.from_json(read_json(path, fix=...))``, or of a dict
         a library function returned in this shape."""
         unknown = [key for key in data if key not in json_keys(cls)]
@@ -72,7 +72,7 @@ class Record:
         return cls._from_object(data)
 
     @classmethod
-    def _from_object(cls: type[R], data: Mapping[str, Any]) -> R:
+    def _from_object(cls: type[RecordT], data: Mapping[str, Any]) -> RecordT:
         hints = field_types(cls)
         values = {}
         for field in dataclasses.fields(cls):  # type: ignore[arg-type]

@@ -36,7 +36,7 @@ def verdict_of(test: PairedTest | None) -> str:
     return test.verdict if test else "-"
 
 
-def prompts_per_class(zeroshot: ZeroshotMetrics) -> int | str:
+def prompt_count(zeroshot: ZeroshotMetrics) -> int | str:
     """The prompts the chosen zero-shot classifier encodes per class: 1 for a template, an ensemble's count."""
     ensemble = (zeroshot.ensembles or {}).get(zeroshot.best)
     return 1 if ensemble is None else ensemble.num_templates or "per-class"
@@ -172,7 +172,7 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
                f"{verdict_of(logreg_vs_zeroshot)})" if lr else "") + ".",
             f"- **Flexibility**: zero-shot classified these {z.num_classes} classes from their names alone and "
             "takes a new class by its name; a probe needs labelled images of every new class and a new training run.",
-            f"- **Cost**: zero-shot encodes {z.num_classes} classes x {prompts_per_class(z)} prompt(s) once; the "
+            f"- **Cost**: zero-shot encodes {z.num_classes} classes x {prompt_count(z)} prompt(s) once; the "
             f"torch probe trains {probe.epochs} epochs twice (choosing the epoch, then on all images) over "
             f"{probe.num_train_images} cached image features"
             + (f", the logreg probe makes {len(m.logreg_sweep)} sweep fits and a refit" if lr and m.logreg_sweep
