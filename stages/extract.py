@@ -16,6 +16,7 @@ import torch
 
 from clip_study.data.subset import read_split
 from clip_study.files import write_json
+from clip_study.metrics_files.extract import ExtractMetrics
 from clip_study.models.extraction import default_workers, extract_features
 from clip_study.models.families import embedding_dim, family_of, parameter_count
 from clip_study.models.loading import load_image_processor, load_model, pick_device
@@ -68,12 +69,12 @@ def main(argv: list[str] | None = None) -> None:
     dim = embedding_dim(model)
     print(f"extract {short}: features of dimension {dim} -> {args.out}")
     if args.metrics:
-        write_json(args.metrics, {
-            "model": short, "checkpoint": checkpoint, "family": family_of(model).name,
-            "parameters": parameter_count(model), "embedding_dim": dim, "device": str(device), "precision": precision,
-            "engine": engine, "images_encoded": encoded, "seconds": round(seconds, 3),
-            "images_per_second": round(encoded / seconds, 1) if encoded and seconds > 0 else None,
-        })
+        write_json(args.metrics, ExtractMetrics(
+            model=short, checkpoint=checkpoint, family=family_of(model).name,
+            parameters=parameter_count(model), embedding_dim=dim, device=str(device), precision=precision,
+            engine=engine, images_encoded=encoded, seconds=round(seconds, 3),
+            images_per_second=round(encoded / seconds, 1) if encoded and seconds > 0 else None,
+        ).to_json())
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import numpy as np
 from clip_study.data import images, sources, subset
 from clip_study.errors import UserError
 from clip_study.files import write_json
+from clip_study.metrics_files.fetch import FetchMetrics
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.sections.data import DATA
 from clip_study.pipeline.stage import parse_args, run
@@ -92,15 +93,15 @@ def main(argv: list[str] | None = None) -> None:
 
     classes = [{"id": class_id, "name": names[class_id]} for class_id in chosen]
     subset.write_subset(Path(args.out), examples, labels, classes, {"train": train, "test": test})
-    write_json(args.metrics, {
-        "images_found": len(source.examples), "images_checked": len(usable) + len(bad),
-        "images_skipped": len(bad), "images_used": len(train) + len(test),
-        "train_images": len(train), "test_images": len(test),
-        "skipped_by_reason": {reason: sum(problem.reason == reason for _, problem in bad) for reason in images.REASONS},
-        "skipped_per_class": dict(sorted(bad_per_class.items())),
-        "classes_found": len(available), "classes_kept": len(classes), "dropped_classes": dropped,
-        "empty_classes": source.empty_classes, "ignored_files": len(source.ignored_files),
-    })
+    write_json(args.metrics, FetchMetrics(
+        images_found=len(source.examples), images_checked=len(usable) + len(bad),
+        images_skipped=len(bad), images_used=len(train) + len(test),
+        train_images=len(train), test_images=len(test),
+        skipped_by_reason={reason: sum(problem.reason == reason for _, problem in bad) for reason in images.REASONS},
+        skipped_per_class=dict(sorted(bad_per_class.items())),
+        classes_found=len(available), classes_kept=len(classes), dropped_classes=dropped,
+        empty_classes=source.empty_classes, ignored_files=len(source.ignored_files),
+    ).to_json())
     print(f"fetch: {len(classes)} classes, {len(train)} train / {len(test)} test images -> {args.out} "
           f"({len(usable) + len(bad)} images decoded in {seconds:.1f} s, {len(bad)} skipped)")
 

@@ -11,6 +11,8 @@ from clip_study.data.features import count_classes, load_splits
 from clip_study.errors import BadFileError
 from clip_study.evaluation.fewshot import curve_point, shot_counts
 from clip_study.files import read_json, write_json
+from clip_study.metrics_files.fewshot import CurvePoint, FewshotMetrics, FewshotPlotRow
+from clip_study.metrics_files.logreg import LogregMetrics
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import load_params, section
 from clip_study.pipeline.sections.evaluation import EVALUATION
@@ -20,7 +22,7 @@ from clip_study.pipeline.stage import parse_args, rebuild, run
 
 def chosen_C(path: str) -> float:
     """The C the logreg stage picked by its validation sweep."""
-    C = read_json(path, fix=rebuild("logreg"))["C"]
+    C = LogregMetrics.from_json(read_json(path, fix=rebuild("logreg"))).C
     if isinstance(C, bool) or not isinstance(C, (int, float)) or C <= 0:
         raise BadFileError(path, f"'C' is {C!r}, not a number > 0", rebuild("logreg"))
     return float(C)
@@ -44,13 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     curve = []
     for k, label in [*((k, str(k)) for k in shots), (k_all, "all")]:
         runs = [seed] if label == "all" else [seed + s for s in range(seeds)]
-        curve.append(curve_point(train_x, train_y, test_x, test_y, k, label, C, runs, bootstrap))
-        print(f"fewshot: k={label}  {len(runs)} run(s)  test top-1 {curve[-1]['mean_top1']:.4f} "
-              f"± {curve[-1]['std_top1']:.4f}")
+        curve.append(CurvePoint.from_json(curve_point(train_x, train_y, test_x, test_y, k, label, C, runs, bootstrap)))
+        print(f"fewshot: k={label}  {len(runs)} run(s)  test top-1 {curve[-1].test.mean_top1:.4f} "
+              f"± {curve[-1].test.std_top1:.4f}")
 
-    plotted = ("k", "mean_top1", "min_top1", "max_top1", "top1_low", "top1_high")
-    write_json(args.curve, [{key: row[key] for key in plotted} for row in curve])
-    write_json(args.metrics, {"num_classes": count_classes(train_y, test_y), "C": C, "curve": curve})
+    write_json(args.curve, [FewshotPlotRow.of(point).to_json() for point in curve])
+    write_json(args.metrics, FewshotMetrics(num_classes=count_classes(train_y, test_y), C=C, curve=curve).to_json())
 
 
 if __name__ == "__main__":

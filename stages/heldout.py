@@ -14,6 +14,8 @@ from clip_study.demo.heldout import group_top1
 from clip_study.errors import UserError
 from clip_study.evaluation.similarity import similarity_scores
 from clip_study.files import load_npz, read_json, write_json
+from clip_study.metrics_files.heldout import GroupTop1, HeldoutMetrics, HeldoutTemplate
+from clip_study.metrics_files.zeroshot import ZeroshotMetrics
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
@@ -28,25 +30,25 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"{args.held_out}: classes {unknown} are not in the subset: keep data.classes: all")
     group = np.isin(names, held_out)
     image_features, labels = load_features(Path(args.features) / "test.npz", rebuild("extract"), len(names))
-    zeroshot = read_json(args.zeroshot_metrics, fix=rebuild("zeroshot"))
+    zeroshot = ZeroshotMetrics.from_json(read_json(args.zeroshot_metrics, fix=rebuild("zeroshot")))
     text_features = load_npz(Path(args.zeroshot) / "text_features.npz", fix=rebuild("zeroshot"))
 
-    described = {**{key: result["template"] for key, result in zeroshot["templates"].items()},
-                 **{name: f"ensemble {name}" for name in zeroshot.get("ensembles", {})}}
-    templates = {key: {"template": label, **group_top1(labels, similarity_scores(image_features, text_features[key],
-                                                                                 "cosine"), group)}
+    described = {**{key: result.template for key, result in zeroshot.templates.items()},
+                 **{name: f"ensemble {name}" for name in zeroshot.ensembles or {}}}
+
+    def top1(weights: np.ndarray, metric: str) -> GroupTop1:
+        return GroupTop1(**group_top1(labels, similarity_scores(image_features, weights, metric), group))
+
+    templates = {key: HeldoutTemplate(template=label, test=top1(text_features[key], "cosine"))
                  for key, label in described.items()}
-    best = text_features[zeroshot["best"]]
-    write_json(args.metrics, {
-        "num_classes": len(names), "chance_top1": round(1 / len(names), 6), "held_out_classes": held_out,
-        "num_held_out_test_images": int(np.isin(labels, np.flatnonzero(group)).sum()),
-        "templates": templates,
-        "best": zeroshot["best"],
-        "cosine": group_top1(labels, similarity_scores(image_features, best, "cosine"), group),
-        "dot": group_top1(labels, similarity_scores(image_features, best, "dot"), group),
-    })
+    best = text_features[zeroshot.best]
+    write_json(args.metrics, HeldoutMetrics(
+        num_classes=len(names), chance_top1=round(1 / len(names), 6), held_out_classes=held_out,
+        num_held_out_test_images=int(np.isin(labels, np.flatnonzero(group)).sum()),
+        templates=templates, best=zeroshot.best, cosine=top1(best, "cosine"), dot=top1(best, "dot"),
+    ).to_json())
     for key, result in templates.items():
-        print(f"heldout: seen {result['seen_top1']:.4f}  held-out {result['held_out_top1']:.4f}  {key}")
+        print(f"heldout: seen {result.test.seen_top1:.4f}  held-out {result.test.held_out_top1:.4f}  {key}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from clip_study.evaluation import logistic
 from clip_study.evaluation.calibration import calibration_report
 from clip_study.evaluation.metrics import confusion_rows, scored
 from clip_study.files import save_npz, write_json
+from clip_study.metrics_files.logreg import LogregMetrics, SweepRow
+from clip_study.metrics_files.scores import Calibration, ConfusionRow, Scores
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.sections.evaluation import EVALUATION
@@ -41,23 +43,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"logreg: C {row['C']:.4g}  validation top-1 {row['val_top1']:.4f}")
     C = logistic.best_C(sweep)
     scores = logistic.decision_scores(logistic.fit_logistic(train_x, train_y, C, seed), test_x, len(names))
-    metrics = scored(test_y, scores, bootstrap_settings(all_params))
+    test = Scores(**scored(test_y, scores, bootstrap_settings(all_params)))
     # the temperature is fitted on validation scores of the probe fitted without them (the sweep's, at this C)
     val_scores = logistic.decision_scores(logistic.fit_logistic(train_x[fit], train_y[fit], C, seed), train_x[val],
                                           len(names))
     calibration = calibration_report(val_scores, train_y[val], scores, test_y,
                                      section(all_params, "evaluation")["calibration_bins"])
-    print(f"logreg: best C {C:.4g}, refitted on all {len(train_y)} train images: test top-1 {metrics['top1']:.4f}")
+    print(f"logreg: best C {C:.4g}, refitted on all {len(train_y)} train images: test top-1 {test.top1:.4f}")
 
     save_npz(Path(args.out) / "test_predictions.npz", labels=test_y, scores=scores,
              chosen=scores.argmax(axis=1).astype(np.int64))
-    write_json(args.sweep, sweep)
-    write_json(args.confusion, confusion_rows(test_y, scores.argmax(axis=1), names))
-    write_json(args.metrics, {
-        "num_classes": len(names), "num_train_images": int(len(train_y)), "num_test_images": int(len(test_y)),
-        "C": C, "val_top1": next(row["val_top1"] for row in sweep if row["C"] == C), **metrics,
-        "calibration": calibration,
-    })
+    write_json(args.sweep, [SweepRow(**row).to_json() for row in sweep])
+    confusion = confusion_rows(test_y, scores.argmax(axis=1), names)
+    write_json(args.confusion, [ConfusionRow(**row).to_json() for row in confusion])
+    write_json(args.metrics, LogregMetrics(
+        num_classes=len(names), num_train_images=int(len(train_y)), num_test_images=int(len(test_y)),
+        C=C, val_top1=next(row["val_top1"] for row in sweep if row["C"] == C), test=test,
+        calibration=Calibration.from_json(calibration),
+    ).to_json())
 
 
 if __name__ == "__main__":

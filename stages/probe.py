@@ -20,6 +20,8 @@ from clip_study.evaluation.calibration import calibration_report
 from clip_study.evaluation.linear_probe import train_linear_probe
 from clip_study.evaluation.metrics import classification_metrics, confusion_rows, scored
 from clip_study.files import save_npz, write_json
+from clip_study.metrics_files.probe import FinalEpoch, ProbeCurveRow, ProbeMetrics
+from clip_study.metrics_files.scores import Calibration, ClassificationScores, ConfusionRow, Scores
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.sections.evaluation import EVALUATION
@@ -51,26 +53,27 @@ def main(argv: list[str] | None = None) -> None:
 
     curve, kept = [], {}
     for epoch, loss, scores in train_linear_probe(train_x, train_y, test_x, num_classes, **settings):
-        curve.append({"epoch": epoch, "train_loss": round(loss, 6), "val_top1": val_curve[epoch - 1],
-                      **classification_metrics(test_y, scores)})
+        curve.append(ProbeCurveRow(epoch=epoch, train_loss=round(loss, 6), val_top1=val_curve[epoch - 1],
+                                   test=ClassificationScores(**classification_metrics(test_y, scores))))
         if epoch in (chosen, settings["epochs"]):
             kept[epoch] = scores
-        print(f"probe: epoch {epoch}  loss {loss:.4f}  test top-1 {curve[-1]['top1']:.4f}")
+        print(f"probe: epoch {epoch}  loss {loss:.4f}  test top-1 {curve[-1].test.top1:.4f}")
 
-    headline, final = scored(test_y, kept[chosen], bootstrap), scored(test_y, kept[settings["epochs"]], bootstrap)
-    oracle = max(curve, key=lambda row: row["top1"])
+    headline, final = (Scores(**scored(test_y, kept[epoch], bootstrap)) for epoch in (chosen, settings["epochs"]))
+    oracle = max(curve, key=lambda row: row.test.top1)
     calibration = calibration_report(val_scores[chosen], train_y[val], kept[chosen], test_y,
                                      evaluation["calibration_bins"])
     save_npz(Path(args.out) / "test_predictions.npz", labels=test_y,
              chosen=kept[chosen].argmax(axis=1).astype(np.int64))
-    write_json(args.curve, curve)
-    write_json(args.confusion, confusion_rows(test_y, kept[chosen].argmax(axis=1), names))
-    write_json(args.metrics, {
-        "num_classes": num_classes, "num_train_images": int(len(train_y)), "num_test_images": int(len(test_y)),
-        "epochs": len(curve), "chosen_epoch": chosen, "chosen_on": f"{len(val)} validation images", **headline,
-        "final": {"epoch": len(curve), **final}, "oracle_epoch": oracle["epoch"], "oracle_top1": oracle["top1"],
-        "calibration": calibration,
-    })
+    write_json(args.curve, [row.to_json() for row in curve])
+    confusion = confusion_rows(test_y, kept[chosen].argmax(axis=1), names)
+    write_json(args.confusion, [ConfusionRow(**row).to_json() for row in confusion])
+    write_json(args.metrics, ProbeMetrics(
+        num_classes=num_classes, num_train_images=int(len(train_y)), num_test_images=int(len(test_y)),
+        epochs=len(curve), chosen_epoch=chosen, chosen_on=f"{len(val)} validation images", test=headline,
+        final=FinalEpoch(epoch=len(curve), test=final), oracle_epoch=oracle.epoch, oracle_top1=oracle.test.top1,
+        calibration=Calibration.from_json(calibration),
+    ).to_json())
 
 
 if __name__ == "__main__":

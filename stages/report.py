@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     relative = Path(os.path.relpath(figures.resolve(), out.resolve().parent)).as_posix()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(build_report(results, drawn, relative))
-    write_json(args.per_class, results["errors"]["per_class"] if results["errors"] else [])
+    write_json(args.per_class, [row.to_json() for row in results.errors.per_class] if results.errors else [])
     print(f"report: {out}, {len(drawn)} figures in {figures}, per-class accuracy in {args.per_class}")
 
 

@@ -10,6 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from clip_study.files import load_npz, read_json, save_npz, write_json
+from clip_study.metrics_files.fewshot import FewshotMetrics
+from clip_study.metrics_files.heldout import HeldoutMetrics
+from clip_study.metrics_files.logreg import LogregMetrics
+from clip_study.metrics_files.probe import ProbeMetrics
+from clip_study.metrics_files.similarity import SimilarityMetrics
+from clip_study.metrics_files.zeroshot import ZeroshotMetrics
+from clip_study.metrics_files.zsinit import ZsinitMetrics
 from clip_study.pipeline.stage import parse_args, rebuild, run
 from clip_study.reporting.summary import build_summary, paired_tests, summary_table
 
@@ -23,21 +30,25 @@ def main(argv: list[str] | None = None) -> None:
                                 "logreg_predictions": "data/logreg/test_predictions.npz",
                                 "out": "metrics/summary.json", "paired": "metrics/paired.json",
                                 "table": "metrics/summary.md", "predictions": ""}, argv, per_model=True)
-    inputs = {"zeroshot": args.zeroshot, "similarity": args.similarity, "probe": args.probe, "logreg": args.logreg,
-              "fewshot": args.fewshot, "heldout": args.heldout, "zsinit": args.zsinit}  # the stage writing each
-    read = {stage: read_json(path, fix=rebuild(stage)) if path else None for stage, path in inputs.items()}
+    inputs = {"zeroshot": (args.zeroshot, ZeroshotMetrics), "similarity": (args.similarity, SimilarityMetrics),
+              "probe": (args.probe, ProbeMetrics), "logreg": (args.logreg, LogregMetrics),
+              "fewshot": (args.fewshot, FewshotMetrics), "heldout": (args.heldout, HeldoutMetrics),
+              "zsinit": (args.zsinit, ZsinitMetrics)}  # by the stage writing each
+    read = {stage: record.from_json(read_json(path, fix=rebuild(stage))) if path else None
+            for stage, (path, record) in inputs.items()}
     zeroshot = load_npz(args.zeroshot_predictions, fix=rebuild("zeroshot"))
     probe = load_npz(args.probe_predictions, fix=rebuild("probe"))
     logreg = load_npz(args.logreg_predictions, fix=rebuild("logreg"))
-    paired = paired_tests(zeroshot["labels"], zeroshot[read["zeroshot"]["best"]], probe["chosen"], logreg["chosen"])
+    best = read["zeroshot"].best
+    paired = paired_tests(zeroshot["labels"], zeroshot[best], probe["chosen"], logreg["chosen"],
+                          read["similarity"].dot.vs_cosine)
     summary = build_summary(paired=paired, **read)
     table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"], paired)
-    write_json(args.out, {args.model: summary} if args.model else summary)  # all made before any is written
+    write_json(args.out, {args.model: summary.to_json()} if args.model else summary.to_json())  # all made first
     if args.predictions:
-        save_npz(Path(args.predictions), labels=zeroshot["labels"], zeroshot=zeroshot[read["zeroshot"]["best"]],
+        save_npz(Path(args.predictions), labels=zeroshot["labels"], zeroshot=zeroshot[best],
                  probe=probe["chosen"], logreg=logreg["chosen"])
-    write_json(args.paired, {"num_test_images": int(len(zeroshot["labels"])), **paired,
-                             "dot_vs_cosine": read["similarity"]["dot"]["vs_cosine"]})
+    write_json(args.paired, paired.to_json())
     Path(args.table).write_text(table)
     print(table)
 

@@ -22,6 +22,8 @@ from clip_study.evaluation.metrics import confusion_rows
 from clip_study.evaluation.prompts import template_keys
 from clip_study.evaluation.similarity import similarity_scores
 from clip_study.files import read_json, save_npz, write_json
+from clip_study.metrics_files.scores import Calibration, ConfusionRow
+from clip_study.metrics_files.zeroshot import EnsembleResult, IntervalSettings, TemplateResult, ZeroshotMetrics
 from clip_study.models.loading import load_model, load_tokenizer, pick_device
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import for_param, load_params, model_entry, section
@@ -85,20 +87,24 @@ def main(argv: list[str] | None = None) -> None:
 
     save_npz(Path(args.out) / "text_features.npz", **weights)
     save_npz(Path(args.out) / "test_predictions.npz", labels=test_y, **predictions)
-    write_json(args.confusion, confusion_rows(test_y, predictions[best], names))
-    write_json(args.metrics, {
-        "num_classes": len(names), "num_test_images": int(len(test_y)), "chance_top1": round(1 / len(names), 6),
-        "model": short, "logit_scale": round(head.scale, 6), "logit_bias": round(head.bias, 6),
-        "model_probabilities": head.probabilities, "chosen_on": f"{len(train_y)} train images",
-        "interval": {"confidence": bootstrap.confidence, "resamples": bootstrap.resamples, "stratified_by": "class"},
-        "best": best, "best_kind": "template" if best in templates else "ensemble",
-        "best_template": templates.get(best, best), "best_top1": results[best]["top1"],
-        "best_top1_low": results[best]["top1_low"], "best_top1_high": results[best]["top1_high"],
-        "oracle": oracle, "oracle_top1": results[oracle]["top1"],
-        "templates": {key: {**described[key], **results[key]} for key in templates},
-        "ensembles": {key: {**described[key], **results[key]} for key in weights if key not in templates},
-        "calibration": calibration,
-    })
+    confusion = [ConfusionRow(**row) for row in confusion_rows(test_y, predictions[best], names)]
+    metrics = ZeroshotMetrics(
+        num_classes=len(names), num_test_images=int(len(test_y)), chance_top1=round(1 / len(names), 6),
+        model=short, logit_scale=round(head.scale, 6), logit_bias=round(head.bias, 6),
+        model_probabilities=head.probabilities, chosen_on=f"{len(train_y)} train images",
+        interval=IntervalSettings(confidence=bootstrap.confidence, resamples=bootstrap.resamples,
+                                  stratified_by="class"),
+        best=best, best_kind="template" if best in templates else "ensemble",
+        best_template=templates.get(best, best), best_top1=results[best]["top1"],
+        best_top1_low=results[best]["top1_low"], best_top1_high=results[best]["top1_high"],
+        oracle=oracle, oracle_top1=results[oracle]["top1"],
+        templates={key: TemplateResult.from_json({**described[key], **results[key]}) for key in templates},
+        ensembles={key: EnsembleResult.from_json({**described[key], **results[key]}) for key in weights
+                   if key not in templates},
+        calibration=Calibration.from_json(calibration),
+    )
+    write_json(args.confusion, [row.to_json() for row in confusion])
+    write_json(args.metrics, metrics.to_json())
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ from clip_study.data.features import count_classes, load_splits
 from clip_study.data.subset import validation_split
 from clip_study.errors import BadFileError
 from clip_study.evaluation.fewshot import shot_counts
-from clip_study.evaluation.zeroshot_init import (Bootstrap, HeadTraining, alpha_grid, predict, zero_shot_head,
+from clip_study.evaluation.intervals import Bootstrap
+from clip_study.evaluation.zeroshot_init import (HeadTraining, alpha_grid, head_from_text_features, predict,
                                                  zsinit_point)
 from clip_study.files import load_npz, read_json, write_json
+from clip_study.metrics_files.zeroshot import ZeroshotMetrics
+from clip_study.metrics_files.zsinit import ZsinitMetrics, ZsinitPlotRow, ZsinitPoint
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.fewshot import FEWSHOT
@@ -22,11 +25,11 @@ from clip_study.pipeline.sections.zsinit import ZSINIT
 from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
-def zero_shot_classifier(metrics: str, folder: str, num_classes: int, dim: int) -> tuple[str, np.ndarray, float]:
+def read_chosen_classifier(metrics: str, folder: str, num_classes: int, dim: int) -> tuple[str, np.ndarray, float]:
     """The key the zeroshot stage chose (``best``), its (C, D) class text embeddings and the logit scale."""
     fix = rebuild("zeroshot")
-    record = read_json(metrics, fix=fix)
-    best, scale = record["best"], record["logit_scale"]
+    record = ZeroshotMetrics.from_json(read_json(metrics, fix=fix))
+    best, scale = record.best, record.logit_scale
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
         raise BadFileError(metrics, f"'logit_scale' is {scale!r}, not a number > 0", fix)
     path = Path(folder) / "text_features.npz"
@@ -45,18 +48,19 @@ def main(argv: list[str] | None = None) -> None:
     shots, settings, evaluation = (section(params, name) for name in ("fewshot", "zsinit", "evaluation"))
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"))
     num_classes = count_classes(train_y, test_y)
-    key, text, logit_scale = zero_shot_classifier(args.zeroshot_metrics, args.zeroshot, num_classes,
-                                                  train_x.shape[1])
+    key, text, logit_scale = read_chosen_classifier(args.zeroshot_metrics, args.zeroshot, num_classes,
+                                                    train_x.shape[1])
     with for_param("evaluation.val_fraction"):
         fit, val = validation_split(train_y, evaluation["val_fraction"], evaluation["seed"])
     k_all = int(np.bincount(train_y[fit]).max())
     ks, covered = shot_counts(shots["shots"], k_all)
     if covered:
         print(f"zsinit: shots {covered} reach the {k_all} fit images per class: they are the 'all' point")
-    training = HeadTraining(settings["steps"], settings["lr"], settings["weight_decay"],
-                            alpha_grid(settings["alpha_steps"]))
-    bootstrap = Bootstrap(evaluation["resamples"], evaluation["confidence"], evaluation["seed"])
-    start = zero_shot_head(text)
+    training = HeadTraining(steps=settings["steps"], lr=settings["lr"], weight_decay=settings["weight_decay"],
+                            alphas=alpha_grid(settings["alpha_steps"]))
+    bootstrap = Bootstrap(resamples=evaluation["resamples"], seed=evaluation["seed"],
+                          confidence=evaluation["confidence"])
+    start = head_from_text_features(text)
     val_zero_shot = float(np.mean(predict(train_x[val], start, logit_scale) == train_y[val]))
     test_zero_shot = float(np.mean(predict(test_x, start, logit_scale) == test_y))
     print(f"zsinit: zero-shot '{key}' test top-1 {test_zero_shot:.4f}, validation {val_zero_shot:.4f}")
@@ -64,20 +68,20 @@ def main(argv: list[str] | None = None) -> None:
     curve = []
     for k, label in [*((k, str(k)) for k in ks), (k_all, "all")]:
         runs = [shots["seed"]] if label == "all" else [shots["seed"] + s for s in range(shots["seeds"])]
-        point = zsinit_point((train_x[fit], train_y[fit]), (train_x[val], train_y[val]), (test_x, test_y), start,
-                             logit_scale, k, label, runs, training, bootstrap)
+        point = ZsinitPoint.from_json(zsinit_point((train_x[fit], train_y[fit]), (train_x[val], train_y[val]),
+                                                   (test_x, test_y), start, logit_scale, k, label, runs, training,
+                                                   bootstrap))
         curve.append(point)
-        print(f"zsinit: k={label}  {len(runs)} run(s)  init {point['init']['mean_top1']:.4f}  mix "
-              f"{point['mix']['mean_top1']:.4f} [{point['mix']['top1_low']:.4f}, {point['mix']['top1_high']:.4f}]"
-              f"  mean alpha {point['mix']['mean_alpha']:.2f}")
+        print(f"zsinit: k={label}  {len(runs)} run(s)  init {point.init.mean_top1:.4f}  mix "
+              f"{point.mix.mean_top1:.4f} [{point.mix.top1_low:.4f}, {point.mix.top1_high:.4f}]"
+              f"  mean alpha {point.mix.mean_alpha:.2f}")
 
-    write_json(args.curve, [{"k": row["k"], "init_mean_top1": row["init"]["mean_top1"],
-                             "mix_mean_top1": row["mix"]["mean_top1"]} for row in curve])
-    write_json(args.metrics, {
-        "num_classes": num_classes, "zero_shot": key, "logit_scale": logit_scale,
-        "zero_shot_top1": round(test_zero_shot, 6), "zero_shot_val_top1": round(val_zero_shot, 6),
-        "num_fit_images": int(len(fit)), "num_val_images": int(len(val)), "alphas": list(training.alphas),
-        "curve": curve})
+    write_json(args.curve, [ZsinitPlotRow.of(point).to_json() for point in curve])
+    write_json(args.metrics, ZsinitMetrics(
+        num_classes=num_classes, zero_shot=key, logit_scale=logit_scale,
+        zero_shot_top1=round(test_zero_shot, 6), zero_shot_val_top1=round(val_zero_shot, 6),
+        num_fit_images=int(len(fit)), num_val_images=int(len(val)), alphas=list(training.alphas),
+        curve=curve).to_json())
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ import pytest
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
                              top_k_accuracy_score)
 
-from clip_study.evaluation.metrics import classification_metrics, confusion_matrix as our_confusion_matrix, spread
+from clip_study.evaluation.metrics import (classification_metrics, confusion_matrix as our_confusion_matrix,
+                                          overtaking_k, spread)
 
 
 def test_known_values():
@@ -68,3 +69,13 @@ def test_confusion_matrix_equals_sklearn():
     labels[labels == 6] = 5  # a class never the answer
     assert np.array_equal(our_confusion_matrix(labels, predictions, 8),
                           confusion_matrix(labels, predictions, labels=np.arange(8)))
+
+
+FEWSHOT_CURVE = [(1, 0.5), (2, 0.7), (4, 0.65), (80, 0.9)]  # (k, mean top-1)
+
+
+def test_overtaking_k_is_the_first_k_that_beats_zero_shot():
+    assert overtaking_k(FEWSHOT_CURVE, 0.6) == 2
+    assert overtaking_k(FEWSHOT_CURVE, 0.7) == 80  # equal is not better
+    assert overtaking_k(FEWSHOT_CURVE, 0.4) == 1
+    assert overtaking_k(FEWSHOT_CURVE, 0.95) is None

@@ -36,7 +36,8 @@ INTERVALS = {"top1_low": 0.4, "top1_high": 0.95, "macro_f1_low": 0.4, "macro_f1_
 VERSUS = {"a_only": 3, "b_only": 9, "p_value": 0.146, "verdict": "not distinguishable at 980 test images (p = 0.15)"}
 PAIRED = {"num_test_images": 980,
           "probe_vs_zeroshot": {"a_only": 30, "b_only": 10, "p_value": 0.0022, "verdict": "better, p = 0.0022"},
-          "logreg_vs_zeroshot": {"a_only": 25, "b_only": 12, "p_value": 0.047, "verdict": "better, p = 0.047"}}
+          "logreg_vs_zeroshot": {"a_only": 25, "b_only": 12, "p_value": 0.047, "verdict": "better, p = 0.047"},
+          "dot_vs_cosine": {"a_only": 13, "b_only": 28, "p_value": 0.027533, "verdict": "worse, p = 0.028"}}
 ENSEMBLES = {"clip_80": {"num_templates": 80, "source": "clip_study/assets/clip_imagenet_templates.txt", "top1": 0.9316,
                          "top5": 1.0, "macro_f1": 0.9301, "mean_per_class_recall": 0.9316, "choice_top1": 0.9,
                          **INTERVALS, "vs_chosen": VERSUS},
@@ -135,6 +136,19 @@ def test_report_with_every_input(tmp_path):
     # the worst zero-shot class leads the per-class table; its most confused pair (3 mistakes) leads the pairs
     assert text.index("| green star | white cross | 3 |") < text.index("| red square | green star | 2 |")
     assert "| blue circle (held out) | 1.0000 | 1.0000 | 1.0000 |" in text  # held out in the demo's heldout.json
+
+
+@pytest.mark.parametrize("model", ["clip", "siglip"])
+def test_the_report_of_the_demos_committed_metrics_is_the_committed_report(tmp_path, model):
+    """The report stage's reading of every metrics file, on the demo's: the same markdown and per-class file."""
+    committed = DEMO.parent / model
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    for path in committed.glob("*.json"):
+        if path.name != "per_class.json":  # the report's own output
+            shutil.copy(path, folder / path.name)
+    assert run_report(folder) == (committed / "report.md").read_text()
+    assert (folder / "per_class.json").read_bytes() == (committed / "per_class.json").read_bytes()
 
 
 def test_report_is_deterministic(tmp_path):

@@ -1,12 +1,47 @@
-"""Where the few-shot probe overtakes zero-shot."""
+"""The summary's library (clip_study.reporting.summary): the demo's committed metrics give its committed
+summary.json and summary.md, and the paired tests count the right images."""
 
-from clip_study.evaluation.metrics import overtaking_k
+import json
 
-CURVE = [{"k": 1, "mean_top1": 0.5}, {"k": 2, "mean_top1": 0.7}, {"k": 4, "mean_top1": 0.65}, {"k": 80, "mean_top1": 0.9}]
+import numpy as np
+import pytest
+
+from clip_study.files import read_json
+from clip_study.metrics_files.fewshot import FewshotMetrics
+from clip_study.metrics_files.heldout import HeldoutMetrics
+from clip_study.metrics_files.logreg import LogregMetrics
+from clip_study.metrics_files.probe import ProbeMetrics
+from clip_study.metrics_files.scores import PairedTest
+from clip_study.metrics_files.similarity import SimilarityMetrics
+from clip_study.metrics_files.summary import PairedMetrics
+from clip_study.metrics_files.zeroshot import ZeroshotMetrics
+from clip_study.metrics_files.zsinit import ZsinitMetrics
+from clip_study.reporting.summary import build_summary, paired_tests, summary_table
+from tests.imports import ROOT
+
+READS = {"zeroshot": ZeroshotMetrics, "similarity": SimilarityMetrics, "probe": ProbeMetrics, "logreg": LogregMetrics,
+         "fewshot": FewshotMetrics, "heldout": HeldoutMetrics, "zsinit": ZsinitMetrics}
 
 
-def test_overtaking_k_is_the_first_k_that_beats_zero_shot():
-    assert overtaking_k(CURVE, 0.6) == 2
-    assert overtaking_k(CURVE, 0.7) == 80  # equal is not better
-    assert overtaking_k(CURVE, 0.4) == 1
-    assert overtaking_k(CURVE, 0.95) is None
+@pytest.mark.parametrize("model", ["clip", "siglip"])
+def test_the_demos_committed_metrics_give_its_committed_summary(model):
+    """The summary stage's reading of the stages' files and writing of its own, on the demo's files (the paired
+    tests need the test predictions, which are not committed: paired.json stands in for them)."""
+    folder = ROOT / "demo" / "metrics" / "models" / model
+    read = {name: record.from_json(read_json(folder / f"{name}.json")) for name, record in READS.items()}
+    paired = PairedMetrics.from_json(read_json(folder / "paired.json"))
+    summary = build_summary(paired=paired, **read)
+    assert json.dumps({model: summary.to_json()}, indent=2) + "\n" == (folder / "summary.json").read_text()
+    table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"], paired)
+    assert table == (folder / "summary.md").read_text()
+
+
+def test_the_paired_tests_count_the_images_only_one_classifier_gets_right():
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    zeroshot = np.array([0, 1, 2, 1, 2, 0])  # right on the first three
+    probe = np.array([0, 1, 0, 0, 1, 2])  # right on all but the third
+    dot = PairedTest(a_only=0, b_only=0, p_value=1.0, verdict="not distinguishable at 6 test images (p = 1)")
+    paired = paired_tests(labels, zeroshot, probe, None, dot)
+    assert (paired.num_test_images, paired.probe_vs_zeroshot.a_only, paired.probe_vs_zeroshot.b_only) == (6, 3, 1)
+    assert paired.logreg_vs_zeroshot is None and "logreg_vs_zeroshot" not in paired.to_json()
+    assert paired.dot_vs_cosine is dot

@@ -40,7 +40,7 @@ def replace_between(text: str, name: str, body: str) -> str:
 def generators() -> dict[str, Generator]:
     """Path relative to the repository root -> its generator. Imported here so that each generator's
     dependencies load only when the command runs."""
-    from tools import codedeps, doc_tables, params_doc
+    from tools import codedeps, doc_tables, metrics_doc, params_doc
 
     found: dict[str, Generator] = {
         "README.md": doc_tables.readme,                   # the demo's results, from demo/metrics
@@ -50,6 +50,7 @@ def generators() -> dict[str, Generator]:
     }
     found.update(codedeps.generators())     # each stage's code deps, from the imports
     found.update(params_doc.generators())   # docs/params.md, from the params sections
+    found[metrics_doc.PATH] = metrics_doc.metrics_doc  # docs/metrics.md, from clip_study/metrics_files/
     return found
 
 

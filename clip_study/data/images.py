@@ -61,7 +61,9 @@ REASONS = {
     "unreadable": "unreadable",
 }
 
-Source = Union[Path, str, bytes, BinaryIO]
+ImageSource = Union[Path, str, bytes, BinaryIO]
+"""Where one image's bytes come from: a file path, the encoded bytes, or an open binary stream (a dataset's
+source of many images is ``clip_study.data.sources.Source``)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class BadImageError(UserError):
         self.problem = problem or ImageProblem("undecodable", message)
 
 
-def open_rgb(source: Source) -> Image.Image:
+def open_rgb(source: ImageSource) -> Image.Image:
     """The image at ``source`` (a path, encoded bytes or a binary file) as a loaded RGB image.
 
     Raises BadImageError naming the file and the reason when it cannot be fully decoded."""
@@ -94,12 +96,12 @@ def open_rgb(source: Source) -> Image.Image:
     return image
 
 
-def check_image(source: Source) -> ImageProblem | None:
+def check_image(source: ImageSource) -> ImageProblem | None:
     """None if ``source`` decodes fully (the same decode as ``open_rgb``), else why not."""
     return _decode_or_problem(source)[1]
 
 
-def _decode_or_problem(source: Source) -> tuple[Image.Image | None, ImageProblem | None]:
+def _decode_or_problem(source: ImageSource) -> tuple[Image.Image | None, ImageProblem | None]:
     if _is_empty(source):
         return None, ImageProblem("empty", "")
     if isinstance(source, (str, Path)) and Path(source).is_symlink() and not Path(source).exists():
@@ -120,7 +122,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _decode(source: Source) -> Image.Image:
+def _decode(source: ImageSource) -> Image.Image:
     """Open, decode (at reduced size when large, see the module docstring), orient and convert."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # large images are reduced below
@@ -186,13 +188,13 @@ def _classify(error: Exception) -> ImageProblem:
     return ImageProblem("undecodable", f"{type(error).__name__}: {message}")
 
 
-def _as_file(source: Source) -> Path | BinaryIO:
+def _as_file(source: ImageSource) -> Path | BinaryIO:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return io.BytesIO(source)
     return Path(source) if isinstance(source, str) else source
 
 
-def _is_empty(source: Source) -> bool:
+def _is_empty(source: ImageSource) -> bool:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return len(source) == 0
     if isinstance(source, (str, Path)):
@@ -203,7 +205,7 @@ def _is_empty(source: Source) -> bool:
     return False
 
 
-def _describe(source: Source) -> str:
+def _describe(source: ImageSource) -> str:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
     return str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<file>")

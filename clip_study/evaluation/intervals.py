@@ -188,9 +188,10 @@ def _correctness(values: np.ndarray, name: str) -> np.ndarray:
     return array
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Bootstrap:
-    """How every interval of a run is drawn (the same resamples, seed and coverage for all classifiers)."""
+    """How every interval of a run is drawn (the same resamples, seed and coverage for all classifiers).
+    Keyword-only: three numbers of which two are whole, easy to pass in the wrong order."""
 
     resamples: int = 1000
     seed: int = 0

@@ -67,9 +67,10 @@ def most_confused_pairs(labels: np.ndarray, predictions: np.ndarray, names: list
             for a, p in pairs if matrix[a, p] > 0]
 
 
-def overtaking_k(curve: list[dict[str, object]], zeroshot_top1: float) -> int | None:
-    """The fewest labelled images per class whose mean probe top-1 beats zero-shot (None: never)."""
-    return next((row["k"] for row in curve if row["mean_top1"] > zeroshot_top1), None)
+def overtaking_k(curve: list[tuple[int, float]], zeroshot_top1: float) -> int | None:
+    """The fewest labelled images per class whose mean probe top-1 beats zero-shot (None: never), from a few-shot
+    curve's (k, mean top-1) points in ascending k."""
+    return next((k for k, mean_top1 in curve if mean_top1 > zeroshot_top1), None)
 
 
 def scored(labels: np.ndarray, scores: np.ndarray, bootstrap: Bootstrap) -> dict[str, float]:
@@ -78,6 +79,7 @@ def scored(labels: np.ndarray, scores: np.ndarray, bootstrap: Bootstrap) -> dict
                                                                           scores.shape[1])}
 
 
-def chosen_key(results: dict[str, dict]) -> str:
-    """The classifier chosen by its top-1 on the choice images: the first highest ``choice_top1``."""
-    return max(results, key=lambda key: results[key]["choice_top1"])
+def chosen_key(choice_top1: dict[str, float]) -> str:
+    """The classifier chosen by its top-1 on the choice images (classifier key -> that top-1): the first
+    highest."""
+    return max(choice_top1, key=lambda key: choice_top1[key])

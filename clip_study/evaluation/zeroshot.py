@@ -92,7 +92,7 @@ def evaluate_choices(class_weights: dict[str, np.ndarray], choice: tuple[np.ndar
         test_scores = similarity_scores(test_x, weights, "cosine")
         results[key] = {"choice_top1": round(choice_top1, 6), **scored(test_y, test_scores, bootstrap)}
         predictions[key] = test_scores.argmax(axis=1).astype(np.int64)
-    chosen = chosen_key(results)
+    chosen = chosen_key({key: result["choice_top1"] for key, result in results.items()})
     oracle = max(results, key=lambda key: results[key]["top1"])
     for key in results:
         results[key]["vs_chosen"] = None if key == chosen else compared(predictions[key] == test_y,

@@ -18,31 +18,23 @@ import numpy as np
 
 from clip_study.errors import UserError, shown
 from clip_study.evaluation.fewshot import few_shot_indices
-from clip_study.evaluation.intervals import bootstrap_interval
+from clip_study.evaluation.intervals import Bootstrap
 from clip_study.evaluation.metrics import spread
 from clip_study.evaluation.similarity import l2_normalize
 
 Head = tuple[np.ndarray, np.ndarray]  # (C, D) weights, (C,) bias
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HeadTraining:
     """How the head is trained and mixed: full-batch Adam ``steps`` at ``lr``, an L2 pull of strength
-    ``weight_decay`` toward the zero-shot weights, and the ``alphas`` tried on validation."""
+    ``weight_decay`` toward the zero-shot weights, and the ``alphas`` tried on validation. Keyword-only:
+    ``lr`` and ``weight_decay`` are both small floats, easy to swap by position."""
 
     steps: int
     lr: float
     weight_decay: float
     alphas: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class Bootstrap:
-    """The interval of a mean over runs: ``resamples`` stratified resamples of the test images."""
-
-    resamples: int
-    confidence: float
-    seed: int
 
 
 def alpha_grid(steps: int) -> tuple[float, ...]:
@@ -52,7 +44,7 @@ def alpha_grid(steps: int) -> tuple[float, ...]:
     return tuple(round(float(alpha), 6) for alpha in np.linspace(0.0, 1.0, int(steps)))
 
 
-def zero_shot_head(text_features: np.ndarray) -> Head:
+def head_from_text_features(text_features: np.ndarray) -> Head:
     """The head that IS the zero-shot classifier: L2-normalised class text embeddings, zero bias."""
     if text_features.ndim != 2:
         raise UserError(f"text features of shape {text_features.shape} must be (classes, dim), a row a class")
@@ -140,8 +132,7 @@ def zsinit_point(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np
     point: dict[str, Any] = {"k": k, "label": label, "runs": len(seeds)}
     for name, runs in predictions.items():
         stats = spread(np.array([np.mean(run == test_y) for run in runs]))
-        interval = bootstrap_interval(test_y, np.stack(runs), bootstrap.resamples, bootstrap.seed,
-                                      bootstrap.confidence, num_classes)
+        interval = bootstrap.interval(test_y, np.stack(runs), num_classes)
         point[name] = {**{f"{stat}_top1": stats[stat] for stat in ("mean", "std", "min", "max")},
                        "top1_low": interval["top1_low"], "top1_high": interval["top1_high"]}
     point["mix"] |= {"mean_alpha": round(float(np.mean(alphas)), 6), "alphas": alphas,

@@ -12,4 +12,5 @@ from clip_study.pipeline.params import section
 def bootstrap_settings(params: dict[str, Any]) -> Bootstrap:
     """The bootstrap of every interval, from the evaluation section (checked by ``load_params``)."""
     evaluation = section(params, "evaluation")
-    return Bootstrap(evaluation["resamples"], evaluation["seed"], float(evaluation["confidence"]))
+    return Bootstrap(resamples=evaluation["resamples"], seed=evaluation["seed"],
+                     confidence=float(evaluation["confidence"]))

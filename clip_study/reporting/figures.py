@@ -1,41 +1,30 @@
-"""The report's figures, as PNG files readable offline (``dvc plots show`` writes HTML that loads its
+"""A model's report figures, as PNG files readable offline (``dvc plots show`` writes HTML that loads its
 JavaScript from a CDN)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from clip_study.reporting.results import (  # noqa: E402
-    CLASSIFIERS, chosen_label, held_out_classes, prompt_rows, shorten)
-
-BLUE, ORANGE, GREEN, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
+from clip_study.reporting.plotting import BLUE, GREEN, GREY, ORANGE, interval_spans, plt, save
+from clip_study.reporting.results import (SHORT_NAMES, ModelResults, chosen_label, held_out_classes, prompt_rows,
+                                          shorten)
 
 
-def save(fig, figures: Path, name: str) -> None:
-    fig.tight_layout()
-    fig.savefig(figures / f"{name}.png", dpi=100, metadata={"Software": None})  # no version: same bytes
-    plt.close(fig)
-
-
-def plot_prompts(m: dict, figures: Path) -> None:
-    rows = prompt_rows(m["zeroshot"])[::-1]
+def plot_prompts(m: ModelResults, figures: Path) -> None:
+    rows = prompt_rows(m.zeroshot)[::-1]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.4 * len(rows)))
     colors = [ORANGE if kind == "ensemble" else BLUE for kind, _, _ in rows]
-    top1 = np.array([r[2]["top1"] for r in rows])
+    top1 = np.array([r[2].test.top1 for r in rows])
     hatches = ["//" if kind == "ensemble" else "" for kind, _, _ in rows]
-    bars = ax.barh(range(len(rows)), top1, color=colors, xerr=interval_spans([r[2] for r in rows], "top1"),
+    bars = ax.barh(range(len(rows)), top1, color=colors, xerr=interval_spans([r[2].test for r in rows]),
                    capsize=3, error_kw={"elinewidth": 1}, hatch=hatches)
     ax.bar_label(bars, fmt="%.4f", padding=14, fontsize=8)
-    chosen = chosen_label(m["zeroshot"])
+    chosen = chosen_label(m.zeroshot)
     ax.set_yticks(range(len(rows)), [shorten(label) + (" (chosen)" if label == chosen else "") for _, label, _ in rows],
                   fontsize=8)
-    ax.axvline(m["zeroshot"]["chance_top1"], color="red", linestyle="--", label="chance")
+    ax.axvline(m.zeroshot.chance_top1, color="red", linestyle="--", label="chance")
     ax.bar(0, 0, color=BLUE, label="single template"), ax.bar(0, 0, color=ORANGE, hatch="//", label="ensemble")
     ax.set(xlim=(0, 1.2), xlabel="zero-shot top-1 (cosine) with its bootstrap interval",
            title="Zero-shot top-1 per prompt")
@@ -43,101 +32,101 @@ def plot_prompts(m: dict, figures: Path) -> None:
     save(fig, figures, "prompts")
 
 
-def plot_similarity(m: dict, figures: Path) -> None:
-    s = m["similarity"]
+def plot_similarity(m: ModelResults, figures: Path) -> None:
+    s = m.similarity
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     x = np.arange(2)
-    for offset, (key, label, color) in ((-0.2, ("cosine", "cosine", BLUE)), (0.2, ("dot", "dot product", ORANGE))):
-        bars = left.bar(x + offset, [s[key]["top1"], s[key]["macro_f1"]], 0.4, label=label, color=color)
+    for offset, (scores, label, color) in ((-0.2, (s.cosine.test, "cosine", BLUE)),
+                                           (0.2, (s.dot.test, "dot product", ORANGE))):
+        bars = left.bar(x + offset, [scores.top1, scores.macro_f1], 0.4, label=label, color=color)
         left.bar_label(bars, fmt="%.4f", fontsize=8)
     left.set_xticks(x, ["top-1", "macro-F1"])
-    left.set(ylim=(0, 1.22), title=f"Cosine vs dot product ({s['template']})")
+    left.set(ylim=(0, 1.22), title=f"Cosine vs dot product ({s.template})")
     left.legend(loc="upper center", ncol=2, fontsize=8)
-    for y, (key, color) in enumerate((("image_norms", GREY), ("text_norms", BLUE))):
-        n = s[key]
-        right.plot([n["min"], n["max"]], [y, y], color=color, marker="|", markersize=14)
-        right.errorbar(n["mean"], y, xerr=n["std"], fmt="o", color=color, capsize=6, linewidth=3)
-        right.annotate(f"{n['min']:.2f} | {n['mean']:.2f} ± {n['std']:.2f} | {n['max']:.2f}", (n["mean"], y + 0.18),
+    for y, (n, color) in enumerate(((s.image_norms, GREY), (s.text_norms, BLUE))):
+        right.plot([n.min, n.max], [y, y], color=color, marker="|", markersize=14)
+        right.errorbar(n.mean, y, xerr=n.std, fmt="o", color=color, capsize=6, linewidth=3)
+        right.annotate(f"{n.min:.2f} | {n.mean:.2f} ± {n.std:.2f} | {n.max:.2f}", (n.mean, y + 0.18),
                        ha="center", fontsize=8)
     right.set_yticks([0, 1], ["image", "class text"])
     right.set(ylim=(-0.5, 1.6), xlabel="L2 norm (min | mean ± std | max)", title="Embedding norms")
     save(fig, figures, "similarity")
 
 
-def plot_probe_curve(m: dict, figures: Path) -> None:
-    curve = m["probe_curve"]
+def plot_probe_curve(m: ModelResults, figures: Path) -> None:
+    curve = m.probe_curve
     fig, ax = plt.subplots(figsize=(7, 4))
-    epochs = [c["epoch"] for c in curve]
-    ax.plot(epochs, [c["top1"] for c in curve], marker=".", color=BLUE, label="probe top-1")
-    ax.plot(epochs, [c["macro_f1"] for c in curve], marker="x", linestyle=":", color=GREEN, label="probe macro-F1")
-    ax.plot(epochs, [c["val_top1"] for c in curve], marker=".", linestyle="-.", color=GREY,
+    epochs = [c.epoch for c in curve]
+    ax.plot(epochs, [c.test.top1 for c in curve], marker=".", color=BLUE, label="probe top-1")
+    ax.plot(epochs, [c.test.macro_f1 for c in curve], marker="x", linestyle=":", color=GREEN, label="probe macro-F1")
+    ax.plot(epochs, [c.val_top1 for c in curve], marker=".", linestyle="-.", color=GREY,
             label="validation top-1 (run without the validation images)")
-    ax.axvline(m["probe"]["chosen_epoch"], color=BLUE, linestyle=":", label="epoch chosen on validation")
-    ax.axhline(m["zeroshot"]["best_top1"], color=ORANGE, linestyle="--", label="zero-shot top-1 (chosen classifier)")
-    if m["logreg"]:
-        ax.axhline(m["logreg"]["top1"], color=GREY, linestyle=":", label="logreg probe top-1")
+    ax.axvline(m.probe.chosen_epoch, color=BLUE, linestyle=":", label="epoch chosen on validation")
+    ax.axhline(m.zeroshot.best_top1, color=ORANGE, linestyle="--", label="zero-shot top-1 (chosen classifier)")
+    if m.logreg:
+        ax.axhline(m.logreg.test.top1, color=GREY, linestyle=":", label="logreg probe top-1")
     ax.set(xlabel="epoch", ylabel="test score", title="Linear probe (torch) per epoch")
     ax.legend(fontsize=8)
     save(fig, figures, "probe_curve")
 
 
-def plot_logreg_sweep(m: dict, figures: Path) -> None:
-    sweep, chosen = m["logreg_sweep"], m["logreg"]
+def plot_logreg_sweep(m: ModelResults, figures: Path) -> None:
+    sweep, chosen = m.logreg_sweep, m.logreg
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([r["log10_C"] for r in sweep], [r["val_top1"] for r in sweep], marker="o", color=BLUE)
-    ax.axvline(np.log10(chosen["C"]), color=ORANGE, linestyle="--", label=f"chosen C = {chosen['C']:.4g}")
-    ax.plot(np.log10(chosen["C"]), chosen["val_top1"], marker="*", markersize=16, color=ORANGE)
+    ax.plot([r.log10_C for r in sweep], [r.val_top1 for r in sweep], marker="o", color=BLUE)
+    ax.axvline(np.log10(chosen.C), color=ORANGE, linestyle="--", label=f"chosen C = {chosen.C:.4g}")
+    ax.plot(np.log10(chosen.C), chosen.val_top1, marker="*", markersize=16, color=ORANGE)
     ax.set(xlabel="log10 C (inverse L2 regularisation)", ylabel="validation top-1",
            title="Logistic regression: C sweep")
     ax.legend(fontsize=8)
     save(fig, figures, "logreg_sweep")
 
 
-def plot_fewshot(m: dict, figures: Path) -> None:
-    zeroshot, curve = m["zeroshot"], m["fewshot"]["curve"]
-    k = [c["k"] for c in curve]
+def plot_fewshot(m: ModelResults, figures: Path) -> None:
+    zeroshot, curve = m.zeroshot, m.fewshot.curve
+    k = [c.shots.k for c in curve]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.fill_between(k, [c["min_top1"] for c in curve], [c["max_top1"] for c in curve], color=BLUE, alpha=0.2,
+    ax.fill_between(k, [c.test.min_top1 for c in curve], [c.test.max_top1 for c in curve], color=BLUE, alpha=0.2,
                     label="min-max over runs")
-    ax.errorbar(k, [c["mean_top1"] for c in curve], yerr=interval_spans(curve, "mean_top1"), marker="o", color=BLUE,
-                capsize=3, label="logreg probe, mean top-1 (bootstrap interval)")
-    if m["zsinit"]:
-        rows = m["zsinit"]["curve"]
-        ax.errorbar([r["k"] for r in rows], [r["mix"]["mean_top1"] for r in rows],
-                    yerr=interval_spans([r["mix"] for r in rows], "mean_top1"), marker="s", color=GREEN, capsize=3,
+    ax.errorbar(k, [c.test.mean_top1 for c in curve], yerr=interval_spans([c.test.mean_interval() for c in curve]),
+                marker="o", color=BLUE, capsize=3, label="logreg probe, mean top-1 (bootstrap interval)")
+    if m.zsinit:
+        rows = m.zsinit.curve
+        ax.errorbar([r.shots.k for r in rows], [r.mix.mean_top1 for r in rows],
+                    yerr=interval_spans([r.mix.mean_interval() for r in rows]), marker="s", color=GREEN, capsize=3,
                     label="zero-shot-initialised probe, mixed on validation")
-    ax.axhline(zeroshot["best_top1"], color=ORANGE, linestyle="--",
-               label=f"zero-shot ({shorten(zeroshot['best_template'])})")
+    ax.axhline(zeroshot.best_top1, color=ORANGE, linestyle="--",
+               label=f"zero-shot ({shorten(zeroshot.best_template)})")
     ax.set_xscale("log", base=2)
-    ax.set_xticks(k, [f"{c['k']}\n{c['label']}" if c["label"] == "all" else str(c["k"]) for c in curve])
+    ax.set_xticks(k, [f"{c.shots.k}\n{c.shots.label}" if c.shots.label == "all" else str(c.shots.k) for c in curve])
     ax.minorticks_off()
     ax.set(xlabel="labelled images per class (k)", ylabel="test top-1", title="Few-shot probe against zero-shot")
     ax.legend(fontsize=8, loc="lower right")
     save(fig, figures, "fewshot")
 
 
-def plot_reliability(m: dict, figures: Path) -> None:
+def plot_reliability(m: ModelResults, figures: Path) -> None:
     """Reliability diagrams: accuracy against confidence per bin, before and after temperature scaling."""
-    stages = [(name, m[key]["calibration"]) for name, key in (("zero-shot", "zeroshot"), ("probe", "probe"),
-                                                               ("logreg probe", "logreg")) if m[key]]
+    stages = [(name, result.calibration) for name, result in (("zero-shot", m.zeroshot), ("probe", m.probe),
+                                                               ("logreg probe", m.logreg)) if result]
     fig, axes = plt.subplots(1, len(stages), figsize=(4 * len(stages), 4), squeeze=False)
     for ax, (name, calibration) in zip(axes[0], stages):
         ax.plot([0, 1], [0, 1], color=GREY, linestyle=":", label="perfect calibration")
-        for when, color, label in (("before", ORANGE, "as predicted"),
-                                   ("after", BLUE, f"temperature {calibration['temperature']:.3g}")):
-            rows = calibration[f"reliability_{when}"]
-            ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], marker="o", color=color,
-                    label=f"{label} (ECE {calibration[when]['ece']:.3f})")
+        for scores, rows, color, label in (
+                (calibration.before, calibration.reliability_before, ORANGE, "as predicted"),
+                (calibration.after, calibration.reliability_after, BLUE, f"temperature {calibration.temperature:.3g}")):
+            ax.plot([r.confidence for r in rows], [r.accuracy for r in rows], marker="o", color=color,
+                    label=f"{label} (ECE {scores.ece:.3f})")
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top probability)", ylabel="accuracy", title=name)
         ax.legend(fontsize=7, loc="lower right")
     save(fig, figures, "reliability")
 
 
-def plot_confusion(m: dict, figures: Path) -> None:
-    errors, names = m["errors"], m["errors"]["names"]
-    chosen = list(dict.fromkeys(n for p in errors["pairs"]["zeroshot"] for n in (p["actual"], p["predicted"])))[:10]
+def plot_confusion(m: ModelResults, figures: Path) -> None:
+    errors, names = m.errors, m.errors.names
+    chosen = list(dict.fromkeys(n for p in errors.pairs["zeroshot"] for n in (p["actual"], p["predicted"])))[:10]
     idx = [names.index(n) for n in chosen]
-    sub = errors["matrices"]["zeroshot"][np.ix_(idx, idx)].astype(float)
+    sub = errors.matrices["zeroshot"][np.ix_(idx, idx)].astype(float)
     off = np.where(np.eye(len(idx), dtype=bool) | (sub == 0), np.nan, sub)  # white: none, grey: correct
     fig, ax = plt.subplots(figsize=(2.5 + 0.55 * len(idx), 1.5 + 0.5 * len(idx)))
     ax.imshow(np.eye(len(idx)), cmap="Greys", vmax=6)  # light grey diagonal (correct)
@@ -155,14 +144,14 @@ def plot_confusion(m: dict, figures: Path) -> None:
     save(fig, figures, "confusion")
 
 
-def plot_per_class(m: dict, figures: Path) -> None:
-    worst, held_out = m["errors"]["worst"], held_out_classes(m)
+def plot_per_class(m: ModelResults, figures: Path) -> None:
+    worst, held_out = m.errors.worst, held_out_classes(m)
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.3 * len(worst)))
     y = np.arange(len(worst))[::-1]
-    for offset, (key, label), color in zip((0.2, -0.2), CLASSIFIERS, (ORANGE, BLUE)):
-        if worst[0][key] is not None:
-            ax.barh(y + offset, [row[key] for row in worst], 0.4, color=color, label=label)
-    ax.set_yticks(y, [row["class"] + (" *" if row["class"] in held_out else "") for row in worst], fontsize=8)
+    for offset, (key, label), color in zip((0.2, -0.2), SHORT_NAMES.items(), (ORANGE, BLUE)):
+        if worst[0].recall(key) is not None:
+            ax.barh(y + offset, [row.recall(key) for row in worst], 0.4, color=color, label=label)
+    ax.set_yticks(y, [row.class_name + (" *" if row.class_name in held_out else "") for row in worst], fontsize=8)
     ax.set_xticks(np.linspace(0, 1, 6))
     ax.set(xlim=(0, 1.25), title=f"The {len(worst)} worst classes of zero-shot",
            xlabel="per-class accuracy (recall)" + ("; * held out of pretraining" if held_out else ""))
@@ -170,21 +159,15 @@ def plot_per_class(m: dict, figures: Path) -> None:
     save(fig, figures, "per_class")
 
 
-def interval_spans(rows: list[dict], point: str) -> np.ndarray:
-    """(2, N) distances from each point value down to ``top1_low`` and up to ``top1_high`` (error bars); 0 where a
-    percentile interval does not reach its point value, which a skewed resample distribution allows."""
-    return np.maximum(np.array([[r[point] - r["top1_low"], r["top1_high"] - r[point]] for r in rows]).T, 0)
-
-
-def draw_figures(m: dict, figures: Path) -> set[str]:
+def draw_figures(m: ModelResults, figures: Path) -> set[str]:
     """Draw every figure the loaded results (``results.load_results``) have the data for into ``figures``;
     the names of those drawn. A figure whose data has gone is deleted, so it cannot linger."""
-    errors = m["errors"]
+    errors = m.errors
     plots = {plot_prompts: True, plot_similarity: True, plot_probe_curve: True,
-             plot_logreg_sweep: bool(m["logreg"] and m["logreg_sweep"]), plot_fewshot: bool(m["fewshot"]),
+             plot_logreg_sweep: bool(m.logreg and m.logreg_sweep), plot_fewshot: bool(m.fewshot),
              plot_reliability: True,
-             plot_confusion: bool(errors and errors["pairs"].get("zeroshot")),
-             plot_per_class: bool(errors and "zeroshot" in errors["pairs"])}
+             plot_confusion: bool(errors and errors.pairs.get("zeroshot")),
+             plot_per_class: bool(errors and "zeroshot" in errors.pairs)}
     figures.mkdir(parents=True, exist_ok=True)
     drawn = set()
     for plot, wanted in plots.items():
@@ -194,23 +177,3 @@ def draw_figures(m: dict, figures: Path) -> set[str]:
             plot(m, figures)
             drawn.add(name)
     return drawn
-
-
-def plot_leaderboard(board: dict, figures: Path) -> str:
-    """Top-1 with its interval per model and classifier (zero-shot, linear probe, logistic probe); the file name."""
-    from clip_study.reporting.leaderboard import CLASSIFIERS
-
-    rows = sorted(board["models"], key=lambda row: row["zeroshot"]["top1"])
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.8 * len(rows)))
-    height = 0.8 / len(CLASSIFIERS)
-    for i, (key, name) in enumerate(CLASSIFIERS):
-        results = [row[key] for row in rows]
-        ax.barh(np.arange(len(rows)) + i * height, [r["top1"] for r in results], height,
-                xerr=interval_spans(results, "top1"), capsize=3, label=name)
-    ax.set_yticks(np.arange(len(rows)) + height * (len(CLASSIFIERS) - 1) / 2, [row["model"] for row in rows])
-    ax.set_xlabel("test top-1 (bars: bootstrap interval)")
-    ax.set_xlim(0, 1)
-    ax.legend(loc="lower right", fontsize=8)
-    figures.mkdir(parents=True, exist_ok=True)
-    save(fig, figures, "leaderboard")
-    return "leaderboard.png"

@@ -46,7 +46,7 @@ def test_the_untrained_head_is_zero_shot():
     x, _ = shifted_clusters(50, seed=3)
     rng = np.random.default_rng(0)
     text = rng.normal(size=(4, 8)).astype(np.float32) * 5  # any unnormalised class embeddings
-    head = zsinit_lib.zero_shot_head(text)
+    head = zsinit_lib.head_from_text_features(text)
     assert np.allclose(np.linalg.norm(head[0], axis=1), 1.0) and not head[1].any()
     cosine = similarity_scores(x, text, "cosine")
     assert np.array_equal(zsinit_lib.head_scores(x, head, SCALE), SCALE * cosine)  # bit for bit
@@ -55,7 +55,7 @@ def test_the_untrained_head_is_zero_shot():
 
 def test_alpha_0_is_zero_shot_and_alpha_1_the_trained_head():
     x, y = shifted_clusters(5, seed=1)
-    start = zsinit_lib.zero_shot_head(text_embeddings())
+    start = zsinit_lib.head_from_text_features(text_embeddings())
     trained = zsinit_lib.train_head(x, y, start, SCALE, TRAINING, seed=0)
     for alpha, expected in ((0.0, start), (1.0, trained)):
         mixed = zsinit_lib.interpolate(start, trained, alpha)
@@ -66,7 +66,7 @@ def test_alpha_0_is_zero_shot_and_alpha_1_the_trained_head():
 
 def test_training_is_deterministic_and_fits_the_images():
     x, y = shifted_clusters(5, seed=1)
-    start = zsinit_lib.zero_shot_head(text_embeddings())
+    start = zsinit_lib.head_from_text_features(text_embeddings())
     first = zsinit_lib.train_head(x, y, start, SCALE, TRAINING, seed=0)
     again = zsinit_lib.train_head(x, y, start, SCALE, TRAINING, seed=0)
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
@@ -75,7 +75,8 @@ def test_training_is_deterministic_and_fits_the_images():
     before = np.mean(zsinit_lib.predict(x, start, SCALE) == y)
     after = np.mean(zsinit_lib.predict(x, first, SCALE) == y)
     assert after == 1.0 and before < 0.9  # zero-shot errs on the shifted clusters; 60 steps fit 20 images
-    untrained = zsinit_lib.train_head(x, y, start, SCALE, zsinit_lib.HeadTraining(0, 0.01, 0.0, (0.0,)), seed=0)
+    no_steps = zsinit_lib.HeadTraining(steps=0, lr=0.01, weight_decay=0.0, alphas=(0.0,))
+    untrained = zsinit_lib.train_head(x, y, start, SCALE, no_steps, seed=0)
     assert all(np.array_equal(a, b) for a, b in zip(untrained, start))
 
 
@@ -105,6 +106,12 @@ def test_alpha_grid():
             zsinit_lib.alpha_grid(steps)
 
 
+def zeroshot_record(**fields) -> dict:
+    """A zeroshot.json whose chosen classifier is "photo", at SCALE (the demo's CLIP's record otherwise)."""
+    record = read_json(Path(__file__).parents[1] / "demo" / "metrics" / "models" / "clip" / "zeroshot.json")
+    return {**record, "best": "photo", "logit_scale": SCALE, **fields}
+
+
 @pytest.fixture
 def study(tmp_path) -> Path:
     """4 classes (40 train, 30 test images each), the zeroshot stage's outputs, params."""
@@ -112,7 +119,7 @@ def study(tmp_path) -> Path:
         features.save_features(tmp_path / "features" / f"{split}.npz", *shifted_clusters(per_class, seed))
     save_npz(tmp_path / "zeroshot" / "text_features.npz", photo=text_embeddings(),
              other=np.ones((4, 8), dtype=np.float32))
-    write_json(tmp_path / "zeroshot.json", {"best": "photo", "logit_scale": SCALE})
+    write_json(tmp_path / "zeroshot.json", zeroshot_record())
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(PARAMS))
     return tmp_path
 
@@ -154,8 +161,8 @@ def test_zsinit_stage_end_to_end(study):
     assert everything["mix"]["mean_top1"] >= result["zero_shot_top1"] + 0.1  # 30 images per class fix the shift
 
     # the "all" point is the head trained on every fit image, mixed by the alpha validation chose
-    start = zsinit_lib.zero_shot_head(text_embeddings())
-    settings = zsinit_lib.HeadTraining(60, 0.01, 0.1, zsinit_lib.alpha_grid(11))
+    start = zsinit_lib.head_from_text_features(text_embeddings())
+    settings = zsinit_lib.HeadTraining(steps=60, lr=0.01, weight_decay=0.1, alphas=zsinit_lib.alpha_grid(11))
     trained = zsinit_lib.train_head(train_x[fit], train_y[fit], start, SCALE, settings, seed=0)
     alpha, _ = zsinit_lib.choose_alpha(train_x[val], train_y[val], start, trained, SCALE, settings.alphas)
     assert everything["mix"]["alphas"] == [alpha]
@@ -191,14 +198,15 @@ def test_a_missing_section_or_a_damaged_zeroshot_record_is_a_one_line_error(stud
     with pytest.raises(UserError, match="section 'zsinit' is missing or not a mapping: add 'zsinit:'"):
         run_zsinit(study)
     (study / "params.yaml").write_text(yaml.safe_dump(PARAMS))
-    for record, problem in (({"best": "photo"}, "has no field 'logit_scale'"),
-                            ({"best": "photo", "logit_scale": 0}, "'logit_scale' is 0, not a number > 0"),
-                            ({"best": "sketch", "logit_scale": SCALE}, "has no array 'sketch'")):
+    without_scale = {key: value for key, value in zeroshot_record().items() if key != "logit_scale"}
+    for record, problem in ((without_scale, "has no field 'logit_scale'"),
+                            (zeroshot_record(logit_scale=0), "'logit_scale' is 0, not a number > 0"),
+                            (zeroshot_record(best="sketch"), "has no array 'sketch'")):
         write_json(study / "zeroshot.json", record)
         with pytest.raises(UserError, match=problem) as error:
             run_zsinit(study)
         assert "\n" not in str(error.value) and "dvc repro --force --single-item zeroshot" in str(error.value)
     save_npz(study / "zeroshot" / "text_features.npz", photo=np.ones((3, 8), dtype=np.float32))
-    write_json(study / "zeroshot.json", {"best": "photo", "logit_scale": SCALE})
+    write_json(study / "zeroshot.json", zeroshot_record())
     with pytest.raises(UserError, match=r"'photo' holds \(3, 8\) values, not finite \(4, 8\) class embeddings"):
         run_zsinit(study)

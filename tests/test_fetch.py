@@ -15,7 +15,7 @@ import yaml
 from clip_study.data import sources, subset, tables
 from clip_study.errors import UserError
 from stages import fetch
-from tests.test_bad_images import encoded, noise, truncated_jpeg
+from tests.test_images import encoded, noise, truncated_jpeg
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = {7: b"", 13: truncated_jpeg(), 29: b"not an image at all"}  # position in each class -> content

@@ -1,0 +1,24 @@
+"""How the reports write a score with its bootstrap interval, in one place so that the summary table, a model's
+report and the leaderboard read alike."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class WithTop1Interval(Protocol):
+    """A record holding a test top-1 and its bootstrap interval (scores.Scores or scores.Top1Interval)."""
+
+    top1: float
+    top1_low: float
+    top1_high: float
+
+
+def interval_text(point: float, low: float, high: float) -> str:
+    """'0.9204 [0.9051, 0.9347]': a score with its bootstrap interval, 4 decimals."""
+    return f"{point:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def top1_text(result: WithTop1Interval) -> str:
+    """A test top-1 with its interval, as ``interval_text`` writes it."""
+    return interval_text(result.top1, result.top1_low, result.top1_high)
