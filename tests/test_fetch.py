@@ -171,6 +171,7 @@ def test_a_parquet_folder_is_told_apart_listed_and_its_split_named(tmp_path):
         sources.load_source(str(tmp_path / "neither"), "train")
 
 
+@pytest.mark.slow  # 100,000 images through fetch
 def test_a_hub_dataset_of_100000_images_is_fetched_in_flat_memory(tmp_path):
     """100,000 rows of 10 distinct 16x16 PNGs, 10 classes: fetch stays under 1 GB (held as one list of
     bytes, as before, they would be ~100 MB; the subset's 100,000 files are what takes the time)."""

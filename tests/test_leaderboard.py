@@ -14,7 +14,7 @@ from clip_study.metrics_files.probe import ProbeMetrics
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
 from clip_study.pipeline.stage import rebuild
 from clip_study.reporting.leaderboard import build_leaderboard, leaderboard_report, model_row, paired_between_models
-from tests.imports import ROOT
+from tools.imports import ROOT
 
 DEMO = ROOT / "demo" / "metrics"
 DEMO_MODELS = ("clip", "siglip")

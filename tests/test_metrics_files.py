@@ -16,7 +16,7 @@ from clip_study.metrics_files.record import MetricsFile, Record, as_json, field_
 from clip_study.metrics_files.scores import CLASSIFIERS, Calibration, PairedTest, Scores
 from clip_study.metrics_files.summary import PairedMetrics
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
-from tests.imports import ROOT, files_run_by
+from tools.imports import ROOT, files_run_by
 
 DEMO_METRICS = ROOT / "demo" / "metrics"
 DEMO_MODELS = ("clip", "siglip")

@@ -17,7 +17,7 @@ from clip_study.metrics_files.summary import PairedMetrics
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
 from clip_study.metrics_files.zsinit import ZsinitMetrics
 from clip_study.reporting.summary import build_summary, paired_tests, summary_table
-from tests.imports import ROOT
+from tools.imports import ROOT
 
 READS = {"zeroshot": ZeroshotMetrics, "similarity": SimilarityMetrics, "probe": ProbeMetrics, "logreg": LogregMetrics,
          "fewshot": FewshotMetrics, "heldout": HeldoutMetrics, "zsinit": ZsinitMetrics}
