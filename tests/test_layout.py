@@ -2,7 +2,6 @@
 that follow the imports, no import cycle, and params keys spoken of only by the params layer."""
 
 import ast
-import copy
 import json
 import os
 import re

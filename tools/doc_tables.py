@@ -329,7 +329,7 @@ def stage_tables(root: Path = ROOT) -> tuple[str, str]:
 
     own = [name for name in demo["stages"] if not same(name)]
     shared = [name for name in demo["stages"] if name not in own]
-    main_table = "\n".join([f"From [`dvc.yaml`](../dvc.yaml) (paths relative to the repository root):", "",
+    main_table = "\n".join(["From [`dvc.yaml`](../dvc.yaml) (paths relative to the repository root):", "",
                             table(columns, stage_rows(main, main_params))])
     demo_table = "\n".join([f"From [`demo/dvc.yaml`](../demo/dvc.yaml) (paths relative to `demo/`): the stages "
                             f"the main pipeline does not have, or has with other params or outputs; "

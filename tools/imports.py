@@ -4,10 +4,7 @@ tools/codedeps.py writes into dvc.yaml as each stage's code deps, and what tests
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
-
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("clip_study", "stages")

@@ -100,7 +100,7 @@ def evaluate_choices(class_weights: dict[str, np.ndarray], choice: tuple[np.ndar
     return Choices(results, chosen, oracle, predictions)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ZeroShotHead:
     """How a family turns cosine similarities into logits (``scale x cosine + bias``) and probabilities."""
 
@@ -119,5 +119,5 @@ class ZeroShotHead:
 def zero_shot_head(model: Any) -> ZeroShotHead:
     """The model's learned logit scale (and SigLIP's bias) and its family's probability function."""
     bias = getattr(model, "logit_bias", None)
-    return ZeroShotHead(float(model.logit_scale.detach().exp()), 0.0 if bias is None else float(bias.detach()),
-                        family_of(model).probabilities)
+    return ZeroShotHead(scale=float(model.logit_scale.detach().exp()),
+                        bias=0.0 if bias is None else float(bias.detach()), probabilities=family_of(model).probabilities)

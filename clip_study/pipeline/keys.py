@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -136,8 +137,6 @@ def one_of(*choices: str, default: str, doc: str = "", extra: str = "", pattern:
            aliases: dict[str, str] | None = None) -> Key:
     """One of ``choices`` (or a match of ``pattern``, described by ``extra``), with a did-you-mean for
     a near-miss or a known alias (difflib alone would answer 'cpu' to 'gpu')."""
-    import re
-
     allowed = "one of " + ", ".join(repr(choice) for choice in choices) + extra
 
     def check(name: str, value: Any) -> None:
