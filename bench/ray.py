@@ -1,7 +1,7 @@
 """The Ray engine's cost against the local engine: images/s and the fixed start-up cost, for the local
 engine and for Ray with 1 and 2 actors on an in-process cluster of this machine's cores.
 
-    python -m bench.ray            # about 3 minutes on 2 cores, offline; needs pip install -e '.[ray]'
+    python -m bench.ray            # about 3 minutes on 2 cores, offline; needs pip install -c constraints.txt -e '.[ray]'
     python -m bench.ray --smoke    # ~20 s: each step once (Ray with 1 actor), a tiny model, 2 and 4 images (CI runs it)
 
 A random-weight ViT-B/32 checkpoint (the real compute, no download) on ImageNet-like 500x375 JPEGs. Each

@@ -30,7 +30,7 @@ try:
     HAVE_RAY = True
 except ImportError:
     HAVE_RAY = False
-needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install -e '.[ray]')")
+needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install -c constraints.txt -e '.[ray]')")
 
 
 def write_split_subset(out, shape_folder, repeat=1, test_size=0.5):
@@ -138,7 +138,7 @@ def test_a_missing_ray_is_a_one_line_error(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(UserError, match=r"^the 'ray' engine needs ray\[data\], which is not installed .*"
-                                        r"pip install -e '\.\[ray\]'"):
+                                        r"pip install -c constraints\.txt -e '\.\[ray\]'"):
         ray_extraction.import_ray()
 
 

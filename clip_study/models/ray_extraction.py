@@ -33,7 +33,7 @@ from clip_study.models.extraction import ExtractionPlan, finish, plan_extraction
 CONNECT_TIMEOUT_S = 5.0  # an address that does not answer within this is an error, not minutes of Ray's retries
 ACTOR_RESTARTS = 2  # a dead actor is restarted (and its batch retried) this often, then the run stops
 ROWS_FAILED = re.compile(r"clip_study rows (\d+)-(\d+) failed: ([^\n]*)")
-INSTALL = "pip install -e '.[ray]' (or use the local engine)"
+INSTALL = "pip install -c constraints.txt -e '.[ray]' (or use the local engine)"
 
 
 def import_ray() -> Any:
