@@ -3,12 +3,15 @@ prompts) in another encoding or malformed, checkpoints that are incomplete or da
 stage hands the next, edited, truncated or deleted. Each must stop its stage with exit code 2 and exactly
 one `error:` line naming the file and the fix, no traceback, and no metrics file written."""
 
+import contextlib
+import importlib
+import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -17,10 +20,9 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from clip_study.demo import tinyclip
+from clip_study.pipeline import stage as stage_entry
 from stages import extract, fetch, fewshot, logreg, probe, similarity, zeroshot
 from tests.conftest import shape_prompts
-
-pytestmark = pytest.mark.slow  # runs each stage as a subprocess on damaged files
 
 ROOT = Path(__file__).resolve().parents[1]
 REBUILD = "rebuild it with `dvc repro --force --single-item {}`"
@@ -92,14 +94,22 @@ RERUN = {
 
 def run_damaged(study: Path, tmp_path: Path, stage: str, damage, fragments: list[str] = (),
                 env: dict | None = None) -> str:
-    """Copy the study, damage the copy, rerun ``stage`` on it; its one error line (study paths made
-    relative), checked to hold ``fragments``."""
+    """Copy the study, damage the copy, rerun ``stage`` on it, in this process as ``python -m stages.<stage>``
+    runs it (``stage.run``: a UserError becomes one line on stderr and exit code 2; any other exception fails
+    the test with its traceback); its one error line (study paths made relative), checked to hold ``fragments``."""
     copy = tmp_path / "study"
     shutil.copytree(study, copy)
     damage(copy)
-    done = subprocess.run([sys.executable, "-m", f"stages.{stage}", *(arg.format(s=copy) for arg in RERUN[stage])],
-                          cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+    stderr, cwd = io.StringIO(), os.getcwd()
+    os.chdir(ROOT)  # as the subprocess would: template files in params are paths from the repository root
+    try:
+        with mock.patch.dict(os.environ, {"HF_HUB_OFFLINE": "1", **(env or {})}), \
+                contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exited:
+            stage_entry.run(importlib.import_module(f"stages.{stage}").main,
+                            [arg.format(s=copy) for arg in RERUN[stage]])
+    finally:
+        os.chdir(cwd)
+    done = SimpleNamespace(returncode=exited.value.code, stderr=stderr.getvalue())
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
     written = [path for path in (copy / "again").rglob("*") if path.is_file()] if (copy / "again").exists() else []
