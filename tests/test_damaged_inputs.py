@@ -263,6 +263,15 @@ def positions(model: Path, count: int) -> None:
                                          t["text_model.embeddings.position_embedding.weight"][:count].clone()))(model)
 
 
+def nested_image_processor(settings: bytes):
+    """The image processor's settings as transformers 5.x's processors save them: only in processor_config.json,
+    under 'image_processor'."""
+    def damage(model: Path) -> None:
+        (model / "preprocessor_config.json").unlink()
+        (model / "processor_config.json").write_bytes(b'{"image_processor": ' + settings + b'}')
+    return damage
+
+
 def nan_weight(tensors):
     tensors["visual_projection.weight"][0, 0] = float("nan")
 
@@ -290,9 +299,12 @@ CHECKPOINTS = [  # (stage, damage to the checkpoint directory, fragments of the 
     ("extract", edit_weights(nan_weight),
      ["models.clip.name: model: weight visual_projection.weight holds NaN or infinite values"]),
     ("extract", lambda m: (m / "preprocessor_config.json").unlink(),
-     ["models.clip.name: model has no image processor (preprocessor_config.json)"]),
+     ["models.clip.name: model has no image processor (preprocessor_config.json or processor_config.json holding "
+      "'image_processor')"]),
     ("extract", lambda m: write("preprocessor_config.json", b'{"crop_size": "\xe9"}')(m),
      ["model/preprocessor_config.json: is not UTF-8 text (byte 0xe9 at line 1, column 16)"]),
+    ("extract", nested_image_processor(b'{"crop_size": "\xe9"}'),
+     ["model/processor_config.json: is not UTF-8 text (byte 0xe9 at line 1, column 36)"]),
     ("zeroshot", lambda m: positions(m, 12),
      ["template '", "': the prompts of '", "reach the model as the same tokens: the model's 12 text positions cut "
       "the class names off, or the tokenizer cannot tell them apart"]),

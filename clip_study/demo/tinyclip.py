@@ -8,11 +8,14 @@ The offline demo pretrains them; the tests use random ones. Either loads with
 from __future__ import annotations
 
 import json
+import logging
 import math
+import re
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
@@ -72,6 +75,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> CLIPTokenizer:
         return CLIPTokenizer(vocab_file, merges_file, model_max_length=77)
 
 
+def text_ids(tokenizer: CLIPTokenizer) -> dict[str, int]:
+    """The text config's vocabulary size and special-token ids, the tokenizer's own. A text config defaults to
+    the real model's (CLIP: 49408 tokens, eos 49407; SigLIP: 32000, eos 49407), far outside a small vocabulary."""
+    return {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+
+
 def small_clip_config(tokenizer: CLIPTokenizer, image_size: int = 32, patch_size: int = 8,
                       vision_hidden: int = 32, vision_layers: int = 2, text_hidden: int = 32,
                       text_layers: int = 2, heads: int = 2, projection_dim: int = 16,
@@ -81,12 +91,10 @@ def small_clip_config(tokenizer: CLIPTokenizer, image_size: int = 32, patch_size
     The text config defaults to CLIP's ids (eos 49407) and pools the first eos position: with a
     small vocabulary the ids must be the tokenizer's or every text pools token 0.
     """
-    special = {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
-               "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
     return CLIPConfig(
         text_config={"hidden_size": text_hidden, "intermediate_size": 4 * text_hidden,
                      "num_hidden_layers": text_layers, "num_attention_heads": heads,
-                     "max_position_embeddings": max_text_length, **special},
+                     "max_position_embeddings": max_text_length, **text_ids(tokenizer)},
         vision_config={"hidden_size": vision_hidden, "intermediate_size": 4 * vision_hidden,
                        "num_hidden_layers": vision_layers, "num_attention_heads": heads,
                        "image_size": image_size, "patch_size": patch_size},
@@ -109,12 +117,44 @@ def random_small_clip(texts: Iterable[str], seed: int = 0, vocab_size: int = 300
     return CLIPModel(cfg).eval(), tokenizer, image_processor(cfg.vision_config.image_size)
 
 
+# transformers 5.x warns about a special-token id outside the vocabulary of any config it builds. Saving builds a
+# default text config to write only what differs from it, and SiglipTextConfig's defaults fail that check
+# (vocabulary 32,000, CLIP's bos/eos 49406/49407; transformers issue #47612): a warning about no config of
+# ours, naming the default's vocabulary, never the model's.
+TOKEN_ID_WARNING = re.compile(r"Model config: \w+ must be `None` or an integer within the vocabulary "
+                              r"\(between 0 and (\d+)\)")
+
+
+@contextmanager
+def _without_warnings_about_default_vocabularies(vocab_size: int) -> Iterator[None]:
+    """Drops transformers' token-id warnings that name a vocabulary other than ``vocab_size`` (a default
+    config's); one about the model's own vocabulary still shows."""
+    def about_our_vocabulary(record: logging.LogRecord) -> bool:
+        match = TOKEN_ID_WARNING.match(record.getMessage())
+        return match is None or int(match.group(1)) == vocab_size - 1
+
+    config_logger = logging.getLogger("transformers.configuration_utils")  # where the check logs
+    config_logger.addFilter(about_our_vocabulary)
+    try:
+        yield
+    finally:
+        config_logger.removeFilter(about_our_vocabulary)
+
+
 def save_checkpoint(out: Path, model: CLIPModel | SiglipModel, tokenizer: CLIPTokenizer,
                     processor: CLIPImageProcessor | SiglipImageProcessor) -> None:
-    """An ordinary local checkpoint directory: config + safetensors, tokenizer, image processor."""
+    """An ordinary local checkpoint directory: config + safetensors, tokenizer, image processor; the config's
+    vocabulary size and special-token ids are the tokenizer's (checked: a loader trusts them)."""
+    text_config = model.config.text_config
+    wrong = {key: value for key, value in text_ids(tokenizer).items() if getattr(text_config, key) != value}
+    if wrong:
+        raise UserError(f"the model's text config has {', '.join(f'{k} {getattr(text_config, k)}' for k in wrong)} "
+                        f"where its tokenizer has {', '.join(f'{k} {v}' for k, v in wrong.items())}: build the "
+                        "config from the tokenizer it is saved with (small_clip_config or small_siglip_config)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
+    with _without_warnings_about_default_vocabularies(text_config.vocab_size):
+        model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     processor.save_pretrained(out)
 
@@ -129,12 +169,11 @@ def small_siglip_config(tokenizer: CLIPTokenizer, image_size: int = 32, patch_si
     the text head maps the text width to it (``projection_size``). So ``projection_dim`` is accepted for
     the same call and unused. SigLIP pools the text's last position: pad texts to ``max_text_length``.
     """
-    special = {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
-               "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
     return SiglipConfig(
         text_config={"hidden_size": text_hidden, "intermediate_size": 4 * text_hidden,
                      "num_hidden_layers": text_layers, "num_attention_heads": heads,
-                     "max_position_embeddings": max_text_length, "projection_size": vision_hidden, **special},
+                     "max_position_embeddings": max_text_length, "projection_size": vision_hidden,
+                     **text_ids(tokenizer)},
         vision_config={"hidden_size": vision_hidden, "intermediate_size": 4 * vision_hidden,
                        "num_hidden_layers": vision_layers, "num_attention_heads": heads,
                        "image_size": image_size, "patch_size": patch_size})

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 import torch
+import transformers
 from transformers import AutoConfig, AutoTokenizer
 
 from clip_study.errors import BadFileError, UserError
@@ -42,28 +43,48 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-# what a checkpoint directory holds, per part: alternatives, each the files that together hold the part
+# what a checkpoint directory holds, per part: alternatives, each the files that together hold the part.
+# The image processor's settings: transformers 4.x saves them in preprocessor_config.json; 5.x's processors
+# (CLIPProcessor.save_pretrained) nest them in processor_config.json instead, under the key in NESTED.
 CHECKPOINT_FILES = {
     "config": [("config.json",)],
     "weights": [("model.safetensors",), ("model.safetensors.index.json",), ("pytorch_model.bin",),
                      ("pytorch_model.bin.index.json",)],
     "tokenizer": [("tokenizer.json",), ("vocab.json", "merges.txt")],
-    "image processor": [("preprocessor_config.json",)],
+    "image processor": [("preprocessor_config.json",), ("processor_config.json",)],
 }
-TOKENIZER_EXTRAS = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+# files that hold their part only with this key: a 4.x processor's processor_config.json holds its own
+# settings, not the image processor's
+NESTED = {"processor_config.json": "image_processor"}
+# the first transformers that reads the image processor from processor_config.json
+READS_NESTED_FROM = (4, 56)
+# files transformers also reads for a part when they are there: checked too, whichever file holds the part
+EXTRAS = {"tokenizer": ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"),
+          "image processor": ("preprocessor_config.json", "processor_config.json")}
 SAVE_AGAIN = "save the checkpoint again (save_pretrained) or download it again"
+
+
+def transformers_version() -> tuple[int, int]:
+    """(major, minor) of the installed transformers: 4.x and 5.x save and load checkpoints differently."""
+    major, minor = transformers.__version__.split(".")[:2]
+    return int(major), int(minor)
 
 
 def check_checkpoint(directory: Path, part: str) -> None:
     """Before transformers reads a local checkpoint: the part's files are there, every JSON file among them
     (and config.json, which every part reads) parses, and every safetensors file's header reads, so that
     a missing or damaged file is one line naming it, never a traceback or a silent fallback."""
-    present = next((files for files in CHECKPOINT_FILES[part] if all((directory / f).is_file() for f in files)), None)
+    present = next((files for files in CHECKPOINT_FILES[part] if all(_holds(directory / f) for f in files)), None)
     if present is None:
-        wanted = " or ".join(" and ".join(files) for files in CHECKPOINT_FILES[part])
+        wanted = " or ".join(" and ".join(_described(f) for f in files) for files in CHECKPOINT_FILES[part])
         raise UserError(f"{directory} has no {part} ({wanted}); a checkpoint directory needs what save_pretrained "
                         "writes for the model, tokenizer and image processor")
-    files = ["config.json", *present, *(TOKENIZER_EXTRAS if part == "tokenizer" else ())]
+    nested = [f for f in present if f in NESTED]
+    if nested and transformers_version() < READS_NESTED_FROM:
+        raise UserError(f"{directory} holds its {part} in {nested[0]} (as transformers 5.x saves it), which "
+                        f"transformers {transformers.__version__} does not read: upgrade transformers to "
+                        f"{'.'.join(map(str, READS_NESTED_FROM))} or later")
+    files = ["config.json", *present, *EXTRAS.get(part, ())]
     for index in (f for f in present if f.endswith(".index.json")):
         files += sorted(set(read_json(directory / index, fix=SAVE_AGAIN)["weight_map"].values()))
     for path in dict.fromkeys(directory / file for file in files):
@@ -71,6 +92,15 @@ def check_checkpoint(directory: Path, part: str) -> None:
             read_json(path, fix=SAVE_AGAIN)
         elif path.suffix == ".safetensors":
             _check_safetensors(path)
+
+
+def _holds(path: Path) -> bool:
+    """The file is there and, if it holds its part only under a key (``NESTED``), has that key."""
+    return path.is_file() and (path.name not in NESTED or NESTED[path.name] in read_json(path, fix=SAVE_AGAIN))
+
+
+def _described(file: str) -> str:
+    return f"{file} holding {NESTED[file]!r}" if file in NESTED else file
 
 
 def _check_safetensors(path: Path) -> None:
@@ -144,10 +174,9 @@ def load_image_processor(name: str) -> Any:
     """The checkpoint's image processor, with transformers' PIL backend: the preprocessing of the original
     CLIP (PIL's bicubic resize) and of transformers 4.x, whether or not torchvision is installed (with it,
     transformers 5.x would otherwise pick a torchvision backend whose resize differs by up to 0.03)."""
-    import transformers
     from transformers import AutoImageProcessor  # imported here: it costs ~2 s, and only images need it
 
-    pil = {"backend": "pil"} if int(transformers.__version__.split(".")[0]) >= 5 else {"use_fast": False}
+    pil = {"backend": "pil"} if transformers_version() >= (5, 0) else {"use_fast": False}
     return _load(AutoImageProcessor, name, "image processor", **pil)
 
 
