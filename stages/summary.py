@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     paired = paired_tests(zeroshot["labels"], zeroshot[best], probe["chosen"], logreg["chosen"],
                           read["similarity"].dot.vs_cosine)
     summary = build_summary(paired=paired, **read)
-    table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"], paired)
+    table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"],
+                          read["fewshot"], paired)
     write_json(args.out, {args.model: summary.to_json()} if args.model else summary.to_json())  # all made first
     if args.predictions:
         save_npz(Path(args.predictions), labels=zeroshot["labels"], zeroshot=zeroshot[best],

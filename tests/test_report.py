@@ -118,7 +118,7 @@ def test_report_with_every_input(tmp_path):
     assert f"| zero-shot | {z['temperature']:.4f} | {z['before']['ece']:.4f} | {z['after']['ece']:.4f} |" in calibration
     assert "| logreg probe | 0.8000 | 0.0512 | 0.0123 |" in calibration and "reliability.png" in calibration
     assert f"chance top-1 = 1/49 = {zeroshot['chance_top1']:.4f}" in headline
-    assert "the probe overtakes zero-shot at k = 4 labelled images per class" in text
+    assert "the probe overtakes zero-shot at 4 labelled images per class (24 in all)" in text
     assert "`class_prompts (per-class prompts)`" in text and "49 classes x 1 prompt(s)" in text
     assert "Not measured" not in text
     held_out = json.loads((DEMO / "heldout.json").read_text())["templates"]["a_picture_of_a"]["held_out_top1"]
@@ -190,7 +190,30 @@ def test_probe_that_never_overtakes(tmp_path):
     folder = write_inputs(tmp_path / "metrics")
     curve = [{**row, "mean_top1": 0.9} for row in FEWSHOT["curve"]]
     (folder / "fewshot.json").write_text(json.dumps({**FEWSHOT, "curve": curve}))
-    assert "the probe does not overtake zero-shot at any k measured (up to k = 16)" in run_report(folder)
+    text = run_report(folder)
+    assert "the probe does not overtake zero-shot at any k measured, not even with all 3920 labelled images" in text
+
+
+def demo_report(tmp_path: Path, model: str) -> str:
+    """The report of one of the demo's models, from its committed metrics files."""
+    folder = tmp_path / model
+    folder.mkdir()
+    for path in (DEMO.parent / model).glob("*.json"):
+        shutil.copy(path, folder / path.name)
+    return run_report(folder)
+
+
+def test_a_probe_overtaking_zero_shot_only_with_every_labelled_image_is_said_so(tmp_path):
+    """The demo's SigLIP: the few-shot probe beats zero-shot only at the curve's "all" point, k = 80, every labelled
+    image of each class; CLIP's beats it at k = 16, a number of labels one could choose to collect."""
+    siglip, clip = demo_report(tmp_path, "siglip"), demo_report(tmp_path, "clip")
+    few_shot, choice = siglip.split("## 5. Few-shot")[1].split("## 6.")[0], siglip.split("## 9.")[1]
+    for section in (few_shot, choice):
+        assert "overtakes zero-shot only with all 80 labelled images per class (3920 in all)" in section
+    assert "at 80" not in siglip and "k = 80" not in siglip
+    assert "the probe overtakes zero-shot at 16 labelled images per class (784 in all)." in clip
+    assert "the few-shot probe overtakes zero-shot at 16 labelled images per class (784 in all)." in clip
+    assert "only with all" not in clip
 
 
 def test_missing_required_input_is_one_line_error(tmp_path):

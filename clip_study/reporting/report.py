@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from clip_study.evaluation.metrics import overtaking_k
 from clip_study.metrics_files.scores import PairedTest, Scores
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
+from clip_study.reporting.findings import overtakes_at, overtaking_point
 from clip_study.reporting.results import (OPTIONAL, SHORT_NAMES, ModelResults, chosen_label, held_out_classes,
                                           prompt_rows)
 from clip_study.reporting.text import interval_text, top1_text
@@ -51,7 +51,8 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
     results = z.results()
     best, oracle = results[z.best], results[z.oracle]
     # as the summary stage compares
-    k = overtaking_k([(c.shots.k, c.test.mean_top1) for c in few.curve], z.best_top1) if few else None
+    overtaking = overtaking_point(few, z.best_top1) if few else None
+    overtaken = overtakes_at(overtaking, few.num_classes, probe.num_train_images) if overtaking else None
     coverage = f"{z.interval.confidence:.0%}"
     probe_vs_zeroshot = paired.probe_vs_zeroshot if paired else None
     logreg_vs_zeroshot = paired.logreg_vs_zeroshot if paired else None
@@ -120,9 +121,9 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
     out += [img("fewshot", "few-shot curve"),
             table(["k", "probe", "runs", "mean top-1 [interval]", "std", "min", "max"], few_rows),
             f"Zero-shot (`{chosen_label(z)}`) scores {top1_text(best.test)}: "
-            + (f"the probe overtakes zero-shot at k = {k} labelled images per class ({k * few.num_classes} "
-               "labelled images in all).\n" if k is not None else
-               f"the probe does not overtake zero-shot at any k measured (up to k = {few.curve[-1].shots.k}).\n")
+            + (f"the probe overtakes zero-shot {overtaken}.\n" if overtaken else
+               "the probe does not overtake zero-shot at any k measured, not even with all "
+               f"{probe.num_train_images} labelled images.\n")
             + ("The zero-shot-initialised probe starts from the class text embeddings and is mixed with zero-shot "
                "by a weight chosen on validation.\n" if zsinit else "")
             ] if few else [not_measured("fewshot")]
@@ -164,8 +165,7 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
     out += ["## 9. Zero-shot or probe?\n",
             f"- **Labelled data**: zero-shot none; the full probe {probe.num_train_images} images "
             f"({probe.num_train_images // z.num_classes} per class)"
-            + (f"; the few-shot probe overtakes zero-shot from k = {k} per class "
-               f"({k * z.num_classes} images)" if k else "") + ".",
+            + (f"; the few-shot probe overtakes zero-shot {overtaken}" if overtaken else "") + ".",
             f"- **Accuracy** (top-1): zero-shot {top1_text(best.test)} (`{chosen_label(z)}`); torch probe "
             f"{top1_text(probe.test)} ({probe.test.top1 - best.test.top1:+.4f}, {verdict_of(probe_vs_zeroshot)})"
             + (f"; logreg probe {top1_text(lr.test)} ({lr.test.top1 - best.test.top1:+.4f}, "
