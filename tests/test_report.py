@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from clip_study.errors import UserError
+from clip_study.reporting.figures import plot_reliability, reliability_panels
+from clip_study.reporting.results import load_results
 from stages import report
 
 DEMO = Path(__file__).resolve().parent.parent / "demo" / "metrics" / "models" / "clip"  # the demo's CLIP
@@ -222,3 +224,22 @@ def test_missing_required_input_is_one_line_error(tmp_path):
     rebuild = "rebuild it with `dvc repro --force --single-item similarity`"
     with pytest.raises(UserError, match=f"similarity.json: not found; {rebuild}"):
         run_report(folder)
+
+
+@pytest.mark.parametrize("model", ["clip", "siglip"])
+def test_the_reliability_diagrams_show_how_many_test_images_each_bin_holds(tmp_path, model):
+    """Each diagram's strip counts every test image once per line: the bins' counts sum to the test images."""
+    results = load_results(DEMO.parent / model)
+    panels = reliability_panels(results)
+    assert [panel.title for panel in panels] == ["zero-shot", "probe", "logreg probe"]
+    for panel in panels:
+        assert panel.series[0].label.startswith("as predicted") and panel.series[1].label.startswith("temperature")
+        for series in panel.series:
+            assert sum(series.count) == results.zeroshot.num_test_images == 980
+            assert all(count > 0 for count in series.count)  # the non-empty bins only
+            assert len(series.count) == len(series.confidence) == len(series.accuracy) == len(series.lower)
+    if model == "clip":  # the committed zero-shot bins, as predicted: most images are confident and right
+        assert panels[0].series[0].count == [4, 10, 22, 37, 36, 52, 48, 78, 154, 539]
+    plot_reliability(results, tmp_path)
+    with Image.open(tmp_path / "reliability.png") as image:
+        assert image.format == "PNG"

@@ -132,7 +132,8 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
             "Probabilities: zero-shot's softmax over the classes of the model's logits (logit scale x cosine; a "
             "SigLIP bias cancels), each probe's softmax of its scores. The temperature is fitted on held-out data "
             "(zero-shot: the train images; the probes: their validation split), never on test; "
-            f"ECE over {z.calibration.bins} confidence bins.\n",
+            f"ECE over {z.calibration.bins} confidence bins; under each reliability diagram, how many test images "
+            "each bin holds.\n",
             table(["classifier", "temperature", "ECE", "ECE scaled", "NLL", "NLL scaled", "Brier", "Brier scaled"],
                   [[name, c.temperature, c.before.ece, c.after.ece, c.before.nll, c.after.nll, c.before.brier,
                     c.after.brier]
