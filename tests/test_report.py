@@ -243,3 +243,16 @@ def test_the_reliability_diagrams_show_how_many_test_images_each_bin_holds(tmp_p
     plot_reliability(results, tmp_path)
     with Image.open(tmp_path / "reliability.png") as image:
         assert image.format == "PNG"
+
+
+def test_a_probe_below_zero_shot_still_improving_at_its_last_epoch_is_said_to_need_more_training(tmp_path):
+    """The committed demo probe converged (epoch 46 of 50 chosen on validation): no sentence. The same probe
+    stopped at its best validation epoch, the last, below zero-shot: the sentence naming the params to change."""
+    folder = write_inputs(tmp_path / "metrics")
+    sentence = "The probe ends below zero-shot while still improving"
+    assert sentence not in run_report(folder)
+    probe = json.loads((folder / "probe.json").read_text())
+    (folder / "probe.json").write_text(json.dumps({**probe, "epochs": 10, "chosen_epoch": 10, "top1": 0.613265}))
+    linear_probe = run_report(folder).split("## 4. Linear probe")[1].split("## 5.")[0]
+    assert f"{sentence}: its validation top-1 is highest at its last epoch (10 of 10)" in linear_probe
+    assert "raise probe.epochs or probe.lr and rerun." in linear_probe

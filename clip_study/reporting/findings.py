@@ -1,10 +1,14 @@
 """What the reports conclude from the numbers, in one place so that the summary table and a model's report say
-it alike: where the few-shot probe overtakes zero-shot."""
+it alike: where the few-shot probe overtakes zero-shot, and whether a probe below zero-shot was still improving
+when it stopped."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from clip_study.evaluation.metrics import overtaking_k
 from clip_study.metrics_files.fewshot import CurvePoint, FewshotMetrics
+from clip_study.metrics_files.probe import ProbeMetrics
 
 
 def overtaking_point(fewshot: FewshotMetrics, zeroshot_top1: float) -> CurvePoint | None:
@@ -26,3 +30,23 @@ def overtakes_at(point: CurvePoint, num_classes: int, train_images: int) -> str:
     per_class = f"all {k} labelled images per class" if k * num_classes == train_images else \
         f"all labelled images (up to {k} per class)"
     return f"only with {per_class} ({train_images} in all)"
+
+
+BUDGET_IN_WORDS = ("its epochs", "its learning rate")
+"""The probe's training budget as a library caller reads it; a stage names its params keys instead."""
+
+
+def still_improving(probe: ProbeMetrics, zeroshot_top1: float, budget: Sequence[str] = BUDGET_IN_WORDS) -> str | None:
+    """One sentence when the linear probe ends below zero-shot while still improving, naming ``budget`` (what
+    sets how far it trains), else None.
+
+    Still improving: the epoch chosen on validation (the first with the best validation top-1) is the last of
+    two or more, so validation top-1 was higher at the last epoch than at any before it. Then the gap to
+    zero-shot may be the probe's training budget, not the features: the study's settings suit CLIP ViT-B/32's
+    512-d features over many images, and a small model's may need more."""
+    last = probe.epochs
+    if last < 2 or probe.chosen_epoch != last or probe.test.top1 >= zeroshot_top1:
+        return None
+    return (f"The probe ends below zero-shot while still improving: its validation top-1 is highest at its last "
+            f"epoch ({last} of {last}), so it stopped before converging and the gap may be its training budget "
+            f"rather than the features; raise {' or '.join(budget)} and rerun.")

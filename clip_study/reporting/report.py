@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from clip_study.metrics_files.scores import PairedTest, Scores
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
-from clip_study.reporting.findings import overtakes_at, overtaking_point
+from clip_study.reporting.findings import BUDGET_IN_WORDS, overtakes_at, overtaking_point, still_improving
 from clip_study.reporting.results import (OPTIONAL, SHORT_NAMES, ModelResults, chosen_label, held_out_classes,
                                           prompt_rows)
 from clip_study.reporting.text import interval_text, top1_text
@@ -42,8 +44,9 @@ def prompt_count(zeroshot: ZeroshotMetrics) -> int | str:
     return 1 if ensemble is None else ensemble.num_templates or "per-class"
 
 
-def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
-    """The markdown report from the loaded metrics (None: file missing) and the names of the figures drawn."""
+def build_report(m: ModelResults, drawn: set[str], rel: str, probe_budget: Sequence[str] = BUDGET_IN_WORDS) -> str:
+    """The markdown report from the loaded metrics (None: file missing) and the names of the figures drawn;
+    ``probe_budget`` names what sets how far the probe trains, for when it stopped while still improving."""
     z, s, probe, lr, few, held, errors, paired, zsinit = (m.zeroshot, m.similarity, m.probe, m.logreg, m.fewshot,
                                                           m.heldout, m.errors, m.paired, m.zsinit)
     img = lambda name, alt: f"![{alt}]({rel}/{name}.png)\n" if name in drawn else ""  # noqa: E731
@@ -53,6 +56,7 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
     # as the summary stage compares
     overtaking = overtaking_point(few, z.best_top1) if few else None
     overtaken = overtakes_at(overtaking, few.num_classes, probe.num_train_images) if overtaking else None
+    undertrained = still_improving(probe, z.best_top1, probe_budget)
     coverage = f"{z.interval.confidence:.0%}"
     probe_vs_zeroshot = paired.probe_vs_zeroshot if paired else None
     logreg_vs_zeroshot = paired.logreg_vs_zeroshot if paired else None
@@ -102,7 +106,8 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
             f"Torch probe (the study's protocol: Adam, {probe.epochs} epochs). Epoch {probe.chosen_epoch} is "
             f"chosen on {probe.chosen_on} by a run that trained without them; the run on all training images "
             f"scores {top1_text(probe.test)} there. Final epoch: {top1_text(probe.final.test)}. The best test epoch, "
-            f"{probe.oracle_epoch} ({fmt(probe.oracle_top1)}), is an oracle: picked on the test set.\n"]
+            f"{probe.oracle_epoch} ({fmt(probe.oracle_top1)}), is an oracle: picked on the test set."
+            + (f" {undertrained}" if undertrained else "") + "\n"]
     out += [img("logreg_sweep", "logreg C sweep"),
             f"Logistic regression (the CLIP paper's protocol): C swept over {len(m.logreg_sweep)} values on a "
             f"validation split, chosen C = {lr.C:.4g} (validation top-1 {fmt(lr.val_top1)}), refit on all "

@@ -5,6 +5,8 @@ metrics file of a pipeline, what ``dvc exp show`` and ``dvc metrics diff`` compa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from clip_study.evaluation.intervals import compared
@@ -18,7 +20,7 @@ from clip_study.metrics_files.summary import (ExpectedCalibrationErrors, MacroF1
                                               SeenAndHeldOut, Summary)
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
 from clip_study.metrics_files.zsinit import ZsinitMetrics
-from clip_study.reporting.findings import overtakes_at, overtaking_point
+from clip_study.reporting.findings import BUDGET_IN_WORDS, overtakes_at, overtaking_point, still_improving
 from clip_study.reporting.text import top1_text
 
 
@@ -71,9 +73,11 @@ def build_summary(zeroshot: ZeroshotMetrics, similarity: SimilarityMetrics, prob
 
 
 def summary_table(summary: Summary, zeroshot: ZeroshotMetrics, similarity: SimilarityMetrics, probe: ProbeMetrics,
-                  logreg: LogregMetrics, fewshot: FewshotMetrics, paired: PairedMetrics) -> str:
+                  logreg: LogregMetrics, fewshot: FewshotMetrics, paired: PairedMetrics,
+                  probe_budget: Sequence[str] = BUDGET_IN_WORDS) -> str:
     """The markdown table of ``summary`` with intervals, the paired verdicts against zero-shot, and the labelled
-    data each classifier needs (read from the stages' files)."""
+    data each classifier needs (read from the stages' files); ``probe_budget`` names what sets how far the probe
+    trains, for when it stopped while still improving (``findings.still_improving``)."""
     best, dot = zeroshot.results()[zeroshot.best].test, similarity.dot
     labelled = "none (class names only)"
     chosen = f"`{zeroshot.best_template}` (chosen on {zeroshot.chosen_on})"
@@ -98,7 +102,9 @@ def summary_table(summary: Summary, zeroshot: ZeroshotMetrics, similarity: Simil
     lines.append(f"\nTest-picked (optimistic) oracles: zero-shot `{zeroshot.oracle}` {zeroshot.oracle_top1:.4f}, "
                  f"probe epoch {probe.oracle_epoch} {probe.oracle_top1:.4f}; the study's final epoch "
                  f"{probe.final.epoch}: {probe.final.test.top1:.4f}.")
+    undertrained = still_improving(probe, best.top1, probe_budget)
     lines.append(f"The probe is {summary.probe_minus_zeroshot:+.4f} top-1 from zero-shot. "
+                 + (f"{undertrained} " if undertrained else "")
                  + ("The few-shot logistic probe "
                     + (f"overtakes zero-shot {overtakes_at(overtaking, fewshot.num_classes, probe.num_train_images)}"
                        if overtaking else "never overtakes zero-shot") + ".\n"))
