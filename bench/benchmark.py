@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -44,6 +42,7 @@ from clip_study.evaluation.similarity import l2_normalize, similarity_scores
 from clip_study.models import encoding, loading, pixels
 from clip_study.models.extraction import default_workers
 from clip_study.models.precision import resolve_precision
+from clip_study.models.speed import cpu_name, machine
 from tests.dvc_repo import ROOT, commit, project_copy, sh
 
 TEMPLATE_SWEEP = ["a photo of a {}", "a drawing of a {}"]
@@ -285,17 +284,6 @@ def run_stage(checkpoint: Path, paths: list[Path], folder: Path, device: str = "
 
 
 GPU_TARGETS = {"500x375": 1500, "64x64": 4000}  # (b) images/s on a GPU like an H200 (the performance issue)
-
-
-def cpu_name() -> str:
-    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.machine())
-
-
-def machine() -> dict[str, object]:
-    """What a run measured on, and when: the docs quote the figures from the result files."""
-    return {"cpu": cpu_name(), "cores": pixels.available_cores(),
-            "measured": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import yaml
 
-from bench.benchmark import LoadMeter, machine, run_probed, write_images
+from bench.benchmark import LoadMeter, run_probed, write_images
 from clip_study.data.images import check_image
+from clip_study.models.speed import machine
 from tests.dvc_repo import ROOT
 
 CLASSES = 100               # class folders of the generated dataset

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.benchmark import LoadMeter, machine, random_checkpoint, tiny_config, write_images
+from bench.benchmark import LoadMeter, random_checkpoint, tiny_config, write_images
 from clip_study.models import loading, pixels, ray_extraction
 from clip_study.models.extraction import extract_features
+from clip_study.models.speed import machine
 
 SMOKE_JSON = Path(tempfile.gettempdir()) / "bench_ray_smoke_results.json"  # never a committed result file
 

@@ -4,7 +4,8 @@ Images are decoded and preprocessed in DataLoader workers while the model encode
 resumable shards (see clip_study/models/extraction.py): an interrupted run loses at most one shard of work.
 With ``extract.engine: ray`` the encoding runs on a Ray cluster instead (clip_study/models/ray_extraction.py),
 into the same shards, giving the same features. The metrics file records the model (family, parameters)
-and the encoding speed measured in this run.
+and how it encoded: only what a rerun reproduces. The speed this run measured, and the machine it ran on, are
+printed and written to ``--speed`` (``data/speed/<model>.json`` in the pipelines), a log nothing tracks.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from clip_study.models.families import embedding_dim, family_of, parameter_count
 from clip_study.models.loading import load_image_processor, load_model, pick_device
 from clip_study.models.pixels import available_cores
 from clip_study.models.precision import resolve_precision
+from clip_study.models.speed import measured_speed, speed_line
 from clip_study.pipeline.params import for_param, load_params, model_entry, section
 from clip_study.pipeline.sections.extract import EXTRACT
 from clip_study.pipeline.sections.model import MODEL
@@ -30,7 +32,7 @@ from clip_study.pipeline.stage import parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": "data/subset", "out": "data/features", "metrics": ""}, argv,
+    args = parse_args(__doc__, {"subset": "data/subset", "out": "data/features", "metrics": "", "speed": ""}, argv,
                       per_model=True)
     params = load_params(args.params, MODELS, MODEL, EXTRACT)
     short, checkpoint, family = model_entry(params, args.model)
@@ -68,12 +70,19 @@ def main(argv: list[str] | None = None) -> None:
                                             settings["batch_size"], workers, shard_size, log=log)
     dim = embedding_dim(model)
     print(f"extract {short}: features of dimension {dim} -> {args.out}")
+    speed = measured_speed(
+        model=short, checkpoint=checkpoint, images_encoded=encoded, seconds=seconds, device=str(device),
+        gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else None, precision=precision,
+        engine=engine, threads=torch.get_num_threads(), workers=workers, batch_size=settings["batch_size"],
+        torch_version=torch.__version__)
+    print(f"extract {short}: {speed_line(speed)}" + (f" -> {args.speed}" if args.speed else ""))
+    if args.speed:
+        write_json(args.speed, speed.to_json())
     if args.metrics:
         write_json(args.metrics, ExtractMetrics(
             model=short, checkpoint=checkpoint, family=family_of(model).name,
             parameters=parameter_count(model), embedding_dim=dim, device=str(device), precision=precision,
-            engine=engine, images_encoded=encoded, seconds=round(seconds, 3),
-            images_per_second=round(encoded / seconds, 1) if encoded and seconds > 0 else None,
+            engine=engine, images=sum(len(paths) for paths, _ in splits.values()),
         ).to_json())
 
 

@@ -1,5 +1,5 @@
 """Stage leaderboard: every model of the params side by side (zero-shot with the best template and the
-ensembles, the linear and logistic probes, few-shot at 16 per class, encoding speed, size), each compared
+ensembles, the linear and logistic probes, few-shot at 16 per class, size), each compared
 with the leader on the same test images; and the study's front page, metrics/report.md."""
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from clip_study.files import write_json
+from clip_study.pipeline.sections.probe import TRAINING_BUDGET
 from clip_study.pipeline.stage import parse_args, rebuild, run
 from clip_study.reporting.figures import draw_figures
 from clip_study.reporting.report import build_report
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     drawn = draw_figures(results, figures)
     relative = Path(os.path.relpath(figures.resolve(), out.resolve().parent)).as_posix()
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_report(results, drawn, relative))
+    out.write_text(build_report(results, drawn, relative, probe_budget=TRAINING_BUDGET))
     write_json(args.per_class, [row.to_json() for row in results.errors.per_class] if results.errors else [])
     print(f"report: {out}, {len(drawn)} figures in {figures}, per-class accuracy in {args.per_class}")
 

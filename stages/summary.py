@@ -17,6 +17,7 @@ from clip_study.metrics_files.probe import ProbeMetrics
 from clip_study.metrics_files.similarity import SimilarityMetrics
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
 from clip_study.metrics_files.zsinit import ZsinitMetrics
+from clip_study.pipeline.sections.probe import TRAINING_BUDGET
 from clip_study.pipeline.stage import parse_args, rebuild, run
 from clip_study.reporting.summary import build_summary, paired_tests, summary_table
 
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     paired = paired_tests(zeroshot["labels"], zeroshot[best], probe["chosen"], logreg["chosen"],
                           read["similarity"].dot.vs_cosine)
     summary = build_summary(paired=paired, **read)
-    table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"], paired)
+    table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"],
+                          read["fewshot"], paired, probe_budget=TRAINING_BUDGET)
     write_json(args.out, {args.model: summary.to_json()} if args.model else summary.to_json())  # all made first
     if args.predictions:
         save_npz(Path(args.predictions), labels=zeroshot["labels"], zeroshot=zeroshot[best],

@@ -12,7 +12,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_MODELS = ("clip", "siglip")  # the models of the pipeline_run fixture (conftest.py)
-MEASURED = {"extract.json", "leaderboard.json", "report.md"}  # metrics files holding the speed measured in a run
 
 
 def run(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -60,10 +59,12 @@ def per_model(models, *stages: str) -> set[str]:
 
 def project_copy(repo: Path, *files: str) -> Path:
     """The library, the stages, ``files`` and the DVC project (config, .dvcignore) of every folder they are
-    in (the root's; the demo's own) copied into ``repo``, then git init + commit."""
+    in that has one (the root's; the demo's own) copied into ``repo``, then git init + commit."""
     for package in ("clip_study", "stages"):
         shutil.copytree(ROOT / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
     for folder in dict.fromkeys([".", *(str(Path(name).parent) for name in files)]):
+        if not (ROOT / folder / ".dvc").is_dir():
+            continue
         shutil.copytree(ROOT / folder / ".dvc", repo / folder / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
         files += (str(Path(folder) / ".dvcignore"),)
     for name in (".gitignore", *files):

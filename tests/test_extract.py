@@ -2,8 +2,10 @@
 and sharding never change the features, and an interrupted extraction resumes from its shards."""
 
 import copy
+import dataclasses
 import pickle
 import subprocess
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -18,9 +20,12 @@ from clip_study.data.sources import scan_folder
 from clip_study.data.subset import read_split, split_indices, write_subset
 from clip_study.demo import tinyclip
 from clip_study.errors import UserError
+from clip_study.files import read_json
+from clip_study.metrics_files.extract import ExtractMetrics, ExtractSpeed
 from clip_study.evaluation.similarity import l2_normalize
 from clip_study.models import encoding, loading, pixels
 from clip_study.models.precision import resolve_precision
+from clip_study.models.speed import speed_line
 from tests.dvc_repo import ROOT, extract_command, write_extract_params
 
 SIZES = [(32, 32), (37, 53), (300, 200), (23, 300), (64, 48), (1, 1)]
@@ -273,6 +278,39 @@ def assert_features_of(subset, features_dir, model_dir, batch_size):
         features, got_labels = load_features(features_dir / f"{split}.npz")
         assert np.array_equal(got_labels, labels)
         assert np.array_equal(features, encoding.encode_images(model, processor, paths, batch_size=batch_size))
+
+
+def test_the_stage_logs_the_measured_speed_apart_and_its_metrics_file_holds_only_what_a_rerun_reproduces(
+        tmp_path, tiny_clip_dir, subset, capsys):
+    """The stage in-process, twice on the same subset: extract.json is the same bytes both times and holds no
+    measured time; the speed and the machine go to the --speed log (untracked in the pipelines) and are printed."""
+    from stages import extract as stage
+
+    write_extract_params(tmp_path / "params.yaml", tiny_clip_dir, batch_size=16, workers=0, threads=1)
+    threads = torch.get_num_threads()  # the stage sets the process's threads
+    try:
+        for run in ("first", "second"):
+            stage.main(["--params", str(tmp_path / "params.yaml"), "--subset", str(subset),
+                        "--out", str(tmp_path / run / "features"), "--metrics", str(tmp_path / run / "extract.json"),
+                        "--speed", str(tmp_path / run / "speed" / "clip.json")])
+    finally:
+        torch.set_num_threads(threads)
+    first = tmp_path / "first" / "extract.json"
+    assert first.read_bytes() == (tmp_path / "second" / "extract.json").read_bytes()
+    metrics = read_json(first)
+    assert list(metrics) == [field.name for field in dataclasses.fields(ExtractMetrics)]
+    assert not {"seconds", "images_per_second", "images_encoded", "measured"} & set(metrics)
+    assert metrics["images"] == 196 and metrics["device"] == "cpu" and metrics["engine"] == "local"
+
+    speed = ExtractSpeed.from_json(read_json(tmp_path / "first" / "speed" / "clip.json"))
+    assert speed.model == "clip" and speed.checkpoint == str(tiny_clip_dir)
+    assert speed.images_encoded == 196 and speed.seconds > 0 and speed.images_per_second > 0
+    assert (speed.device, speed.gpu, speed.precision, speed.engine) == ("cpu", None, "fp32", "local")
+    assert (speed.threads, speed.workers, speed.batch_size) == (1, 0, 16)
+    assert speed.cpu and speed.platform and speed.torch == torch.__version__ and speed.cores >= 1
+    assert datetime.fromisoformat(speed.measured).tzinfo is not None
+    printed = capsys.readouterr().out
+    assert f"extract clip: {speed_line(speed)} -> {tmp_path / 'first' / 'speed' / 'clip.json'}" in printed
 
 
 @pytest.mark.slow  # the stage as a subprocess

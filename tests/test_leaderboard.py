@@ -27,7 +27,7 @@ def result(top1):
 def row(model, family, top1):
     return LeaderboardRow.from_json({
         "model": model, "checkpoint": f"ckpt/{model}", "family": family, "parameters": 1_000_000,
-        "images_per_second": 100.0, "device": "cpu", "zeroshot": {"key": "photo", **result(top1)},
+        "device": "cpu", "zeroshot": {"key": "photo", **result(top1)},
         "zeroshot_template": {"key": "photo", "template": "a photo of a {}", **result(top1)},
         "zeroshot_ensembles": {}, "probe": result(top1 + 0.1), "logreg": result(top1 + 0.1),
         "fewshot_16": None, "zeroshot_ece": 0.05})

@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from clip_study.errors import UserError
+from clip_study.reporting.figures import plot_reliability, reliability_panels
+from clip_study.reporting.results import load_results
 from stages import report
 
 DEMO = Path(__file__).resolve().parent.parent / "demo" / "metrics" / "models" / "clip"  # the demo's CLIP
@@ -118,7 +120,7 @@ def test_report_with_every_input(tmp_path):
     assert f"| zero-shot | {z['temperature']:.4f} | {z['before']['ece']:.4f} | {z['after']['ece']:.4f} |" in calibration
     assert "| logreg probe | 0.8000 | 0.0512 | 0.0123 |" in calibration and "reliability.png" in calibration
     assert f"chance top-1 = 1/49 = {zeroshot['chance_top1']:.4f}" in headline
-    assert "the probe overtakes zero-shot at k = 4 labelled images per class" in text
+    assert "the probe overtakes zero-shot at 4 labelled images per class (24 in all)" in text
     assert "`class_prompts (per-class prompts)`" in text and "49 classes x 1 prompt(s)" in text
     assert "Not measured" not in text
     held_out = json.loads((DEMO / "heldout.json").read_text())["templates"]["a_picture_of_a"]["held_out_top1"]
@@ -190,7 +192,30 @@ def test_probe_that_never_overtakes(tmp_path):
     folder = write_inputs(tmp_path / "metrics")
     curve = [{**row, "mean_top1": 0.9} for row in FEWSHOT["curve"]]
     (folder / "fewshot.json").write_text(json.dumps({**FEWSHOT, "curve": curve}))
-    assert "the probe does not overtake zero-shot at any k measured (up to k = 16)" in run_report(folder)
+    text = run_report(folder)
+    assert "the probe does not overtake zero-shot at any k measured, not even with all 3920 labelled images" in text
+
+
+def demo_report(tmp_path: Path, model: str) -> str:
+    """The report of one of the demo's models, from its committed metrics files."""
+    folder = tmp_path / model
+    folder.mkdir()
+    for path in (DEMO.parent / model).glob("*.json"):
+        shutil.copy(path, folder / path.name)
+    return run_report(folder)
+
+
+def test_a_probe_overtaking_zero_shot_only_with_every_labelled_image_is_said_so(tmp_path):
+    """The demo's SigLIP: the few-shot probe beats zero-shot only at the curve's "all" point, k = 80, every labelled
+    image of each class; CLIP's beats it at k = 16, a number of labels one could choose to collect."""
+    siglip, clip = demo_report(tmp_path, "siglip"), demo_report(tmp_path, "clip")
+    few_shot, choice = siglip.split("## 5. Few-shot")[1].split("## 6.")[0], siglip.split("## 9.")[1]
+    for section in (few_shot, choice):
+        assert "overtakes zero-shot only with all 80 labelled images per class (3920 in all)" in section
+    assert "at 80" not in siglip and "k = 80" not in siglip
+    assert "the probe overtakes zero-shot at 16 labelled images per class (784 in all)." in clip
+    assert "the few-shot probe overtakes zero-shot at 16 labelled images per class (784 in all)." in clip
+    assert "only with all" not in clip
 
 
 def test_missing_required_input_is_one_line_error(tmp_path):
@@ -199,3 +224,35 @@ def test_missing_required_input_is_one_line_error(tmp_path):
     rebuild = "rebuild it with `dvc repro --force --single-item similarity`"
     with pytest.raises(UserError, match=f"similarity.json: not found; {rebuild}"):
         run_report(folder)
+
+
+@pytest.mark.parametrize("model", ["clip", "siglip"])
+def test_the_reliability_diagrams_show_how_many_test_images_each_bin_holds(tmp_path, model):
+    """Each diagram's strip counts every test image once per line: the bins' counts sum to the test images."""
+    results = load_results(DEMO.parent / model)
+    panels = reliability_panels(results)
+    assert [panel.title for panel in panels] == ["zero-shot", "probe", "logreg probe"]
+    for panel in panels:
+        assert panel.series[0].label.startswith("as predicted") and panel.series[1].label.startswith("temperature")
+        for series in panel.series:
+            assert sum(series.count) == results.zeroshot.num_test_images == 980
+            assert all(count > 0 for count in series.count)  # the non-empty bins only
+            assert len(series.count) == len(series.confidence) == len(series.accuracy) == len(series.lower)
+    if model == "clip":  # the committed zero-shot bins, as predicted: most images are confident and right
+        assert panels[0].series[0].count == [4, 10, 22, 37, 36, 52, 48, 78, 154, 539]
+    plot_reliability(results, tmp_path)
+    with Image.open(tmp_path / "reliability.png") as image:
+        assert image.format == "PNG"
+
+
+def test_a_probe_below_zero_shot_still_improving_at_its_last_epoch_is_said_to_need_more_training(tmp_path):
+    """The committed demo probe converged (epoch 46 of 50 chosen on validation): no sentence. The same probe
+    stopped at its best validation epoch, the last, below zero-shot: the sentence naming the params to change."""
+    folder = write_inputs(tmp_path / "metrics")
+    sentence = "The probe ends below zero-shot while still improving"
+    assert sentence not in run_report(folder)
+    probe = json.loads((folder / "probe.json").read_text())
+    (folder / "probe.json").write_text(json.dumps({**probe, "epochs": 10, "chosen_epoch": 10, "top1": 0.613265}))
+    linear_probe = run_report(folder).split("## 4. Linear probe")[1].split("## 5.")[0]
+    assert f"{sentence}: its validation top-1 is highest at its last epoch (10 of 10)" in linear_probe
+    assert "raise probe.epochs or probe.lr and rerun." in linear_probe

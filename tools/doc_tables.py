@@ -79,7 +79,7 @@ def demo_results(root: Path = ROOT) -> str:
         held = {len(h["held_out_classes"]) for h in heldout.values()}
         columns.append(f"zero-shot on the {'/'.join(map(str, sorted(held)))} held-out classes")
     columns += ["linear probe", "logistic probe", "few-shot, 16 per class", f"against {leader} (McNemar)",
-                "images/s", "parameters"]
+                "parameters"]
     rows = []
     for row in board["models"]:
         name = row["model"]
@@ -95,11 +95,10 @@ def demo_results(root: Path = ROOT) -> str:
             cells.append(f"{next(iter(verdicts.values()))['verdict']}, all three")
         else:
             cells.append("; ".join(f"{kind} {v['verdict']}" for kind, v in verdicts.items()))
-        cells += [f"{row['images_per_second']:.0f} on {row['device']}", f"{row['parameters']:,}"]
+        cells.append(f"{row['parameters']:,}")
         rows.append(cells)
     head = (f"{board['num_classes']} classes, {board['num_test_images']} test images, chance top-1 "
-            f"{number(first['chance_top1'])}; zero-shot is the classifier chosen on the train images; "
-            f"images/s is the encoding speed measured when extract last ran (from "
+            f"{number(first['chance_top1'])}; zero-shot is the classifier chosen on the train images (from "
             f"[`{folder}/leaderboard.json`]({folder}/leaderboard.json)).")
     return "\n".join([head, "", table(columns, rows)])
 

@@ -31,6 +31,9 @@ repository root for `dvc.yaml`, `demo/` for `demo/dvc.yaml`; `<model>` is a mode
 `models` in the params. The definitions in `clip_study/metrics_files/` (one module per stage) are what the stages
 write and every reader reads: a field's order there is its order in the file.
 
+The last sections are the logs a stage writes beside its data that no pipeline declares (the speed extract
+measured): what differs between runs stays out of the tracked files.
+
 Unless a field says otherwise, a score is a fraction of images from 0 to 1, rounded to 6 decimals, and an interval
 is a percentile bootstrap over the test images, stratified by class, drawn as `zeroshot.json`'s `interval` says. In
 a field's path, `<...>` stands for a key of a mapping and `[]` for each element of a list.
@@ -106,6 +109,7 @@ def file_section(file: MetricsFile) -> str:
 
 def metrics_doc(current: str = "") -> str:
     """The text docs/metrics.md should have (it owns the whole file, so ``current`` is not used)."""
-    sections = [file_section(file) for name in definition_modules()
-                for file in importlib.import_module(f"clip_study.metrics_files.{name}").FILES]
+    modules = [importlib.import_module(f"clip_study.metrics_files.{name}") for name in definition_modules()]
+    sections = [file_section(file) for module in modules for file in module.FILES]
+    sections += [file_section(file) for module in modules for file in getattr(module, "LOGS", ())]
     return "\n".join([INTRO, *sections]).rstrip("\n") + "\n"

@@ -37,8 +37,6 @@ class LeaderboardRow(Record):
     checkpoint: str = meaning("its checkpoint: a hub id or a local directory")
     family: str = meaning("its family, e.g. hf_clip or hf_siglip")
     parameters: int = meaning("parameters of the whole model (count)")
-    images_per_second: float | None = meaning("extract.json's images_per_second: measured when extract last ran, "
-                                              "null when it encoded nothing")
     device: str = meaning("the device extract encoded on")
     zeroshot_template: ChosenTemplate = meaning("the best single template")
     zeroshot_ensembles: dict[str, Top1Interval] = meaning("each prompt ensemble's test top-1",

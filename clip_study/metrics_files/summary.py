@@ -73,7 +73,8 @@ class Summary(Record):
     p_value: PValues = meaning("McNemar p-values on the test images")
     probe_minus_zeroshot: float = meaning("the linear probe's test top-1 minus the chosen zero-shot classifier's")
     fewshot_overtakes_at_k: int | None = meaning("the fewest labelled images per class whose few-shot mean top-1 "
-                                                 "beats zero-shot's; null: never")
+                                                 "beats zero-shot's (at the 'all' point: its k, every labelled "
+                                                 "image of the largest class); null: never")
     zsinit: dict[str, Top1Interval] | None = meaning("the zero-shot-initialised head mixed with zero-shot: mean test "
                                                      "top-1 over the runs", optional=True, keyed_by="k or all")
     heldout: SeenAndHeldOut | None = meaning("the demo only: seen against held-out classes", optional=True)

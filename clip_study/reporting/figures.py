@@ -3,6 +3,7 @@ JavaScript from a CDN)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,20 +106,63 @@ def plot_fewshot(m: ModelResults, figures: Path) -> None:
     save(fig, figures, "fewshot")
 
 
+@dataclass(frozen=True)
+class ReliabilitySeries:
+    """One line of a reliability diagram: its non-empty confidence bins, in order."""
+
+    label: str  # the legend: as predicted or the temperature, with the ECE
+    color: str
+    lower: list[float]  # each bin's bounds
+    upper: list[float]
+    confidence: list[float]  # its images' mean confidence (x) and the fraction right (y)
+    accuracy: list[float]
+    count: list[int]  # its test images: how far to trust the point
+
+
+@dataclass(frozen=True)
+class ReliabilityPanel:
+    """One classifier's reliability diagram: as predicted, then after temperature scaling."""
+
+    title: str
+    series: list[ReliabilitySeries]
+
+
+def reliability_panels(m: ModelResults) -> list[ReliabilityPanel]:
+    """What the reliability diagrams draw, per classifier: accuracy against confidence per bin, and how many test
+    images each bin holds (a bin of 4 images says little next to one of 500)."""
+    panels = []
+    for name, result in (("zero-shot", m.zeroshot), ("probe", m.probe), ("logreg probe", m.logreg)):
+        if not result:
+            continue
+        calibration = result.calibration
+        versions = ((calibration.before, calibration.reliability_before, ORANGE, "as predicted"),
+                    (calibration.after, calibration.reliability_after, BLUE,
+                     f"temperature {calibration.temperature:.3g}"))
+        panels.append(ReliabilityPanel(title=name, series=[
+            ReliabilitySeries(label=f"{label} (ECE {scores.ece:.3f})", color=color, lower=[b.lower for b in bins],
+                              upper=[b.upper for b in bins], confidence=[b.confidence for b in bins],
+                              accuracy=[b.accuracy for b in bins], count=[int(b.count) for b in bins])
+            for scores, bins, color, label in versions]))
+    return panels
+
+
 def plot_reliability(m: ModelResults, figures: Path) -> None:
-    """Reliability diagrams: accuracy against confidence per bin, before and after temperature scaling."""
-    stages = [(name, result.calibration) for name, result in (("zero-shot", m.zeroshot), ("probe", m.probe),
-                                                               ("logreg probe", m.logreg)) if result]
-    fig, axes = plt.subplots(1, len(stages), figsize=(4 * len(stages), 4), squeeze=False)
-    for ax, (name, calibration) in zip(axes[0], stages):
-        ax.plot([0, 1], [0, 1], color=GREY, linestyle=":", label="perfect calibration")
-        for scores, rows, color, label in (
-                (calibration.before, calibration.reliability_before, ORANGE, "as predicted"),
-                (calibration.after, calibration.reliability_after, BLUE, f"temperature {calibration.temperature:.3g}")):
-            ax.plot([r.confidence for r in rows], [r.accuracy for r in rows], marker="o", color=color,
-                    label=f"{label} (ECE {scores.ece:.3f})")
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top probability)", ylabel="accuracy", title=name)
-        ax.legend(fontsize=7, loc="lower right")
+    """Reliability diagrams, before and after temperature scaling, each over a strip of its bins' image counts."""
+    panels = reliability_panels(m)
+    fig, axes = plt.subplots(2, len(panels), figsize=(4 * len(panels), 5.4), squeeze=False, sharex="col",
+                             gridspec_kw={"height_ratios": [3, 1.3]})
+    for (diagram, strip), panel in zip(axes.T, panels):
+        diagram.plot([0, 1], [0, 1], color=GREY, linestyle=":", label="perfect calibration")
+        most = max(max(series.count) for series in panel.series)
+        for i, series in enumerate(panel.series):
+            diagram.plot(series.confidence, series.accuracy, marker="o", color=series.color, label=series.label)
+            width = [(upper - lower) / (len(panel.series) + 1) for lower, upper in zip(series.lower, series.upper)]
+            bars = strip.bar([lower + w * (i + 0.5) for lower, w in zip(series.lower, width)], series.count,
+                             width, align="edge", color=series.color)
+            strip.bar_label(bars, fontsize=6, rotation=90, padding=1)
+        diagram.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=panel.title)
+        diagram.legend(fontsize=7, loc="lower right")
+        strip.set(ylim=(0, most * 1.6), xlabel="confidence (top probability)", ylabel="test images")
     save(fig, figures, "reliability")
 
 

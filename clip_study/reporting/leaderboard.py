@@ -36,7 +36,7 @@ def model_row(short: str, extract: ExtractMetrics, zeroshot: ZeroshotMetrics, pr
     fewshot_point = next((point for point in fewshot.curve if point.shots.label == FEWSHOT_K), None)
     return LeaderboardRow(
         model=short, checkpoint=extract.checkpoint, family=extract.family, parameters=extract.parameters,
-        images_per_second=extract.images_per_second, device=extract.device,
+        device=extract.device,
         zeroshot_template=ChosenTemplate(key=template, template=templates[template].template,
                                          test=templates[template].scores.test.top1_interval()),
         zeroshot_ensembles={key: result.scores.test.top1_interval()
@@ -102,10 +102,9 @@ def leaderboard_report(board: Leaderboard, figure: str | None, reports: dict[str
     ensembles = list(dict.fromkeys(key for row in rows for key in row.zeroshot_ensembles))
     header = ["model", "checkpoint", "family", "zero-shot, chosen [interval]", "best template",
               *(f"ensemble {key}" for key in ensembles), "linear probe", "logistic probe",
-              f"few-shot, {FEWSHOT_K} per class", "images/s (this run)", "parameters"]
+              f"few-shot, {FEWSHOT_K} per class", "encoded on", "parameters"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        speed = row.images_per_second
         cells = [f"**{row.model}**", f"`{row.checkpoint}`", row.family,
                  f"{top1_text(row.zeroshot.test)} (`{row.zeroshot.key}`)",
                  f"{row.zeroshot_template.test.top1:.4f} (`{row.zeroshot_template.template}`)",
@@ -113,13 +112,14 @@ def leaderboard_report(board: Leaderboard, figure: str | None, reports: dict[str
                    for key in ensembles),
                  top1_text(row.probe), top1_text(row.logreg),
                  top1_text(row.fewshot_16) if row.fewshot_16 else "-",
-                 f"{speed:.0f} on {row.device}" if speed else "- (resumed)", _parameters(row.parameters)]
+                 row.device, _parameters(row.parameters)]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     out = [f"# CLIP study: {len(rows)} model{'s' if len(rows) > 1 else ''} side by side\n",
            f"{board.num_classes} classes, {board.num_test_images} test images, the same for every model. "
            "Zero-shot is each model's classifier chosen on its train images (\"best template\": the best single "
-           "template, chosen the same way); intervals are percentile bootstraps over the test images; images/s "
-           "is the image encoding measured when extract last ran.\n",
+           "template, chosen the same way); intervals are percentile bootstraps over the test images. No speed "
+           "here, as it differs between runs: each extract run logs what it measured to "
+           "`data/speed/<model>.json` (untracked).\n",
            "## Leaderboard\n", "\n".join(lines) + "\n"]
     if board.vs_leader:
         out += ["## Against the leader\n", f"McNemar's exact test against **{board.leader}** on the same "

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from clip_study.evaluation.metrics import overtaking_k
+from collections.abc import Sequence
+
 from clip_study.metrics_files.scores import PairedTest, Scores
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
+from clip_study.reporting.findings import BUDGET_IN_WORDS, overtakes_at, overtaking_point, still_improving
 from clip_study.reporting.results import (OPTIONAL, SHORT_NAMES, ModelResults, chosen_label, held_out_classes,
                                           prompt_rows)
 from clip_study.reporting.text import interval_text, top1_text
@@ -42,8 +44,9 @@ def prompt_count(zeroshot: ZeroshotMetrics) -> int | str:
     return 1 if ensemble is None else ensemble.num_templates or "per-class"
 
 
-def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
-    """The markdown report from the loaded metrics (None: file missing) and the names of the figures drawn."""
+def build_report(m: ModelResults, drawn: set[str], rel: str, probe_budget: Sequence[str] = BUDGET_IN_WORDS) -> str:
+    """The markdown report from the loaded metrics (None: file missing) and the names of the figures drawn;
+    ``probe_budget`` names what sets how far the probe trains, for when it stopped while still improving."""
     z, s, probe, lr, few, held, errors, paired, zsinit = (m.zeroshot, m.similarity, m.probe, m.logreg, m.fewshot,
                                                           m.heldout, m.errors, m.paired, m.zsinit)
     img = lambda name, alt: f"![{alt}]({rel}/{name}.png)\n" if name in drawn else ""  # noqa: E731
@@ -51,7 +54,9 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
     results = z.results()
     best, oracle = results[z.best], results[z.oracle]
     # as the summary stage compares
-    k = overtaking_k([(c.shots.k, c.test.mean_top1) for c in few.curve], z.best_top1) if few else None
+    overtaking = overtaking_point(few, z.best_top1) if few else None
+    overtaken = overtakes_at(overtaking, few.num_classes, probe.num_train_images) if overtaking else None
+    undertrained = still_improving(probe, z.best_top1, probe_budget)
     coverage = f"{z.interval.confidence:.0%}"
     probe_vs_zeroshot = paired.probe_vs_zeroshot if paired else None
     logreg_vs_zeroshot = paired.logreg_vs_zeroshot if paired else None
@@ -101,7 +106,8 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
             f"Torch probe (the study's protocol: Adam, {probe.epochs} epochs). Epoch {probe.chosen_epoch} is "
             f"chosen on {probe.chosen_on} by a run that trained without them; the run on all training images "
             f"scores {top1_text(probe.test)} there. Final epoch: {top1_text(probe.final.test)}. The best test epoch, "
-            f"{probe.oracle_epoch} ({fmt(probe.oracle_top1)}), is an oracle: picked on the test set.\n"]
+            f"{probe.oracle_epoch} ({fmt(probe.oracle_top1)}), is an oracle: picked on the test set."
+            + (f" {undertrained}" if undertrained else "") + "\n"]
     out += [img("logreg_sweep", "logreg C sweep"),
             f"Logistic regression (the CLIP paper's protocol): C swept over {len(m.logreg_sweep)} values on a "
             f"validation split, chosen C = {lr.C:.4g} (validation top-1 {fmt(lr.val_top1)}), refit on all "
@@ -120,9 +126,9 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
     out += [img("fewshot", "few-shot curve"),
             table(["k", "probe", "runs", "mean top-1 [interval]", "std", "min", "max"], few_rows),
             f"Zero-shot (`{chosen_label(z)}`) scores {top1_text(best.test)}: "
-            + (f"the probe overtakes zero-shot at k = {k} labelled images per class ({k * few.num_classes} "
-               "labelled images in all).\n" if k is not None else
-               f"the probe does not overtake zero-shot at any k measured (up to k = {few.curve[-1].shots.k}).\n")
+            + (f"the probe overtakes zero-shot {overtaken}.\n" if overtaken else
+               "the probe does not overtake zero-shot at any k measured, not even with all "
+               f"{probe.num_train_images} labelled images.\n")
             + ("The zero-shot-initialised probe starts from the class text embeddings and is mixed with zero-shot "
                "by a weight chosen on validation.\n" if zsinit else "")
             ] if few else [not_measured("fewshot")]
@@ -131,7 +137,8 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
             "Probabilities: zero-shot's softmax over the classes of the model's logits (logit scale x cosine; a "
             "SigLIP bias cancels), each probe's softmax of its scores. The temperature is fitted on held-out data "
             "(zero-shot: the train images; the probes: their validation split), never on test; "
-            f"ECE over {z.calibration.bins} confidence bins.\n",
+            f"ECE over {z.calibration.bins} confidence bins; under each reliability diagram, how many test images "
+            "each bin holds.\n",
             table(["classifier", "temperature", "ECE", "ECE scaled", "NLL", "NLL scaled", "Brier", "Brier scaled"],
                   [[name, c.temperature, c.before.ece, c.after.ece, c.before.nll, c.after.nll, c.before.brier,
                     c.after.brier]
@@ -164,8 +171,7 @@ def build_report(m: ModelResults, drawn: set[str], rel: str) -> str:
     out += ["## 9. Zero-shot or probe?\n",
             f"- **Labelled data**: zero-shot none; the full probe {probe.num_train_images} images "
             f"({probe.num_train_images // z.num_classes} per class)"
-            + (f"; the few-shot probe overtakes zero-shot from k = {k} per class "
-               f"({k * z.num_classes} images)" if k else "") + ".",
+            + (f"; the few-shot probe overtakes zero-shot {overtaken}" if overtaken else "") + ".",
             f"- **Accuracy** (top-1): zero-shot {top1_text(best.test)} (`{chosen_label(z)}`); torch probe "
             f"{top1_text(probe.test)} ({probe.test.top1 - best.test.top1:+.4f}, {verdict_of(probe_vs_zeroshot)})"
             + (f"; logreg probe {top1_text(lr.test)} ({lr.test.top1 - best.test.top1:+.4f}, "

@@ -5,10 +5,11 @@ metrics file of a pipeline, what ``dvc exp show`` and ``dvc metrics diff`` compa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from clip_study.evaluation.intervals import compared
-from clip_study.evaluation.metrics import overtaking_k
 from clip_study.metrics_files.fewshot import FewshotMetrics
 from clip_study.metrics_files.heldout import HeldoutMetrics
 from clip_study.metrics_files.logreg import LogregMetrics
@@ -19,6 +20,7 @@ from clip_study.metrics_files.summary import (ExpectedCalibrationErrors, MacroF1
                                               SeenAndHeldOut, Summary)
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
 from clip_study.metrics_files.zsinit import ZsinitMetrics
+from clip_study.reporting.findings import BUDGET_IN_WORDS, overtakes_at, overtaking_point, still_improving
 from clip_study.reporting.text import top1_text
 
 
@@ -42,6 +44,7 @@ def build_summary(zeroshot: ZeroshotMetrics, similarity: SimilarityMetrics, prob
     chosen on validation; ``*_oracle`` are the test-picked ones (optimistic)."""
     results = zeroshot.results()
     best, dot = results[zeroshot.best].test, similarity.dot.test
+    overtaking = overtaking_point(fewshot, best.top1)
     return Summary(
         zeroshot={key: result.test.top1_interval() for key, result in results.items()},
         zeroshot_best=best.top1_interval(), zeroshot_oracle=zeroshot.oracle_top1,
@@ -60,8 +63,7 @@ def build_summary(zeroshot: ZeroshotMetrics, similarity: SimilarityMetrics, prob
                         probe_vs_zeroshot=paired.probe_vs_zeroshot.p_value,
                         logreg_vs_zeroshot=paired.logreg_vs_zeroshot.p_value if paired.logreg_vs_zeroshot else None),
         probe_minus_zeroshot=round(probe.test.top1 - best.top1, 6),
-        fewshot_overtakes_at_k=overtaking_k([(point.shots.k, point.test.mean_top1) for point in fewshot.curve],
-                                            best.top1),
+        fewshot_overtakes_at_k=overtaking.shots.k if overtaking else None,
         # the zero-shot-initialised probe, mixed with zero-shot on validation
         zsinit=None if zsinit is None else {point.shots.label: point.mix.mean_interval() for point in zsinit.curve},
         # the demo: the chosen classifier on classes seen in pretraining and held out of it
@@ -71,9 +73,11 @@ def build_summary(zeroshot: ZeroshotMetrics, similarity: SimilarityMetrics, prob
 
 
 def summary_table(summary: Summary, zeroshot: ZeroshotMetrics, similarity: SimilarityMetrics, probe: ProbeMetrics,
-                  logreg: LogregMetrics, paired: PairedMetrics) -> str:
+                  logreg: LogregMetrics, fewshot: FewshotMetrics, paired: PairedMetrics,
+                  probe_budget: Sequence[str] = BUDGET_IN_WORDS) -> str:
     """The markdown table of ``summary`` with intervals, the paired verdicts against zero-shot, and the labelled
-    data each classifier needs (read from the stages' files)."""
+    data each classifier needs (read from the stages' files); ``probe_budget`` names what sets how far the probe
+    trains, for when it stopped while still improving (``findings.still_improving``)."""
     best, dot = zeroshot.results()[zeroshot.best].test, similarity.dot
     labelled = "none (class names only)"
     chosen = f"`{zeroshot.best_template}` (chosen on {zeroshot.chosen_on})"
@@ -87,7 +91,7 @@ def summary_table(summary: Summary, zeroshot: ZeroshotMetrics, similarity: Simil
         (f"logistic regression, C={logreg.C:.3g}", "-", top1_text(logreg.test), logreg.test.macro_f1,
          paired.logreg_vs_zeroshot.verdict if paired.logreg_vs_zeroshot else "-", images),
     ]
-    k = summary.fewshot_overtakes_at_k
+    overtaking = overtaking_point(fewshot, best.top1)
     confidence = f"{zeroshot.interval.confidence:.0%}"
     lines = ["# CLIP study summary\n",
              f"{zeroshot.num_classes} classes (chance top-1 {1 / zeroshot.num_classes:.4f}), "
@@ -98,7 +102,10 @@ def summary_table(summary: Summary, zeroshot: ZeroshotMetrics, similarity: Simil
     lines.append(f"\nTest-picked (optimistic) oracles: zero-shot `{zeroshot.oracle}` {zeroshot.oracle_top1:.4f}, "
                  f"probe epoch {probe.oracle_epoch} {probe.oracle_top1:.4f}; the study's final epoch "
                  f"{probe.final.epoch}: {probe.final.test.top1:.4f}.")
+    undertrained = still_improving(probe, best.top1, probe_budget)
     lines.append(f"The probe is {summary.probe_minus_zeroshot:+.4f} top-1 from zero-shot. "
-                 + (f"The few-shot logistic probe overtakes zero-shot at {k} labelled images per class.\n" if k
-                    else "The few-shot logistic probe never overtakes zero-shot.\n"))
+                 + (f"{undertrained} " if undertrained else "")
+                 + ("The few-shot logistic probe "
+                    + (f"overtakes zero-shot {overtakes_at(overtaking, fewshot.num_classes, probe.num_train_images)}"
+                       if overtaking else "never overtakes zero-shot") + ".\n"))
     return "\n".join(lines)

@@ -11,3 +11,7 @@ PROBE = Section("probe", "the study's linear probe: Adam on frozen image feature
     "weight_decay": real(positive=False, doc="Adam weight decay"),
     "seed": whole(0, doc="initialisation and shuffling"),
 })
+
+TRAINING_BUDGET = tuple(f"{PROBE.name}.{key}" for key in ("epochs", "lr"))
+"""The keys that set how far the probe trains: what the summary and the report name when it stopped while still
+improving."""
