@@ -51,10 +51,10 @@ def sections_problems(params: dict[Any, Any], sections: Iterable[Section],
 
 
 def stop_on(path: str | Path, problems: list[str]) -> None:
-    """Raise the UserError for a params file with ``problems`` (none: return)."""
+    """Raise the UserError for a params file with ``problems``: one line each, ``<file>: <problem>``, so that one
+    run shows every fix to make (none: return)."""
     if problems:
-        more = f" (and {len(problems) - 1} more problem(s) in this file)" if len(problems) > 1 else ""
-        raise UserError(f"{path}: {problems[0]}{more}")
+        raise UserError("\n".join(f"{path}: {problem}" for problem in problems))
 
 
 def load_params(path: str | Path, *sections: Section) -> dict[str, Any]:

@@ -32,7 +32,8 @@ def parse_args(description: str, paths: dict[str, str], argv: list[str] | None =
 
 
 def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
-    """Run a stage's ``main(argv)``: a UserError becomes one line on stderr and exit code 2.
+    """Run a stage's ``main(argv)``: a UserError becomes one ``error:`` line on stderr per line of its message
+    (a params file's problems: one each) and exit code 2.
 
     Pass --verbose (or set CLIP_STUDY_DEBUG=1) to see the full traceback instead (the arguments are
     looked at here: the parsed ones stay inside ``main``).
@@ -43,7 +44,7 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
     except UserError as error:
         if os.environ.get("CLIP_STUDY_DEBUG") or "--verbose" in arguments:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print("".join(f"error: {line}\n" for line in str(error).split("\n")), end="", file=sys.stderr)
         sys.exit(2)
 
 
