@@ -62,7 +62,8 @@ def load_params(path: str | Path, *sections: Section) -> dict[str, Any]:
     any work; each checked section comes back with the defaults of its absent optional keys filled in.
 
     Only these sections are checked (the check stage, first in every ``dvc repro``, checks the whole file),
-    so a stage depends on the checks of its own sections alone.
+    so a stage depends on the checks of its own sections alone. The local paths they name are the check stage's
+    to check (it knows which ones the pipeline writes); a stage reading a file or folder says if it is not there.
     """
     params = read_params(path)
     stop_on(path, sections_problems(params, sections))
