@@ -31,13 +31,12 @@ from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.model import MODEL
 from clip_study.pipeline.sections.models import MODELS
 from clip_study.pipeline.sections.zeroshot import ZEROSHOT
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": "data/subset", "features": "data/features", "out": "data/zeroshot",
-                                "metrics": "metrics/zeroshot.json", "confusion": "metrics/confusion_zeroshot.json"},
-                      argv, per_model=True)
+    args = parse_args(__doc__, {"subset": "data/subset", "features": REQUIRED, "out": REQUIRED, "metrics": REQUIRED,
+                                "confusion": REQUIRED}, argv, per_model=True)
     params = load_params(args.params, MODELS, MODEL, ZEROSHOT, EVALUATION)  # templates and ensembles checked there
     short, checkpoint, family = model_entry(params, args.model)
     model_params, settings = section(params, "model"), section(params, "zeroshot")

@@ -14,10 +14,14 @@ from typing import Callable
 from clip_study.errors import UserError
 
 
-def parse_args(description: str, paths: dict[str, str], argv: list[str] | None = None,
+REQUIRED = None  # a path option without a default: no one path is right for every model (dvc.yaml passes each)
+
+
+def parse_args(description: str, paths: dict[str, str | None], argv: list[str] | None = None,
                per_model: bool = False) -> argparse.Namespace:
-    """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path (with defaults), and for a
-    stage that runs once per model, ``--model SHORT_NAME`` (default: the only model listed)."""
+    """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path, with its default (the path
+    the pipelines use, relative to the folder they run in; '': none) or REQUIRED, and for a stage that runs once
+    per model, ``--model SHORT_NAME`` (default: the only model listed)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     if per_model:
@@ -26,8 +30,11 @@ def parse_args(description: str, paths: dict[str, str], argv: list[str] | None =
     parser.add_argument("--verbose", action="store_true",
                         help="on an error, show the traceback (as CLIP_STUDY_DEBUG=1 does)")
     for name, default in paths.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
-                            help=f"(default: {default or 'none'})")
+        option = f"--{name.replace('_', '-')}"
+        if default is REQUIRED:
+            parser.add_argument(option, dest=name, required=True, help="(required: one per model)")
+        else:
+            parser.add_argument(option, dest=name, default=default, help=f"(default: {default or 'none'})")
     return parser.parse_args(argv)
 
 
