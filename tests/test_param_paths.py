@@ -8,11 +8,9 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
-import yaml
 
 from clip_study import hub
 from clip_study.pipeline import paths, schema
