@@ -7,7 +7,8 @@ from pathlib import Path
 
 class UserError(Exception):
     """A bad input the caller can fix: a value out of range, a missing or damaged file, a model that is
-    not available offline. The message is one line naming the bad value and the fix.
+    not available offline. The message is one line naming the bad value and the fix (a params file with
+    several problems: one such line each).
 
     The library speaks of values, files and arguments, never of params keys: the DVC stages add the key
     the value came from (``clip_study.pipeline.params.for_param``) and print the line without a traceback.

@@ -51,13 +51,18 @@ def _existing_file(path: str | Path, fix: str | None) -> Path:
     return path
 
 
-def read_text(path: str | Path, fix: str | None = None) -> str:
-    """A UTF-8 text file (a UTF-8 byte-order mark is allowed)."""
+def read_bytes(path: str | Path, fix: str | None = None) -> bytes:
+    """The bytes of a file."""
     path = _existing_file(path, fix)
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise BadFileError(path, f"cannot be read ({error.strerror})", fix or "fix its permissions") from error
+
+
+def read_text(path: str | Path, fix: str | None = None) -> str:
+    """A UTF-8 text file (a UTF-8 byte-order mark is allowed)."""
+    data = read_bytes(path, fix)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise BadFileError(path, "is UTF-16 text, not UTF-8", fix or "save it as UTF-8")
     try:

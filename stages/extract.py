@@ -28,11 +28,11 @@ from clip_study.pipeline.params import for_param, load_params, model_entry, sect
 from clip_study.pipeline.sections.extract import EXTRACT
 from clip_study.pipeline.sections.model import MODEL
 from clip_study.pipeline.sections.models import MODELS
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": "data/subset", "out": "data/features", "metrics": "", "speed": ""}, argv,
+    args = parse_args(__doc__, {"subset": "data/subset", "out": REQUIRED, "metrics": "", "speed": ""}, argv,
                       per_model=True)
     params = load_params(args.params, MODELS, MODEL, EXTRACT)
     short, checkpoint, family = model_entry(params, args.model)

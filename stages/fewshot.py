@@ -17,7 +17,7 @@ from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import load_params, section
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.fewshot import FEWSHOT
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def chosen_C(path: str) -> float:
@@ -29,8 +29,8 @@ def chosen_C(path: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"features": "data/features", "logreg_metrics": "metrics/logreg.json",
-                                "metrics": "metrics/fewshot.json", "curve": "metrics/fewshot_curve.json"}, argv)
+    args = parse_args(__doc__, {"features": REQUIRED, "logreg_metrics": REQUIRED, "metrics": REQUIRED,
+                                "curve": REQUIRED}, argv)
     all_params = load_params(args.params, FEWSHOT, EVALUATION)  # ranges checked there
     params, bootstrap = section(all_params, "fewshot"), bootstrap_settings(all_params)
     seeds, seed = params["seeds"], params["seed"]

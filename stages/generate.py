@@ -18,8 +18,8 @@ from clip_study.pipeline.stage import parse_args, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"pretrain": "demo/data/pretrain.npz", "images": "demo/data/shapes",
-                                "held_out": "demo/data/held_out.json"}, argv)
+    args = parse_args(__doc__, {"pretrain": "data/pretrain.npz", "images": "data/shapes",
+                                "held_out": "data/held_out.json"}, argv)
     params = section(load_params(args.params, GENERATE), "generate")  # ranges checked by load_params
     seed, count, per_class, size = (params[key] for key in ("seed", "pretrain_images", "eval_per_class", "image_size"))
     held_out = shapes.held_out_pairs(seed, params["held_out"])

@@ -16,13 +16,13 @@ from clip_study.evaluation.similarity import similarity_scores
 from clip_study.files import load_npz, read_json, write_json
 from clip_study.metrics_files.heldout import GroupTop1, HeldoutMetrics, HeldoutTemplate
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": "demo/data/subset", "features": "demo/data/features",
-                                "zeroshot": "demo/data/zeroshot", "zeroshot_metrics": "demo/metrics/zeroshot.json",
-                                "held_out": "demo/data/held_out.json", "metrics": "demo/metrics/heldout.json"}, argv)
+    args = parse_args(__doc__, {"subset": "data/subset", "features": REQUIRED, "zeroshot": REQUIRED,
+                                "zeroshot_metrics": REQUIRED, "held_out": "data/held_out.json", "metrics": REQUIRED},
+                      argv)
     names = [c["name"] for c in read_classes(args.subset, fix=rebuild("fetch"))]
     held_out = read_json(args.held_out, fix=rebuild("generate"))["classes"]
     unknown = sorted(set(held_out) - set(names))

@@ -22,13 +22,12 @@ from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.logreg import LOGREG
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"features": "data/features", "subset": "data/subset", "out": "data/logreg",
-                                "metrics": "metrics/logreg.json", "sweep": "metrics/logreg_sweep.json",
-                                "confusion": "metrics/confusion_logreg.json"}, argv)
+    args = parse_args(__doc__, {"features": REQUIRED, "subset": "data/subset", "out": REQUIRED, "metrics": REQUIRED,
+                                "sweep": REQUIRED, "confusion": REQUIRED}, argv)
     all_params = load_params(args.params, LOGREG, EVALUATION)  # ranges checked there
     params = section(all_params, "logreg")
     Cs = logistic.C_grid(float(params["C_min"]), float(params["C_max"]), params["C_steps"])

@@ -1,7 +1,8 @@
 """Stage pretrain (demo only): train a small CLIP from scratch on the generated captioned shapes.
 
---family hf_clip (default) trains a CLIPModel with CLIP's contrastive softmax loss; hf_siglip trains a
-SiglipModel of the same sizes on the same captions with SigLIP's pairwise sigmoid loss.
+--family hf_clip trains a CLIPModel with CLIP's contrastive softmax loss; hf_siglip trains a SiglipModel of the
+same sizes on the same captions with SigLIP's pairwise sigmoid loss (demo/dvc.yaml passes each model's family,
+and its checkpoint directory as --out).
 
 The result is an ordinary checkpoint directory (model, tokenizer, image processor) that the
 pipeline's stages load by path, like any hub model. Training runs a fixed number of steps (not a
@@ -24,12 +25,11 @@ from clip_study.files import write_json
 from clip_study.models.families import FAMILIES
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.sections.pretrain import PRETRAIN
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"pretrain": "demo/data/pretrain.npz", "out": "demo/data/model",
-                                "family": "hf_clip"}, argv)
+    args = parse_args(__doc__, {"pretrain": "data/pretrain.npz", "out": REQUIRED, "family": REQUIRED}, argv)
     small, family = tinyclip.small_model(args.family), FAMILIES.get(args.family)
     # ranges, and widths divisible by heads, checked by load_params; the patch size needs the images
     params = section(load_params(args.params, PRETRAIN), "pretrain")

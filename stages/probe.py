@@ -26,13 +26,12 @@ from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.probe import PROBE
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": "data/subset", "features": "data/features", "out": "data/probe",
-                                "metrics": "metrics/probe.json", "curve": "metrics/probe_curve.json",
-                                "confusion": "metrics/confusion_probe.json"}, argv)
+    args = parse_args(__doc__, {"subset": "data/subset", "features": REQUIRED, "out": REQUIRED, "metrics": REQUIRED,
+                                "curve": REQUIRED, "confusion": REQUIRED}, argv)
     all_params = load_params(args.params, PROBE, EVALUATION)  # ranges checked there
     params, evaluation, bootstrap = section(all_params, "probe"), section(all_params, "evaluation"), \
         bootstrap_settings(all_params)

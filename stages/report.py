@@ -8,15 +8,15 @@ from pathlib import Path
 
 from clip_study.files import write_json
 from clip_study.pipeline.sections.probe import TRAINING_BUDGET
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 from clip_study.reporting.figures import draw_figures
 from clip_study.reporting.report import build_report
 from clip_study.reporting.results import load_results
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"metrics_dir": "metrics", "out": "metrics/report.md", "figures": "metrics/figures",
-                                "per_class": "metrics/per_class.json"}, argv)
+    args = parse_args(__doc__, {"metrics_dir": REQUIRED, "out": REQUIRED, "figures": REQUIRED, "per_class": REQUIRED},
+                      argv)
     figures, out = Path(args.figures), Path(args.out)
     results = load_results(Path(args.metrics_dir), fix=rebuild)
     drawn = draw_figures(results, figures)

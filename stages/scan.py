@@ -15,7 +15,7 @@ import hashlib
 from pathlib import Path
 
 from clip_study.data import sources
-from clip_study.files import write_json
+from clip_study.files import read_bytes, write_json
 from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.sections.data import DATA
 from clip_study.pipeline.stage import parse_args, run
@@ -30,9 +30,11 @@ def main(argv: list[str] | None = None) -> None:
         parquet = folder and sources.is_parquet_folder(Path(dataset))
         listing = sources.folder_listing(Path(dataset)) if folder and not parquet else None
         files = sources.files_listing(Path(dataset)) if parquet else None
+    with for_param("data.class_names"):
+        names_md5 = hashlib.md5(read_bytes(names)).hexdigest() if names else None
     write_json(args.out, {
         "dataset": dataset, "split": None if folder and not parquet else str(params["split"]),
-        "class_names_md5": hashlib.md5(Path(names).read_bytes()).hexdigest() if names else None,
+        "class_names_md5": names_md5,
         "classes": listing, "files": files,
     })
     if listing:

@@ -22,13 +22,12 @@ from clip_study.metrics_files.zeroshot import ZeroshotMetrics
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import load_params
 from clip_study.pipeline.sections.evaluation import EVALUATION
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"features": "data/features", "zeroshot": "data/zeroshot",
-                                "zeroshot_metrics": "metrics/zeroshot.json", "metrics": "metrics/similarity.json"},
-                      argv)
+    args = parse_args(__doc__, {"features": REQUIRED, "zeroshot": REQUIRED, "zeroshot_metrics": REQUIRED,
+                                "metrics": REQUIRED}, argv)
     best = ZeroshotMetrics.from_json(read_json(args.zeroshot_metrics, fix=rebuild("zeroshot"))).best
     text_features = load_npz(Path(args.zeroshot) / "text_features.npz", fix=rebuild("zeroshot"))[best]
     image_features, labels = load_features(Path(args.features) / "test.npz", rebuild("extract"), len(text_features))

@@ -18,19 +18,15 @@ from clip_study.metrics_files.similarity import SimilarityMetrics
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
 from clip_study.metrics_files.zsinit import ZsinitMetrics
 from clip_study.pipeline.sections.probe import TRAINING_BUDGET
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 from clip_study.reporting.summary import build_summary, paired_tests, summary_table
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"zeroshot": "metrics/zeroshot.json", "similarity": "metrics/similarity.json",
-                                "probe": "metrics/probe.json", "logreg": "metrics/logreg.json",
-                                "fewshot": "metrics/fewshot.json", "heldout": "", "zsinit": "",
-                                "zeroshot_predictions": "data/zeroshot/test_predictions.npz",
-                                "probe_predictions": "data/probe/test_predictions.npz",
-                                "logreg_predictions": "data/logreg/test_predictions.npz",
-                                "out": "metrics/summary.json", "paired": "metrics/paired.json",
-                                "table": "metrics/summary.md", "predictions": ""}, argv, per_model=True)
+    args = parse_args(__doc__, {"zeroshot": REQUIRED, "similarity": REQUIRED, "probe": REQUIRED, "logreg": REQUIRED,
+                                "fewshot": REQUIRED, "heldout": "", "zsinit": "", "zeroshot_predictions": REQUIRED,
+                                "probe_predictions": REQUIRED, "logreg_predictions": REQUIRED, "out": REQUIRED,
+                                "paired": REQUIRED, "table": REQUIRED, "predictions": ""}, argv, per_model=True)
     inputs = {"zeroshot": (args.zeroshot, ZeroshotMetrics), "similarity": (args.similarity, SimilarityMetrics),
               "probe": (args.probe, ProbeMetrics), "logreg": (args.logreg, LogregMetrics),
               "fewshot": (args.fewshot, FewshotMetrics), "heldout": (args.heldout, HeldoutMetrics),

@@ -19,7 +19,7 @@ from clip_study.errors import UserError
 from clip_study.evaluation import zeroshot
 from clip_study.evaluation.calibration import calibration_report
 from clip_study.evaluation.metrics import confusion_rows
-from clip_study.evaluation.prompts import template_keys
+from clip_study.evaluation.prompts import read_templates, template_keys
 from clip_study.evaluation.similarity import similarity_scores
 from clip_study.files import read_json, save_npz, write_json
 from clip_study.metrics_files.scores import Calibration, ConfusionRow
@@ -30,19 +30,18 @@ from clip_study.pipeline.params import for_param, load_params, model_entry, sect
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.model import MODEL
 from clip_study.pipeline.sections.models import MODELS
-from clip_study.pipeline.sections.zeroshot import ZEROSHOT, ensemble_members
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.sections.zeroshot import ZEROSHOT
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": "data/subset", "features": "data/features", "out": "data/zeroshot",
-                                "metrics": "metrics/zeroshot.json", "confusion": "metrics/confusion_zeroshot.json"},
-                      argv, per_model=True)
+    args = parse_args(__doc__, {"subset": "data/subset", "features": REQUIRED, "out": REQUIRED, "metrics": REQUIRED,
+                                "confusion": REQUIRED}, argv, per_model=True)
     params = load_params(args.params, MODELS, MODEL, ZEROSHOT, EVALUATION)  # templates and ensembles checked there
     short, checkpoint, family = model_entry(params, args.model)
     model_params, settings = section(params, "model"), section(params, "zeroshot")
     templates = template_keys(settings["templates"])
-    ensembles = {str(name): (ensemble_members(f"zeroshot.ensembles.{name}", spec),
+    ensembles = {str(name): (read_templates(spec, f"zeroshot.ensembles.{name}"),
                              spec if isinstance(spec, str) else "inline")
                  for name, spec in (settings["ensembles"] or {}).items()}
     clash = sorted((set(templates) | ({"class_prompts"} if settings["class_prompts"] else set())) & set(ensembles))
@@ -53,6 +52,10 @@ def main(argv: list[str] | None = None) -> None:
     classes = read_classes(args.subset, fix=rebuild("fetch"))
     names = [c["name"] for c in classes]
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"), len(names))
+    prompts_file, prompts = settings["class_prompts"], None
+    if prompts_file:  # read before the model loads, as the template files are
+        with for_param("zeroshot.class_prompts"):
+            prompts = zeroshot.prompts_per_class(read_json(str(prompts_file)), classes)
     with for_param("model.device"):
         device = pick_device(str(model_params["device"]))
     with for_param(f"models.{short}.name"):
@@ -66,12 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, (members, source) in ensembles.items():
         weights[name] = zeroshot.zero_shot_classifier(model, tokenizer, names, members)
         described[name] = {"num_templates": len(members), "source": source}
-    if settings["class_prompts"]:
-        path = str(settings["class_prompts"])
-        with for_param("zeroshot.class_prompts"):
-            prompts = zeroshot.prompts_per_class(read_json(path), classes)
+    if prompts is not None:
         weights["class_prompts"] = zeroshot.class_prompt_classifier(model, tokenizer, prompts, names)
-        described["class_prompts"] = {"num_templates": None, "source": path}
+        described["class_prompts"] = {"num_templates": None, "source": str(prompts_file)}
 
     bootstrap = bootstrap_settings(params)
     results, best, oracle, predictions = zeroshot.evaluate_choices(weights, (train_x, train_y), (test_x, test_y),

@@ -22,7 +22,7 @@ from clip_study.pipeline.params import for_param, load_params, section
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.fewshot import FEWSHOT
 from clip_study.pipeline.sections.zsinit import ZSINIT
-from clip_study.pipeline.stage import parse_args, rebuild, run
+from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def read_chosen_classifier(metrics: str, folder: str, num_classes: int, dim: int) -> tuple[str, np.ndarray, float]:
@@ -41,9 +41,8 @@ def read_chosen_classifier(metrics: str, folder: str, num_classes: int, dim: int
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"features": "data/features", "zeroshot": "data/zeroshot",
-                                "zeroshot_metrics": "metrics/zeroshot.json", "metrics": "metrics/zsinit.json",
-                                "curve": "metrics/zsinit_curve.json"}, argv)
+    args = parse_args(__doc__, {"features": REQUIRED, "zeroshot": REQUIRED, "zeroshot_metrics": REQUIRED,
+                                "metrics": REQUIRED, "curve": REQUIRED}, argv)
     params = load_params(args.params, FEWSHOT, ZSINIT, EVALUATION)  # ranges checked there
     shots, settings, evaluation = (section(params, name) for name in ("fewshot", "zsinit", "evaluation"))
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"))

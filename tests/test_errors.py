@@ -81,17 +81,22 @@ def test_bad_test_size(tmp_path, shape_folder, value):
     assert_one_line_error(done, "data.test_size", "between 0 and 1")
 
 
+def zeroshot_paths(tmp_path: Path) -> list[str]:
+    return ["--subset", str(tmp_path), "--features", str(tmp_path), "--out", str(tmp_path / "zeroshot"),
+            "--metrics", str(tmp_path / "zeroshot.json"), "--confusion", str(tmp_path / "confusion.json")]
+
+
 def test_template_without_placeholder(tmp_path, tiny_clip_dir):
     params = {"models": {"m": {"name": str(tiny_clip_dir)}}, "model": {"device": "cpu"},
               "zeroshot": {"templates": ["a photo of a cat"]}}
-    done = run_stage(tmp_path, "zeroshot", params, "--subset", str(tmp_path), "--features", str(tmp_path))
+    done = run_stage(tmp_path, "zeroshot", params, *zeroshot_paths(tmp_path))
     assert_one_line_error(done, "'a photo of a cat'", "{}")
 
 
 def test_an_ensemble_named_like_a_template_key(tmp_path, tiny_clip_dir):
     params = {"models": {"m": {"name": str(tiny_clip_dir)}}, "model": {"device": "cpu"},
               "zeroshot": {"templates": ["a photo of a {}"], "ensembles": {"a_photo_of_a": ["a {}", "the {}"]}}}
-    done = run_stage(tmp_path, "zeroshot", params, "--subset", str(tmp_path), "--features", str(tmp_path))
+    done = run_stage(tmp_path, "zeroshot", params, *zeroshot_paths(tmp_path))
     assert_one_line_error(done, "zeroshot.ensembles: ['a_photo_of_a'] is also the key of a template")
 
 

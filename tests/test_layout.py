@@ -5,6 +5,7 @@ import ast
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -92,6 +93,65 @@ def test_every_stage_file_is_a_thin_entry_point_that_a_pipeline_runs():
         assert module_name(file) in run, f"{file.name} is no stage of dvc.yaml or demo/dvc.yaml: move it to clip_study"
         assert main is not None and [arg.arg for arg in main.args.args] == ["argv"], file.name
         assert len(file.read_text().splitlines()) <= 120, f"{file.name} is over 120 lines: move logic to clip_study"
+
+
+class Declared(Exception):
+    """Raised in place of parsing a stage's arguments, once its options are recorded."""
+
+
+def path_options(module_name_: str) -> dict[str, str | None]:
+    """The path options a stage declares, each with its default ('': none; None: required), as its main passes
+    them to parse_args (recorded there: nothing of the stage runs)."""
+    import importlib
+
+    module, declared = importlib.import_module(module_name_), {}
+
+    def record(description, paths, argv=None, per_model=False):
+        declared.update(paths)
+        raise Declared
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "parse_args", record)
+        with pytest.raises(Declared):
+            module.main([])
+    return declared
+
+
+def commands(dvc_yaml: Path) -> list[tuple[str, str, dict[str, str]]]:
+    """(stage, module, {option: value}) of each stage command of ``dvc_yaml`` (a per-model value holds ${key})."""
+    found = []
+    for name, stage in yaml.safe_load(dvc_yaml.read_text())["stages"].items():
+        words = shlex.split(stage.get("do", stage)["cmd"])
+        options = {word[2:].replace("-", "_"): value for word, value in zip(words, words[1:]) if word.startswith("--")}
+        found.append((name, words[words.index("-m") + 1], options))
+    return found
+
+
+def declared_paths(dvc_yaml: Path) -> set[str]:
+    """Every dep and output path ``dvc_yaml`` declares (relative to its folder)."""
+    found = set()
+    for stage in yaml.safe_load(dvc_yaml.read_text())["stages"].values():
+        body = stage.get("do", stage)
+        for kind in ("deps", "outs", "metrics", "plots"):
+            found |= {entry if isinstance(entry, str) else next(iter(entry)) for entry in body.get(kind, [])}
+    return found
+
+
+def test_every_stage_default_is_the_path_each_pipeline_passes_and_per_model_paths_are_required():
+    """A stage run by hand with its defaults reads and writes what the pipelines do: a default is a path a
+    dvc.yaml declares, equal to what every pipeline running the stage passes; a path that differs per model
+    (``${key}``) has no default, and every required option is passed."""
+    for dvc_yaml in PIPELINES:
+        where, declared = dvc_yaml.relative_to(ROOT), declared_paths(dvc_yaml)
+        for stage, module, passed in commands(dvc_yaml):
+            for option, default in path_options(module).items():
+                if default is None:
+                    assert option in passed, f"{where}: {stage} must pass --{option} (required)"
+                elif default:
+                    assert passed.get(option, default) == default, \
+                        f"{module} --{option} defaults to {default}, {where} passes {passed[option]}: " + \
+                        ("make it required" if "${" in passed[option] else "make them one")
+                    assert default in declared, f"{module} --{option} defaults to {default}, which {where} never names"
 
 
 def import_graph() -> dict[str, set[str]]:

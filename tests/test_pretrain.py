@@ -152,7 +152,7 @@ def test_generate_and_pretrain_stages_end_to_end(tmp_path):
     assert len(folders) == 49 and set(record["folders"]) <= set(folders)
     assert len(list((images / record["folders"][0]).glob("*.png"))) == 2
 
-    run_stage(pretrain.main, "--params", str(params), "--pretrain", str(npz), "--out", str(out))
+    run_stage(pretrain.main, "--params", str(params), "--pretrain", str(npz), "--out", str(out), "--family", "hf_clip")
     model = CLIPModel.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
     processor = AutoImageProcessor.from_pretrained(out)
@@ -190,7 +190,7 @@ def test_pretrain_rejects_bad_params(tmp_path, key, value, match):
     params = write_params(tmp_path / "params.yaml", {"pretrain": {**TINY_PARAMS["pretrain"], key: value}})
     with pytest.raises(UserError, match=match):
         run_stage(pretrain.main, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
-                  "--out", str(tmp_path / "model"))
+                  "--out", str(tmp_path / "model"), "--family", "hf_clip")
 
 
 def sigmoid_loss(model: SiglipModel, pixels, input_ids, attention_mask) -> float:

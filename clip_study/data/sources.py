@@ -23,7 +23,7 @@ from PIL import Image
 from clip_study.data import tables
 from clip_study.data.images import ImageProblem, check_image
 from clip_study.errors import UserError
-from clip_study.hub import load_from_hub
+from clip_study.hub import could_be_hub_id, load_from_hub
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 CHECK_CHUNK = 32     # images per task sent to a checking process: small messages, few round trips
@@ -74,7 +74,7 @@ def is_folder(dataset: str) -> bool:
     """Whether ``dataset`` names a local folder (else it must be a hub id)."""
     if Path(dataset).is_dir():
         return True
-    if Path(dataset).suffix or dataset.startswith((".", "/")) or dataset.count("/") > 1:
+    if not could_be_hub_id(dataset):
         raise UserError(f"'{dataset}' is neither a local folder nor a hub id like 'zh-plus/tiny-imagenet': "
                         "check the path")
     return False

@@ -14,7 +14,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from clip_study.errors import BadFileError, UserError
 from clip_study.files import read_json
-from clip_study.hub import load_from_hub
+from clip_study.hub import could_be_hub_id, load_from_hub
 from clip_study.models.families import AUTO, resolve_family
 
 
@@ -139,7 +139,7 @@ def _load(cls: Any, name: str, what: str, **kwargs: Any) -> Any:
         except Exception as error:  # transformers, tokenizers and safetensors raise many kinds
             raise UserError(f"{name}: its {what} does not load ({type(error).__name__}: "
                             f"{str(error).splitlines()[0][:120] if str(error) else ''}); {SAVE_AGAIN}") from error
-    if Path(name).suffix or name.startswith((".", "/")) or name.count("/") > 1:
+    if not could_be_hub_id(name):
         raise UserError(f"'{name}' is neither a local directory nor a hub id like "
                         "'openai/clip-vit-base-patch32': check the path")
 

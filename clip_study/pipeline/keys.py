@@ -12,7 +12,6 @@ import difflib
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from clip_study.errors import UserError, shown
@@ -21,17 +20,35 @@ Check = Callable[[str, Any], None]  # (dotted key, value) -> None, or raises Use
 NO_DEFAULT = object()  # a required key: the params file must give it
 
 
+def correct_the_path(path: str) -> str:
+    return "correct the path"
+
+
+@dataclass(frozen=True)
+class LocalPath:
+    """What the value of a key names on disk, for the check stage (``clip_study.pipeline.paths``): a ``kind``
+    ('file' or 'folder') that must be there unless a stage of the pipeline writes it; with ``hub`` ('model',
+    'dataset'), the value may instead be a hub id of that kind; with ``each``, the value is a mapping whose text
+    values are such paths; ``fix``: what to do about one that is not there, given the path as written."""
+
+    kind: str
+    hub: str | None = None
+    each: bool = False
+    fix: Callable[[str], str] = correct_the_path
+
+
 @dataclass(frozen=True)
 class Key:
     """One param: what it may hold (``accepts``, in words ``allowed``), a deeper ``check`` with its own
-    messages (run once ``accepts`` passed), what it means (``doc``), and, for a key that may be absent,
-    the ``default`` a stage then uses."""
+    messages (run once ``accepts`` passed), what it means (``doc``), for a key that may be absent, the
+    ``default`` a stage then uses, and for a key that names local paths, what they must be (``path``)."""
 
     allowed: str
     accepts: Callable[[Any], bool]
     check: Check | None = None
     default: Any = NO_DEFAULT
     doc: str = ""
+    path: LocalPath | None = None
 
     @property
     def required(self) -> bool:
@@ -124,8 +141,8 @@ def fraction(doc: str = "") -> Key:
     return Key("a fraction between 0 and 1 (e.g. 0.2)", lambda v: is_number(v) and v < 1, doc=doc)
 
 
-def text(allowed: str, doc: str = "", default: Any = NO_DEFAULT) -> Key:
-    return Key(allowed, lambda v: isinstance(v, str) and v.strip() != "", default=default, doc=doc)
+def text(allowed: str, doc: str = "", default: Any = NO_DEFAULT, path: LocalPath | None = None) -> Key:
+    return Key(allowed, lambda v: isinstance(v, str) and v.strip() != "", default=default, doc=doc, path=path)
 
 
 def auto_or_whole(minimum: int, doc: str = "") -> Key:
@@ -151,13 +168,10 @@ def one_of(*choices: str, default: str, doc: str = "", extra: str = "", pattern:
 
 
 def existing_file(what: str, doc: str = "") -> Key:
-    """Optional path of a file the user supplies (null: none), which must exist from the start."""
-    def check(name: str, value: Any) -> None:
-        if value is not None and not Path(value).is_file():
-            raise UserError(f"{name}: file {value} not found: give {what} or null")
-
+    """Optional path of a file the user supplies (null: none), there when the check stage runs (unless a stage
+    writes it), read by the stage that uses it."""
     return Key(f"null or the path of {what}", lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
-               check, default=None, doc=doc)
+               default=None, doc=doc, path=LocalPath("file", fix=lambda path: f"give {what} or null"))
 
 
 # -- checking -------------------------------------------------------------------------------------------

@@ -51,10 +51,10 @@ def sections_problems(params: dict[Any, Any], sections: Iterable[Section],
 
 
 def stop_on(path: str | Path, problems: list[str]) -> None:
-    """Raise the UserError for a params file with ``problems`` (none: return)."""
+    """Raise the UserError for a params file with ``problems``: one line each, ``<file>: <problem>``, so that one
+    run shows every fix to make (none: return)."""
     if problems:
-        more = f" (and {len(problems) - 1} more problem(s) in this file)" if len(problems) > 1 else ""
-        raise UserError(f"{path}: {problems[0]}{more}")
+        raise UserError("\n".join(f"{path}: {problem}" for problem in problems))
 
 
 def load_params(path: str | Path, *sections: Section) -> dict[str, Any]:
@@ -62,7 +62,8 @@ def load_params(path: str | Path, *sections: Section) -> dict[str, Any]:
     any work; each checked section comes back with the defaults of its absent optional keys filled in.
 
     Only these sections are checked (the check stage, first in every ``dvc repro``, checks the whole file),
-    so a stage depends on the checks of its own sections alone.
+    so a stage depends on the checks of its own sections alone. The local paths they name are the check stage's
+    to check (it knows which ones the pipeline writes); a stage reading a file or folder says if it is not there.
     """
     params = read_params(path)
     stop_on(path, sections_problems(params, sections))

@@ -1,19 +1,21 @@
 """The schema of a whole params file: every section (``params.yaml`` and ``demo/params.yaml`` share it).
 
-The check stage (and ``load_params`` with no sections named) checks a whole file against it, so a misspelt
-key anywhere stops ``dvc repro`` before any stage runs, with one line per problem naming the key, the value
-and what is allowed. Each section lives in its own module of ``clip_study.pipeline.sections``, so that a stage
-depends only on the checks of the sections it reads. Checks that need the data (more classes requested than
-the dataset has, a patch size that does not divide the images) stay in the stages.
+The check stage checks a whole file against it, and every local path the file names
+(``clip_study.pipeline.paths``), so a misspelt key or a missing folder anywhere stops ``dvc repro`` before any
+stage runs, with one line per problem naming the key, the value and what is allowed. Each section lives in its
+own module of ``clip_study.pipeline.sections``, so that a stage depends only on the checks of the sections it
+reads. Checks that need the data (more classes requested than the dataset has, a patch size that does not
+divide the images) stay in the stages.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from clip_study.pipeline.keys import Key, Section, near_miss
 from clip_study.pipeline.params import read_params, sections_problems, stop_on
+from clip_study.pipeline.paths import HubAnswer, paths_problems
 from clip_study.pipeline.sections.data import DATA
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.extract import EXTRACT
@@ -39,14 +41,17 @@ def elsewhere(key: str) -> list[str]:
     return [f"{section}.{key}" for section, keys in SECTIONS.items() if key in keys]
 
 
-def problems(params: dict[Any, Any]) -> list[str]:
+def problems(params: dict[Any, Any], written: Collection[str] | None = None) -> list[str]:
     """Every problem of a whole params file, one line each, in file order (empty: the file is valid): a
-    section of no known name, and every problem of each known one."""
+    section of no known name, and every problem of each known one; with ``written`` (the absolute paths the
+    pipeline's stages write, which may be absent), every local path the params name that is not there."""
     by_name = {section.name: section for section in ALL_SECTIONS}
-    found = []
+    found, hub = [], HubAnswer()
     for name in map(str, params):
         if name in by_name:
             found += sections_problems(params, [by_name[name]], elsewhere)
+            if written is not None and isinstance(params[name], dict):
+                found += paths_problems(by_name[name], params[name], written, hub)
         else:
             match = near_miss(name, list(by_name))
             found.append(f"{name}: unknown section" + (f"; did you mean {match}?" if match else "")
@@ -54,8 +59,9 @@ def problems(params: dict[Any, Any]) -> list[str]:
     return found
 
 
-def check_file(path: str | Path) -> dict[str, Any]:
-    """Read a whole params file and check every section of it (the check stage's work)."""
+def check_file(path: str | Path, written: Collection[str] | None = None) -> dict[str, Any]:
+    """Read a whole params file and check every section of it, and with ``written`` the local paths it names
+    (the check stage's work)."""
     params = read_params(path)
-    stop_on(path, problems(params))
+    stop_on(path, problems(params, written))
     return params

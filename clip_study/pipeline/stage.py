@@ -14,10 +14,14 @@ from typing import Callable
 from clip_study.errors import UserError
 
 
-def parse_args(description: str, paths: dict[str, str], argv: list[str] | None = None,
+REQUIRED = None  # a path option without a default: no one path is right for every model (dvc.yaml passes each)
+
+
+def parse_args(description: str, paths: dict[str, str | None], argv: list[str] | None = None,
                per_model: bool = False) -> argparse.Namespace:
-    """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path (with defaults), and for a
-    stage that runs once per model, ``--model SHORT_NAME`` (default: the only model listed)."""
+    """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path, with its default (the path
+    the pipelines use, relative to the folder they run in; '': none) or REQUIRED, and for a stage that runs once
+    per model, ``--model SHORT_NAME`` (default: the only model listed)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     if per_model:
@@ -26,13 +30,17 @@ def parse_args(description: str, paths: dict[str, str], argv: list[str] | None =
     parser.add_argument("--verbose", action="store_true",
                         help="on an error, show the traceback (as CLIP_STUDY_DEBUG=1 does)")
     for name, default in paths.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default,
-                            help=f"(default: {default or 'none'})")
+        option = f"--{name.replace('_', '-')}"
+        if default is REQUIRED:
+            parser.add_argument(option, dest=name, required=True, help="(required: one per model)")
+        else:
+            parser.add_argument(option, dest=name, default=default, help=f"(default: {default or 'none'})")
     return parser.parse_args(argv)
 
 
 def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> None:
-    """Run a stage's ``main(argv)``: a UserError becomes one line on stderr and exit code 2.
+    """Run a stage's ``main(argv)``: a UserError becomes one ``error:`` line on stderr per line of its message
+    (a params file's problems: one each) and exit code 2.
 
     Pass --verbose (or set CLIP_STUDY_DEBUG=1) to see the full traceback instead (the arguments are
     looked at here: the parsed ones stay inside ``main``).
@@ -43,7 +51,7 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
     except UserError as error:
         if os.environ.get("CLIP_STUDY_DEBUG") or "--verbose" in arguments:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print("".join(f"error: {line}\n" for line in str(error).split("\n")), end="", file=sys.stderr)
         sys.exit(2)
 
 

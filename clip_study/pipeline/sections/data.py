@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from clip_study.errors import UserError, shown
-from clip_study.pipeline.keys import Key, Section, existing_file, first_duplicate, fraction, is_integer, one_of, \
-    text, whole
+from clip_study.pipeline.keys import Key, LocalPath, Section, existing_file, first_duplicate, fraction, is_integer, \
+    one_of, text, whole
 
 
 def check_classes(name: str, value: Any) -> None:
@@ -23,7 +23,7 @@ DATA = Section("data", "which images the study runs on and how they are split", 
     "dataset": text("a hub dataset id (e.g. 'zh-plus/tiny-imagenet') or a local folder",
                     doc="hub dataset id (its first image column and class-label column are used), a local folder "
                         "with one sub-folder of images per class, or a local folder of a hub dataset's parquet "
-                        "files (read in place)"),
+                        "files (read in place)", path=LocalPath("folder", hub="dataset")),
     "split": text("a split name of the hub dataset (e.g. 'valid')", default="train",
                   doc="split of a hub dataset or parquet folder (ignored for an image folder)"),
     "classes": Key("'all', a number of classes >= 2, or a list of class ids or names (quoted strings)",

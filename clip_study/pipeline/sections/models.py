@@ -7,12 +7,12 @@ from typing import Any
 
 from clip_study.errors import shown
 from clip_study.models.families import family_names
-from clip_study.pipeline.keys import Section, keys_problems, one_of, text
+from clip_study.pipeline.keys import LocalPath, Section, keys_problems, one_of, text
 
 # one entry of the models section
 MODEL_KEYS = {
     "name": text("a checkpoint: hub id (e.g. 'openai/clip-vit-base-patch32') or a local directory",
-                 doc="the checkpoint: a hub id or a local directory"),
+                 doc="the checkpoint: a hub id or a local directory", path=LocalPath("folder", hub="model")),
     "family": one_of(*family_names(), default="auto",
                      doc="`auto` (from the checkpoint's config), `hf_clip`, `hf_siglip`"),
 }

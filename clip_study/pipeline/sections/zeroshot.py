@@ -5,24 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from clip_study.errors import UserError
 from clip_study.evaluation.prompts import check_templates, read_templates
-from clip_study.pipeline.keys import Key, Section, existing_file
+from clip_study.pipeline.keys import Key, LocalPath, Section, existing_file
 
 MOVED_ASSETS = "stages/assets/"  # where the shipped template files were before clip_study/assets/
 
 
-def ensemble_members(name: str, spec: Any) -> list[str]:
-    """An ensemble's templates, checked (a file written by the path it had before the move gets the new one)."""
-    if isinstance(spec, str) and spec.startswith(MOVED_ASSETS) and not Path(spec).is_file():
-        raise UserError(f"{name}: file {spec} not found: the shipped template files moved to clip_study/assets/; "
-                        f"write clip_study/assets/{spec[len(MOVED_ASSETS):]}")
-    return read_templates(spec, name)
-
-
 def check_ensembles(name: str, ensembles: dict[Any, Any] | None) -> None:
+    """Each ensemble's templates, inline or in a file (one that is not there: the check stage says so)."""
     for ensemble, spec in (ensembles or {}).items():
-        ensemble_members(f"{name}.{ensemble}", spec)
+        if not isinstance(spec, str) or Path(spec).is_file():
+            read_templates(spec, f"{name}.{ensemble}")
+
+
+def template_file_fix(path: str) -> str:
+    """What to do about a template file that is not there (one named by the path it had before the move to
+    clip_study/assets/: the new one)."""
+    if path.startswith(MOVED_ASSETS):
+        return ("the shipped template files moved to clip_study/assets/; write "
+                f"clip_study/assets/{path[len(MOVED_ASSETS):]}")
+    return "correct the path, or list the templates inline"
 
 
 ZEROSHOT = Section("zeroshot", "the prompts zero-shot classification is scored under", {
@@ -32,6 +34,7 @@ ZEROSHOT = Section("zeroshot", "the prompts zero-shot classification is scored u
                          "`a photo of a {}` -> `a_photo_of_a`, `{}` -> `label_only`), or a mapping `key: template`"),
     "ensembles": Key("a mapping name: template file or list of templates (or null)",
                      lambda v: v is None or isinstance(v, dict), check_ensembles, default=None,
+                     path=LocalPath("file", each=True, fix=template_file_fix),
                      doc="name: a template file (one a line) or an inline list; per class each template's "
                          "embedding is L2-normalised, averaged and renormalised (CLIP's ensemble); CLIP's 80 "
                          "ImageNet templates and its 7-template subset ship in `clip_study/assets/`"),
