@@ -2,6 +2,7 @@
 
     python -m tools.lock           # write constraints.txt from this environment, after a fresh install
     python -m tools.lock --check   # list each package where this environment differs from it, exit 1
+                                   # (the project and the extras installed here: test alone, or test and ray)
 
 pyproject.toml keeps ranges, for people who add the library to an environment of their own; the quick start
 and ``.ci/run`` install with ``-c constraints.txt``, so a fresh clone gets the versions that made the committed
@@ -64,6 +65,20 @@ def closure(project: str = PROJECT, extras: tuple[str, ...] = EXTRAS) -> dict[st
     return pinned
 
 
+def installed_extras(project: str = PROJECT, extras: tuple[str, ...] = EXTRAS) -> tuple[str, ...]:
+    """The extras of ``project`` whose own requirements are all installed (the quick start installs test only)."""
+    requires = [Requirement(line) for line in metadata.distribution(project).requires or []]
+    def installed(name: str) -> bool:
+        try:
+            metadata.distribution(name)
+            return True
+        except metadata.PackageNotFoundError:
+            return False
+    return tuple(extra for extra in extras
+                 if all(installed(requirement.name) for requirement in requires
+                        if requirement.marker and requirement.marker.evaluate({"extra": extra})))
+
+
 def render(pins: dict[str, str]) -> str:
     return HEADER + "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
 
@@ -79,10 +94,11 @@ def parse(text: str) -> dict[str, str]:
     return pins
 
 
-def differences(locked: dict[str, str], installed: dict[str, str]) -> list[str]:
-    """One line per package whose installed version is not the locked one, or that only one side has."""
+def differences(locked: dict[str, str], installed: dict[str, str], complete: bool = True) -> list[str]:
+    """One line per package whose installed version is not the locked one, or that only one side has (a locked
+    package not installed counts only for a ``complete`` install, one with every extra)."""
     lines = []
-    for name in sorted(locked.keys() | installed.keys()):
+    for name in sorted((locked.keys() if complete else set()) | installed.keys()):
         want, have = locked.get(name), installed.get(name)
         if want != have:
             lines.append(f"{name}: constraints.txt {want or 'has no line'}, installed {have or 'not needed'}")
@@ -93,19 +109,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="compare this environment with constraints.txt")
     args = parser.parse_args()
-    installed = closure()
+    extras = installed_extras() if args.check else EXTRAS
+    installed = closure(extras=extras)
     if not args.check:
         LOCK.write_text(render(installed))
         print(f"tools.lock: wrote {len(installed)} pins to {LOCK.name}")
         return
-    problems = differences(parse(LOCK.read_text()), installed)
+    problems = differences(parse(LOCK.read_text()), installed, complete=extras == EXTRAS)
     for line in problems:
         print(line)
     if problems:
         sys.exit(f"tools.lock: this environment differs from constraints.txt in {len(problems)} package(s): "
                  f"reinstall with pip install -c constraints.txt -e '.[{','.join(EXTRAS)}]', "
                  f"or rewrite the lock with python -m tools.lock")
-    print(f"tools.lock: this environment matches constraints.txt ({len(installed)} packages)")
+    print(f"tools.lock: this environment matches constraints.txt ({len(installed)} packages, "
+          f"extras: {', '.join(extras) or 'none'})")
 
 
 if __name__ == "__main__":
