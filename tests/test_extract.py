@@ -346,7 +346,10 @@ def test_a_killed_extraction_resumes_and_gives_the_uninterrupted_features(tmp_pa
     write_extract_params(tmp_path / "params.yaml", tiny_clip_dir, batch_size=4, shard_size=32, workers=0, threads=1)
     command = extract_command(tmp_path / "params.yaml", big_subset, tmp_path / "features")
     work = tmp_path / "features.partial"
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as in a terminal: a shell starts a background job with SIGINT ignored, and a child inherits that
+    # (as CI run in the background did, and the stage then ran to the end), so the child restores the default
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while len(list(work.glob("train-*.npy"))) < 3 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
