@@ -32,7 +32,7 @@ from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": "data/subset", "out": REQUIRED, "metrics": "", "speed": ""}, argv,
+    args = parse_args(__doc__, {"subset": REQUIRED, "out": REQUIRED, "metrics": "", "speed": ""}, argv,
                       per_model=True)
     params = load_params(args.params, MODELS, MODEL, EXTRACT)
     short, checkpoint, family = model_entry(params, args.model)

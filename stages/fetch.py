@@ -2,10 +2,10 @@
 
 Every image of the chosen classes is fully decoded first (the decode extract will use), in a process per
 core, a hub dataset's rows a chunk at a time (usable ones staged as files, so memory stays flat): with
-``data.on_bad_image: skip`` (the default) a bad one (empty, not an image, truncated, not decodable, too
+``on_bad_image: skip`` (the default) a bad one (empty, not an image, truncated, not decodable, too
 large, unreadable) is left out with a warning, with ``fail`` the run stops on the first. A class left
 with fewer than 2 usable images is dropped with a warning (a stratified split needs 2), or stops the run
-when ``data.classes`` lists it by name. ``--metrics`` receives the counts.
+when the dataset's ``classes`` lists it by name. ``--metrics`` receives the counts.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from clip_study.data import images, sources, subset
 from clip_study.errors import UserError
 from clip_study.files import write_json
 from clip_study.metrics_files.fetch import FetchMetrics
-from clip_study.pipeline.params import for_param, load_params, section
-from clip_study.pipeline.sections.data import DATA
-from clip_study.pipeline.stage import parse_args, run
+from clip_study.pipeline.params import for_param, load_params, named_entry
+from clip_study.pipeline.sections.datasets import DATASETS
+from clip_study.pipeline.stage import REQUIRED, parse_args, run
 
 WARNING_LINES = 20  # bad images listed one per line; the rest are counted
 
@@ -33,23 +33,24 @@ def warn(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"out": "data/subset", "metrics": "metrics/fetch.json"}, argv)
-    params = section(load_params(args.params, DATA), "data")  # every value checked by load_params
+    args = parse_args(__doc__, {"out": REQUIRED, "templates": REQUIRED, "metrics": REQUIRED}, argv, per_dataset=True)
+    short, params = named_entry(load_params(args.params, DATASETS), "datasets", args.dataset)  # checked
+    key = f"datasets.{short}"
     seed, test_size, max_per_class = params["seed"], params["test_size"], params["max_per_class"]
     policy, spec = params["on_bad_image"], params["classes"]
     subset.import_splitter_early()
 
-    with for_param("data.dataset"):
-        source = sources.load_source(str(params["dataset"]), str(params["split"]))
+    with for_param(f"{key}.source"):
+        source = sources.load_source(str(params["source"]), str(params["split"]))
     for class_id in source.empty_classes:
         warn(f"class folder '{class_id}' has no image files: left out")
     if source.ignored_files:
         warn(f"ignored {len(source.ignored_files)} file(s) without an image suffix or outside the class folders "
              f"(e.g. {source.ignored_files[0]})")
     available = list(dict.fromkeys(example.class_id for example in source.examples))
-    with for_param("data.class_names"):
+    with for_param(f"{key}.class_names"):
         names = subset.class_names(available, params["class_names"])
-    with for_param("data.classes"):
+    with for_param(f"{key}.classes"):
         chosen = subset.select_classes(available, names, spec, seed)
         subset.check_distinct_names(chosen, names)
     wanted = set(chosen)
@@ -60,8 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time.perf_counter() - start
     if policy == "fail" and bad:
         example, problem = bad[0]
-        raise UserError(f"data.on_bad_image is 'fail' and image {example.where()} (class '{example.class_id}') "
-                        f"is {problem}; replace or remove it, or set data.on_bad_image: skip")
+        raise UserError(f"{key}.on_bad_image is 'fail' and image {example.where()} (class '{example.class_id}') "
+                        f"is {problem}; replace or remove it, or set {key}.on_bad_image: skip")
     for example, problem in bad[:WARNING_LINES]:
         warn(f"skipped image {example.where()} (class '{example.class_id}'): {problem}")
     if len(bad) > WARNING_LINES:
@@ -75,12 +76,12 @@ def main(argv: list[str] | None = None) -> None:
         why = (f"{n} usable image(s), {bad_per_class[class_id]} skipped as bad; "
                "a stratified train/test split needs at least 2")
         if isinstance(spec, list):
-            raise UserError(f"data.classes: class '{class_id}' has {why}: add images to it or remove it from "
-                            "data.classes")
+            raise UserError(f"{key}.classes: class '{class_id}' has {why}: add images to it or remove it from "
+                            f"{key}.classes")
         warn(f"class '{class_id}' dropped: {why}")
     chosen = [class_id for class_id in chosen if class_id not in dropped]
     if len(chosen) < 2:
-        raise UserError(f"data.dataset: {len(chosen)} class(es) left with at least 2 usable images "
+        raise UserError(f"{key}.source: {len(chosen)} class(es) left with at least 2 usable images "
                         f"(dropped: {dropped}); zero-shot classification needs at least 2: add images")
 
     label_of = {class_id: label for label, class_id in enumerate(chosen)}
@@ -88,11 +89,12 @@ def main(argv: list[str] | None = None) -> None:
     labels = np.array([label_of[example.class_id] for example in examples], dtype=np.int64)
     kept = subset.cap_per_class(labels, max_per_class, seed)
     examples, labels = [examples[i] for i in kept], labels[kept]
-    with for_param("data.test_size"):
+    with for_param(f"{key}.test_size"):
         train, test = subset.split_indices(labels, test_size, seed)
 
     classes = [{"id": class_id, "name": names[class_id]} for class_id in chosen]
     subset.write_subset(Path(args.out), examples, labels, classes, {"train": train, "test": test})
+    write_json(args.templates, {"templates": source.templates})  # the dataset's own (None: it has none)
     write_json(args.metrics, FetchMetrics(
         images_found=len(source.examples), images_checked=len(usable) + len(bad),
         images_skipped=len(bad), images_used=len(train) + len(test),
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         classes_found=len(available), classes_kept=len(classes), dropped_classes=dropped,
         empty_classes=source.empty_classes, ignored_files=len(source.ignored_files),
     ).to_json())
-    print(f"fetch: {len(classes)} classes, {len(train)} train / {len(test)} test images -> {args.out} "
+    print(f"fetch {short}: {len(classes)} classes, {len(train)} train / {len(test)} test images -> {args.out} "
           f"({len(usable) + len(bad)} images decoded in {seconds:.1f} s, {len(bad)} skipped)")
 
 

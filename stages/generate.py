@@ -1,8 +1,8 @@
 """Stage generate (demo only): the synthetic coloured-shape data of the offline demo.
 
 Writes the captioned pretraining set (npz), the evaluation image folder that fetch reads like any
-local dataset (all 49 classes, held-out ones included), and the list of held-out classes, which
-never occur in pretraining.
+local dataset (all 49 classes, held-out ones included), a second one whose classes are the 7 shapes alone
+(a class space of its own), and the list of held-out classes, which never occur in pretraining.
 """
 
 from __future__ import annotations
@@ -19,19 +19,22 @@ from clip_study.pipeline.stage import parse_args, run
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"pretrain": "data/pretrain.npz", "images": "data/shapes",
-                                "held_out": "data/held_out.json"}, argv)
+                                "shape_only": "data/shape_only", "held_out": "data/held_out.json"}, argv)
     params = section(load_params(args.params, GENERATE), "generate")  # ranges checked by load_params
     seed, count, per_class, size = (params[key] for key in ("seed", "pretrain_images", "eval_per_class", "image_size"))
     held_out = shapes.held_out_pairs(seed, params["held_out"])
 
     images, captions, labels = shapes.pretraining_set(count, seed, held_out, size)
     shapes.write_pretraining_set(Path(args.pretrain), images, captions, labels)
-    if Path(args.images).exists():  # replaced, as fetch replaces its subset: no stale images of a larger run
-        shutil.rmtree(args.images)
+    for folder in (args.images, args.shape_only):  # replaced, as fetch replaces its subset: no stale images
+        if Path(folder).exists():
+            shutil.rmtree(folder)
     shapes.write_image_folder(Path(args.images), per_class, seed, size)
+    shapes.write_shape_folder(Path(args.shape_only), params["shape_only_per_class"], seed, size)
     write_json(args.held_out, shapes.held_out_record(held_out))
     print(f"generate: {count} pretraining images, {per_class} x {len(shapes.all_classes())} evaluation images "
-          f"({len(held_out)} classes held out of pretraining) at {size} px")
+          f"({len(held_out)} classes held out of pretraining), {params['shape_only_per_class']} x {len(shapes.SHAPES)} "
+          f"shapes alone, at {size} px")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"features": REQUIRED, "subset": "data/subset", "out": REQUIRED, "metrics": REQUIRED,
+    args = parse_args(__doc__, {"features": REQUIRED, "subset": REQUIRED, "out": REQUIRED, "metrics": REQUIRED,
                                 "sweep": REQUIRED, "confusion": REQUIRED}, argv)
     all_params = load_params(args.params, LOGREG, EVALUATION)  # ranges checked there
     params = section(all_params, "logreg")

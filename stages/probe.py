@@ -30,7 +30,7 @@ from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": "data/subset", "features": REQUIRED, "out": REQUIRED, "metrics": REQUIRED,
+    args = parse_args(__doc__, {"subset": REQUIRED, "features": REQUIRED, "out": REQUIRED, "metrics": REQUIRED,
                                 "curve": REQUIRED, "confusion": REQUIRED}, argv)
     all_params = load_params(args.params, PROBE, EVALUATION)  # ranges checked there
     params, evaluation, bootstrap = section(all_params, "probe"), section(all_params, "evaluation"), \

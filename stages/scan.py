@@ -1,9 +1,9 @@
 """Stage scan: what fetch will read, in a small file that changes exactly when the source does.
 
-An image folder named by ``data.dataset`` is the user's, outside the pipeline, so fetch cannot declare it
+An image folder named by a dataset's ``source`` is the user's, outside the pipeline, so fetch cannot declare it
 as a dependency. This stage runs at every ``dvc repro`` (``always_changed``) and records, per class folder,
 how many image files it holds, their bytes and a digest of their names, sizes and modification times (no
-image is opened), and the hash of the ``data.class_names`` file. fetch depends on the record, so it reruns
+image is opened), and the hash of its ``class_names`` file. fetch depends on the record, so it reruns
 when an image is added, removed, replaced or edited, or the names change, and only then. A folder of a hub
 dataset's parquet files is recorded by its files' names, sizes and modification times, and the split; a hub
 dataset by id and split.
@@ -16,21 +16,21 @@ from pathlib import Path
 
 from clip_study.data import sources
 from clip_study.files import read_bytes, write_json
-from clip_study.pipeline.params import for_param, load_params, section
-from clip_study.pipeline.sections.data import DATA
-from clip_study.pipeline.stage import parse_args, run
+from clip_study.pipeline.params import for_param, load_params, named_entry
+from clip_study.pipeline.sections.datasets import DATASETS
+from clip_study.pipeline.stage import REQUIRED, parse_args, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"out": "data/source.json"}, argv)
-    params = section(load_params(args.params, DATA), "data")  # checked by load_params
-    dataset, names = str(params["dataset"]), params["class_names"]
-    with for_param("data.dataset"):
+    args = parse_args(__doc__, {"out": REQUIRED}, argv, per_dataset=True)
+    short, params = named_entry(load_params(args.params, DATASETS), "datasets", args.dataset)  # checked
+    dataset, names = str(params["source"]), params["class_names"]
+    with for_param(f"datasets.{short}.source"):
         folder = sources.is_folder(dataset)
         parquet = folder and sources.is_parquet_folder(Path(dataset))
         listing = sources.folder_listing(Path(dataset)) if folder and not parquet else None
         files = sources.files_listing(Path(dataset)) if parquet else None
-    with for_param("data.class_names"):
+    with for_param(f"datasets.{short}.class_names"):
         names_md5 = hashlib.md5(read_bytes(names)).hexdigest() if names else None
     write_json(args.out, {
         "dataset": dataset, "split": None if folder and not parquet else str(params["split"]),

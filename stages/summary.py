@@ -1,7 +1,7 @@
 """Stage summary: zero-shot (the classifier chosen on train images) against the linear probes, each with
 its bootstrap interval and a paired test against zero-shot on the same test images, with the labelled data
-each needs, as JSON (a DVC metrics file: numbers only, under the model's short name so that keys from
-several models never clash), the paired tests with their verdicts (``--paired``) and a markdown table; and
+each needs, as JSON (a DVC metrics file: numbers only, under the model's then the dataset's short name so that keys from
+several models and datasets never clash), the paired tests with their verdicts (``--paired``) and a markdown table; and
 where the few-shot probe overtakes zero-shot. ``--predictions`` gathers the three classifiers' test
 predictions for the leaderboard's paired tests between models."""
 
@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"zeroshot": REQUIRED, "similarity": REQUIRED, "probe": REQUIRED, "logreg": REQUIRED,
                                 "fewshot": REQUIRED, "heldout": "", "zsinit": "", "zeroshot_predictions": REQUIRED,
                                 "probe_predictions": REQUIRED, "logreg_predictions": REQUIRED, "out": REQUIRED,
-                                "paired": REQUIRED, "table": REQUIRED, "predictions": ""}, argv, per_model=True)
+                                "paired": REQUIRED, "table": REQUIRED, "predictions": ""}, argv, per_model=True,
+                      per_dataset=True)
     inputs = {"zeroshot": (args.zeroshot, ZeroshotMetrics), "similarity": (args.similarity, SimilarityMetrics),
               "probe": (args.probe, ProbeMetrics), "logreg": (args.logreg, LogregMetrics),
               "fewshot": (args.fewshot, FewshotMetrics), "heldout": (args.heldout, HeldoutMetrics),
@@ -42,7 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     summary = build_summary(paired=paired, **read)
     table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"],
                           read["fewshot"], paired, probe_budget=TRAINING_BUDGET)
-    write_json(args.out, {args.model: summary.to_json()} if args.model else summary.to_json())  # all made first
+    keyed = summary.to_json()
+    for name in (args.dataset, args.model):  # model, then dataset, over the numbers: one key path per pair
+        keyed = {name: keyed} if name else keyed
+    write_json(args.out, keyed)  # all made first
     if args.predictions:
         save_npz(Path(args.predictions), labels=zeroshot["labels"], zeroshot=zeroshot[best],
                  probe=probe["chosen"], logreg=logreg["chosen"])

@@ -1,6 +1,7 @@
 """Stage zeroshot: classify the test images by cosine similarity to class embeddings built from prompt
 templates, one template at a time and as ensembles. Only text is encoded here; image embeddings come
-from extract.
+from extract. The templates are the dataset's ``templates`` file, else the dataset's own (``--own-templates``,
+written by fetch: a webdataset's ``zeroshot_classification_templates.txt``), else ``zeroshot.templates``.
 
 The classifier reported as the headline is chosen on the train images (zero-shot never learns from them,
 so all of them are held-out data for it), never on test; the test-picked one is kept as the "oracle".
@@ -26,7 +27,8 @@ from clip_study.metrics_files.scores import Calibration, ConfusionRow
 from clip_study.metrics_files.zeroshot import EnsembleResult, IntervalSettings, TemplateResult, ZeroshotMetrics
 from clip_study.models.loading import load_model, load_tokenizer, pick_device
 from clip_study.pipeline.evaluation import bootstrap_settings
-from clip_study.pipeline.params import for_param, load_params, model_entry, section
+from clip_study.pipeline.params import for_param, load_params, model_entry, named_entry, section
+from clip_study.pipeline.sections.datasets import DATASETS
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.model import MODEL
 from clip_study.pipeline.sections.models import MODELS
@@ -35,12 +37,15 @@ from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": "data/subset", "features": REQUIRED, "out": REQUIRED, "metrics": REQUIRED,
-                                "confusion": REQUIRED}, argv, per_model=True)
-    params = load_params(args.params, MODELS, MODEL, ZEROSHOT, EVALUATION)  # templates and ensembles checked there
+    args = parse_args(__doc__, {"subset": REQUIRED, "own_templates": REQUIRED, "features": REQUIRED, "out": REQUIRED,
+                                "metrics": REQUIRED, "confusion": REQUIRED}, argv, per_model=True, per_dataset=True)
+    params = load_params(args.params, MODELS, DATASETS, MODEL, ZEROSHOT, EVALUATION)  # templates checked there
     short, checkpoint, family = model_entry(params, args.model)
+    dataset, entry = named_entry(params, "datasets", args.dataset)
     model_params, settings = section(params, "model"), section(params, "zeroshot")
-    templates = template_keys(settings["templates"])
+    own = read_json(args.own_templates, fix=rebuild("fetch"))["templates"]
+    templates = template_keys(read_templates(entry["templates"], f"datasets.{dataset}.templates")
+                              if entry["templates"] else own or settings["templates"])
     ensembles = {str(name): (read_templates(spec, f"zeroshot.ensembles.{name}"),
                              spec if isinstance(spec, str) else "inline")
                  for name, spec in (settings["ensembles"] or {}).items()}

@@ -34,7 +34,9 @@ def edited(base: dict, dotted: str, value: object) -> dict:
     """A copy of ``base`` with ``section.key`` (or a whole ``section``) set to ``value`` or dropped."""
     params = copy.deepcopy(base)
     *path, last = dotted.split(".")
-    target = params[path[0]] if path else params
+    target = params
+    for part in path:
+        target = target[part]
     if value is DROP:
         del target[last]
     else:
@@ -59,19 +61,19 @@ def load_error(tmp_path: Path, params: dict) -> str:
 
 # (params file, what to change, new value, the key the message must start with, a fragment of the message)
 CASES = [
-    (MAIN, "data.test_size", 1.5, "data.test_size", "1.5 must be a fraction between 0 and 1 (e.g. 0.2)"),
-    (MAIN, "data.test_size", 0, "data.test_size", "0 must be a fraction between 0 and 1"),
-    (MAIN, "data.test_size", "0.2", "data.test_size", "YAML read it as text: write 0.2"),
-    (MAIN, "data.seed", -1, "data.seed", "-1 must be a whole number >= 0"),
-    (MAIN, "data.classes", 1, "data.classes", "1 must be 'all', a number of classes >= 2, or a list of class ids"),
-    (MAIN, "data.classes", ["goldfish", "tabby cat", "goldfish"], "data.classes",
+    (MAIN, "datasets.tiny_imagenet.test_size", 1.5, "datasets.tiny_imagenet.test_size", "1.5 must be a fraction between 0 and 1 (e.g. 0.2)"),
+    (MAIN, "datasets.tiny_imagenet.test_size", 0, "datasets.tiny_imagenet.test_size", "0 must be a fraction between 0 and 1"),
+    (MAIN, "datasets.tiny_imagenet.test_size", "0.2", "datasets.tiny_imagenet.test_size", "YAML read it as text: write 0.2"),
+    (MAIN, "datasets.tiny_imagenet.seed", -1, "datasets.tiny_imagenet.seed", "-1 must be a whole number >= 0"),
+    (MAIN, "datasets.tiny_imagenet.classes", 1, "datasets.tiny_imagenet.classes", "1 must be 'all', a number of classes >= 2, or a list of class ids"),
+    (MAIN, "datasets.tiny_imagenet.classes", ["goldfish", "tabby cat", "goldfish"], "datasets.tiny_imagenet.classes",
      "'goldfish' is listed twice; list each class once"),
-    (MAIN, "data.classes", ["goldfish"], "data.classes", "['goldfish'] lists 1 class(es); list at least 2"),
-    (MAIN, "data.classes", [1, 2], "data.classes", "(quoted strings)"),
-    (MAIN, "data.max_per_class", 1, "data.max_per_class", "1 must be null (all images) or a whole number >= 2"),
-    (MAIN, "data.on_bad_image", "ignore", "data.on_bad_image", "'ignore' must be one of 'skip', 'fail'"),
-    (MAIN, "data.clases", "all", "data.clases", "unknown key; did you mean data.classes? (data takes dataset, split"),
-    (MAIN, "data.dataset", DROP, "data.dataset", "missing; add a hub dataset id"),
+    (MAIN, "datasets.tiny_imagenet.classes", ["goldfish"], "datasets.tiny_imagenet.classes", "['goldfish'] lists 1 class(es); list at least 2"),
+    (MAIN, "datasets.tiny_imagenet.classes", [1, 2], "datasets.tiny_imagenet.classes", "(quoted strings)"),
+    (MAIN, "datasets.tiny_imagenet.max_per_class", 1, "datasets.tiny_imagenet.max_per_class", "1 must be null (all images) or a whole number >= 2"),
+    (MAIN, "datasets.tiny_imagenet.on_bad_image", "ignore", "datasets.tiny_imagenet.on_bad_image", "'ignore' must be one of 'skip', 'fail'"),
+    (MAIN, "datasets.tiny_imagenet.clases", "all", "datasets.tiny_imagenet.clases", "unknown key; did you mean datasets.tiny_imagenet.classes? (datasets.tiny_imagenet takes source, split"),
+    (MAIN, "datasets.tiny_imagenet.source", DROP, "datasets.tiny_imagenet.source", "missing; add a hub dataset id"),
     (MAIN, "model.device", "gpu", "model.device",
      "'gpu' must be one of 'auto', 'cpu', 'cuda', 'mps' (or 'cuda:N'); did you mean 'cuda'?"),
     (MAIN, "model.device", "cdua", "model.device", "did you mean 'cuda'?"),
@@ -121,14 +123,19 @@ CASES = [
     (MAIN, "evaluation.confidence", 95, "evaluation.confidence", "95 must be a fraction between 0 and 1"),
     (MAIN, "evaluation.calibration_bins", 1, "evaluation.calibration_bins", "1 must be a whole number >= 2"),
     (MAIN, "evaluation.val_fraction", DROP, "evaluation.val_fraction", "missing; add a fraction between 0 and 1"),
-    (MAIN, "probes", {"epochs": 10}, "probes", "unknown section; did you mean probe? (sections: data, models, model"),
+    (MAIN, "probes", {"epochs": 10}, "probes", "unknown section; did you mean probe? (sections: datasets, models, model"),
     # the models compared: short names that DVC stages, folders and metric keys can carry, each a checkpoint
     (MAIN, "model.name", "openai/clip-vit-base-patch32", "model.name", "the models compared are listed under "
      "'models' now, each by a short name: write 'models: {clip_b32: {name: openai/clip-vit-base-patch32}}'"),
-    (MAIN, "models", {}, "models", "empty; list at least one model"),
+    (MAIN, "datasets", {}, "datasets", "empty; list at least one, e.g. 'tiny_imagenet: {source:"),
+    (MAIN, "datasets.tiny-imagenet", {"source": "x"}, "datasets.tiny-imagenet",
+     "the short name must be a letter then up to 39 letters, digits or '_'"),
+    (MAIN, "datasets.tiny_imagenet.templates", DROP, "datasets.tiny_imagenet.templates",
+     "missing; add 'templates: null' (the default: DVC needs every key a stage declares)"),
+    (MAIN, "models", {}, "models", "empty; list at least one, e.g. 'clip_b32: {name: openai/clip-vit-base-patch32}'"),
     (MAIN, "models", {"clip b32": {"name": "x"}}, "models.clip b32", "the short name must be a letter then"),
     (MAIN, "models", {"clip": "openai/clip-vit-base-patch32"}, "models.clip",
-     "'openai/clip-vit-base-patch32' must be a mapping: {name: <checkpoint>, family: auto}"),
+     "'openai/clip-vit-base-patch32' must be a mapping of its keys (name, family)"),
     (MAIN, "models", {"clip": {"name": "x", "family": "siglip"}}, "models.clip.family",
      "'siglip' must be one of 'auto', 'hf_clip', 'hf_siglip'; did you mean 'hf_siglip'?"),
     (MAIN, "models", {"clip": {"nmae": "x"}}, "models.clip.nmae", "unknown key; did you mean models.clip.name?"),
@@ -160,23 +167,22 @@ def test_committed_params_are_valid(monkeypatch, path):
 def test_new_and_optional_keys_are_accepted(tmp_path):
     params = copy.deepcopy(MAIN)
     params["extract"].update(workers="auto", threads=2, precision="int8", shard_size=512)
-    params["data"].update(on_bad_image="fail", classes=["goldfish", "tabby cat"], max_per_class=50)
+    params["datasets"]["tiny_imagenet"].update(on_bad_image="fail", classes=["goldfish", "tabby cat"], max_per_class=50)
     params["model"]["device"] = "cuda:1"
     params["zeroshot"].update(templates={"photo": "a photo of a {}"}, ensembles={"mine": ["a {}", "the {}"]})
     params["fewshot"]["shots"] = [1, 2, "all"]
     assert schema.check_file(write(tmp_path, params)) == params
-    minimal = {"data": {"dataset": "zh-plus/tiny-imagenet", "test_size": 0.2, "seed": 0},  # optional keys absent
-               "models": {"clip_b32": {"name": "openai/clip-vit-base-patch32"}}, "extract": {"batch_size": 8},
+    minimal = {"models": {"clip_b32": {"name": "openai/clip-vit-base-patch32"}}, "extract": {"batch_size": 8},
                "zeroshot": {"templates": ["a {}"]}}
     assert schema.check_file(write(tmp_path, minimal)) == minimal
 
 
-THREE_PROBLEMS = ["data.clases: unknown key; did you mean data.classes?", "probe.epochs: 0 must be a whole number >= 1",
+THREE_PROBLEMS = ["datasets.shapes.clases: unknown key; did you mean datasets.shapes.classes?", "probe.epochs: 0 must be a whole number >= 1",
                   "logreg.seed: -1 must be a whole number >= 0"]
 
 
 def three_problems() -> dict:
-    return edited(edited(edited(DEMO, "data.clases", "all"), "probe.epochs", 0), "logreg.seed", -1)
+    return edited(edited(edited(DEMO, "datasets.shapes.clases", "all"), "probe.epochs", 0), "logreg.seed", -1)
 
 
 def test_every_problem_of_a_file_is_listed_one_line_each_in_file_order(tmp_path, monkeypatch):
@@ -222,14 +228,16 @@ def run_stage(tmp_path: Path, stage: str, params: dict, *args: str, cwd: Path = 
 
 
 @pytest.mark.parametrize("stage, dotted, value, expected", [
-    ("fetch", "data.clases", 5, "data.clases: unknown key; did you mean data.classes?"),
+    ("fetch", "datasets.shapes.clases", 5, "datasets.shapes.clases: unknown key; did you mean datasets.shapes.classes?"),
     ("check", "probe.lr", -1, "probe.lr: -1 must be a finite number > 0"),  # check: the whole file, first
     ("generate", "generate.image_size", 4, "generate.image_size: 4 must be a whole number >= 8"),
 ])
 def test_a_stage_exits_2_with_one_line_before_any_work(tmp_path, stage, dotted, value, expected):
     out = tmp_path / "out"
-    args = ["--out", str(out / "checked.json" if stage == "check" else out)] if stage in ("fetch", "check") else [
-        "--pretrain", str(out / "p.npz"), "--images", str(out / "shapes"), "--held-out", str(out / "h.json")]
+    args = (["--out", str(out / "checked.json")] if stage == "check" else
+            ["--out", str(out), "--templates", str(out / "t.json"), "--metrics", str(out / "m.json")] if stage == "fetch"
+            else [
+        "--pretrain", str(out / "p.npz"), "--images", str(out / "shapes"), "--held-out", str(out / "h.json")])
     done = run_stage(tmp_path, stage, edited(DEMO, dotted, value), *args, cwd=folder_of(DEMO))
     assert done.returncode == 2, done.stderr
     lines = done.stderr.splitlines()
@@ -238,6 +246,17 @@ def test_a_stage_exits_2_with_one_line_before_any_work(tmp_path, stage, dotted, 
 
 
 def test_verbose_shows_the_traceback(tmp_path):
-    done = run_stage(tmp_path, "fetch", edited(MAIN, "data.test_size", 2), "--out", str(tmp_path / "out"), "--verbose")
+    done = run_stage(tmp_path, "fetch", edited(MAIN, "datasets.tiny_imagenet.test_size", 2), "--out", str(tmp_path / "out"),
+                     "--templates", str(tmp_path / "t.json"), "--metrics", str(tmp_path / "m.json"), "--verbose")
     assert done.returncode == 1 and "Traceback" in done.stderr
-    assert "clip_study.errors.UserError" in done.stderr and "data.test_size: 2 must be" in done.stderr
+    assert "clip_study.errors.UserError" in done.stderr and "datasets.tiny_imagenet.test_size: 2 must be" in done.stderr
+
+
+def test_a_params_file_of_before_with_a_data_section_is_told_how_to_write_it(tmp_path):
+    params = copy.deepcopy(MAIN)
+    params = {"data": {"dataset": "zh-plus/tiny-imagenet", "split": "valid"},
+              **{name: value for name, value in params.items() if name != "datasets"}}
+    message = load_error(tmp_path, params)
+    assert message.startswith("data: the data section is now one entry of datasets: write 'datasets: {<short name>: "
+                              "{source: <data.dataset>, split: ..."), message
+    assert "docs/params.md#datasets" in message and "\n" not in message

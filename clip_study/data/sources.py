@@ -68,6 +68,7 @@ class Source:
     examples: list[Example]
     empty_classes: list[str] = field(default_factory=list)  # class folders without image files
     ignored_files: list[Path] = field(default_factory=list)  # non-image files, files outside class folders
+    templates: list[str] | None = None  # the dataset's own zero-shot templates, with {} for the class name
 
 
 def is_folder(dataset: str) -> bool:

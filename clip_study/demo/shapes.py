@@ -186,6 +186,19 @@ def write_image_folder(root: Path, per_class: int, seed: int, size: int = 32) ->
             render(colour, shape, rng, size).save(folder / f"{index:04d}.png")
 
 
+def write_shape_folder(root: Path, per_shape: int, seed: int, size: int = 32) -> None:
+    """A second evaluation set with a class space of its own, the shapes alone: root/<shape>/<index:04d>.png,
+    each image in a colour drawn uniformly (held-out pairs included), from a seed stream of its own, so that
+    the first set's images do not change with it."""
+    rng = np.random.default_rng([seed, 3])
+    colours = list(COLOURS)
+    for shape in SHAPES:
+        folder = Path(root) / shape
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in range(per_shape):
+            render(colours[rng.integers(len(colours))], shape, rng, size).save(folder / f"{index:04d}.png")
+
+
 def held_out_record(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     """Held-out classes as fetch will name them (folder name, underscores -> spaces) and their folders."""
     return {"classes": [class_name(colour, shape) for colour, shape in pairs],

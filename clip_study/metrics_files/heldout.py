@@ -13,7 +13,8 @@ class GroupTop1(Record):
     """Test top-1 on two groups of classes; the scores cover all classes."""
 
     seen_top1: float = meaning("test top-1 on the images of classes seen in pretraining")
-    held_out_top1: float = meaning("test top-1 on the images of classes held out of pretraining")
+    held_out_top1: float | None = meaning("test top-1 on the images of classes held out of pretraining; null "
+                                          "when the dataset has none")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,7 +31,8 @@ class HeldoutMetrics(Record):
 
     num_classes: int = meaning("classes of the subset (count)")
     chance_top1: float = meaning("1 / num_classes: the top-1 of guessing")
-    held_out_classes: list[str] = meaning("names of the classes held out of pretraining")
+    held_out_classes: list[str] = meaning("names of the classes held out of pretraining (empty: the dataset's class "
+                                          "space has none, and templates is empty)")
     num_held_out_test_images: int = meaning("test images of the held-out classes (count)")
     templates: dict[str, HeldoutTemplate] = meaning("each zero-shot classifier of zeroshot.json, templates then "
                                                     "ensembles", keyed_by="classifier key")

@@ -216,3 +216,22 @@ def keys_problems(section: str, values: dict[Any, Any], keys: dict[str, Key],
             found.append(str(error))
     return found + [f"{section}.{key}: missing; add {rule.allowed}"
                     for key, rule in keys.items() if rule.required and key not in values]
+
+
+def named_entries_problems(section: str, values: dict[Any, Any], keys: dict[str, Key], short_name: re.Pattern,
+                           name_rule: str, example: str) -> list[str]:
+    """One line per bad entry of a section of named entries (models, datasets): a short name that DVC stage
+    names, folders and metric keys can carry (``short_name``, in words ``name_rule``), and a mapping of ``keys``.
+    ``example``: one entry as the user would write it."""
+    if not values:
+        return [f"{section}: empty; list at least one, e.g. '{example}'"]
+    found = []
+    for short, entry in values.items():
+        name = f"{section}.{short}"
+        if not isinstance(short, str) or not short_name.fullmatch(short):
+            found.append(f"{name}: the short name must be {name_rule} (it names stages, folders and metric keys)")
+        elif not isinstance(entry, dict):
+            found.append(f"{name}: {shown(entry)} must be a mapping of its keys ({', '.join(keys)})")
+        else:
+            found += keys_problems(name, entry, keys)
+    return found

@@ -79,16 +79,22 @@ def section(params: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
+def named_entry(params: dict[str, Any], name: str, short: str | None) -> tuple[str, dict[str, Any]]:
+    """(short name, entry) of the entry of section ``name`` (models, datasets) a stage runs for: ``short`` (its
+    ``--model`` / ``--dataset``), or the only entry when there is one."""
+    entries, option = section(params, name), f"--{name.removesuffix('s')}"
+    if short is None:
+        if len(entries) != 1:
+            raise UserError(f"{option}: several {name} are listed ({', '.join(entries)}): name one")
+        short = next(iter(entries))
+    if short not in entries:
+        raise UserError(f"{option} {short}: not among the {name} ({', '.join(entries)}); add it under '{name}' "
+                        "in the params file or name one of them")
+    return short, entries[short]
+
+
 def model_entry(params: dict[str, Any], short: str | None) -> tuple[str, str, str]:
     """(short name, checkpoint, family) of the model a stage runs for: ``short`` (its ``--model``), or the
     only model when there is one."""
-    models = section(params, "models")
-    if short is None:
-        if len(models) != 1:
-            raise UserError(f"--model: several models are listed ({', '.join(models)}): name one")
-        short = next(iter(models))
-    if short not in models:
-        raise UserError(f"--model {short}: not among the models ({', '.join(models)}); add it under 'models' "
-                        "in the params file or name one of them")
-    entry = models[short]
+    short, entry = named_entry(params, "models", short)
     return short, str(entry["name"]), str(entry["family"])  # the default filled in by load_params

@@ -16,7 +16,7 @@ from typing import Any, Collection
 from clip_study.pipeline.keys import Key, Section, near_miss
 from clip_study.pipeline.params import read_params, sections_problems, stop_on
 from clip_study.pipeline.paths import HubAnswer, paths_problems
-from clip_study.pipeline.sections.data import DATA
+from clip_study.pipeline.sections.datasets import DATASETS, RETIRED
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.extract import EXTRACT
 from clip_study.pipeline.sections.fewshot import FEWSHOT
@@ -31,9 +31,11 @@ from clip_study.pipeline.sections.zsinit import ZSINIT
 
 # Every section, in params-file order (generate and pretrain: the demo's). The stages reading each are in
 # dvc.yaml / demo/dvc.yaml, and in docs/params.md, which python -m tools.sync generates from this.
-ALL_SECTIONS: tuple[Section, ...] = (DATA, MODELS, MODEL, EXTRACT, ZEROSHOT, PROBE, LOGREG, FEWSHOT, ZSINIT,
+ALL_SECTIONS: tuple[Section, ...] = (DATASETS, MODELS, MODEL, EXTRACT, ZEROSHOT, PROBE, LOGREG, FEWSHOT, ZSINIT,
                                      EVALUATION, GENERATE, PRETRAIN)
 SECTIONS: dict[str, dict[str, Key]] = {section.name: section.keys for section in ALL_SECTIONS}
+RETIRED_SECTIONS = {"data": RETIRED}
+"""Sections of an older params file, each with how to write it now."""
 
 
 def elsewhere(key: str) -> list[str]:
@@ -52,6 +54,8 @@ def problems(params: dict[Any, Any], written: Collection[str] | None = None) -> 
             found += sections_problems(params, [by_name[name]], elsewhere)
             if written is not None and isinstance(params[name], dict):
                 found += paths_problems(by_name[name], params[name], written, hub)
+        elif name in RETIRED_SECTIONS:
+            found.append(f"{name}: {RETIRED_SECTIONS[name]}")
         else:
             match = near_miss(name, list(by_name))
             found.append(f"{name}: unknown section" + (f"; did you mean {match}?" if match else "")

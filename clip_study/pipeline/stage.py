@@ -18,15 +18,18 @@ REQUIRED = None  # a path option without a default: no one path is right for eve
 
 
 def parse_args(description: str, paths: dict[str, str | None], argv: list[str] | None = None,
-               per_model: bool = False) -> argparse.Namespace:
+               per_model: bool = False, per_dataset: bool = False) -> argparse.Namespace:
     """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path, with its default (the path
     the pipelines use, relative to the folder they run in; '': none) or REQUIRED, and for a stage that runs once
-    per model, ``--model SHORT_NAME`` (default: the only model listed)."""
+    per model, ``--model SHORT_NAME`` (default: the only model listed), once per dataset, ``--dataset``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     if per_model:
         parser.add_argument("--model", default=None, help="the short name of one of the params' models "
                                                           "(default: the only one)")
+    if per_dataset:
+        parser.add_argument("--dataset", default=None, help="the short name of one of the params' datasets "
+                                                            "(default: the only one)")
     parser.add_argument("--verbose", action="store_true",
                         help="on an error, show the traceback (as CLIP_STUDY_DEBUG=1 does)")
     for name, default in paths.items():
@@ -55,16 +58,24 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
         sys.exit(2)
 
 
-# stages that run once per model (``foreach`` over the params' models: extract@clip_b32, ...)
-PER_MODEL_STAGES = {"pretrain", "extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit",
-                    "summary", "report"}
+# stages that run once per (model, dataset) pair (``matrix``: extract@clip_b32-tiny_imagenet, ...), once per dataset
+# (``foreach``: fetch@tiny_imagenet) and once per model (the demo's pretrain@clip)
+PER_PAIR_STAGES = {"extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "summary",
+                   "report"}
+PER_DATASET_STAGES = {"scan", "fetch"}
+PER_MODEL_STAGES = {"pretrain"}
 
 
 def rebuild(stage: str) -> str:
     """The fix for a damaged or missing file that ``stage`` writes: rerun that stage alone. DVC names the
-    stage it runs in ``DVC_STAGE`` (``demo/dvc.yaml:similarity@clip``), which gives the pipeline file and,
-    for a per-model stage, the model; run by hand, a stage names the one in ``dvc.yaml``."""
+    stage it runs in ``DVC_STAGE`` (``demo/dvc.yaml:similarity@clip-shapes``), which gives the pipeline file and
+    the model and dataset (a dataset's short name has no '-'); run by hand, a stage names the one in ``dvc.yaml``."""
     pipeline, _, running = os.environ.get("DVC_STAGE", "").rpartition(":")
-    model = running.partition("@")[2]
-    target = f"{stage}@{model}" if model and stage in PER_MODEL_STAGES else stage
+    suffix = running.partition("@")[2]
+    model, _, dataset = suffix.rpartition("-") if running.partition("@")[0] in PER_PAIR_STAGES else ("", "", "")
+    model = model or (suffix if running.partition("@")[0] in PER_MODEL_STAGES else "")
+    dataset = dataset or (suffix if running.partition("@")[0] in PER_DATASET_STAGES else "")
+    target = {**{name: f"{name}@{model}-{dataset}" for name in PER_PAIR_STAGES if model and dataset},
+              **{name: f"{name}@{dataset}" for name in PER_DATASET_STAGES if dataset},
+              **{name: f"{name}@{model}" for name in PER_MODEL_STAGES if model}}.get(stage, stage)
     return f"rebuild it with `dvc repro --force --single-item {pipeline + ':' if pipeline else ''}{target}`"

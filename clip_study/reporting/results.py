@@ -78,6 +78,8 @@ def load_results(metrics_dir: Path, fix: Callable[[str], str] | None = None) -> 
         return READ[name].read(path, fix=fix(READ[name].stage) if fix else None)
 
     files = {name: read(name) for name in READ}
+    if files["heldout"] is not None and not files["heldout"].held_out_classes:
+        files["heldout"] = None  # a dataset with no class held out of pretraining: nothing to report
     confusion = {key: files.pop(f"confusion_{key}") for key in CLASSIFIERS}
     return ModelResults(**files, confusion=confusion, errors=analyse_errors(confusion))
 

@@ -67,7 +67,7 @@ def build_summary(zeroshot: ZeroshotMetrics, similarity: SimilarityMetrics, prob
         # the zero-shot-initialised probe, mixed with zero-shot on validation
         zsinit=None if zsinit is None else {point.shots.label: point.mix.mean_interval() for point in zsinit.curve},
         # the demo: the chosen classifier on classes seen in pretraining and held out of it
-        heldout=None if heldout is None else SeenAndHeldOut(seen=heldout.cosine.seen_top1,
+        heldout=None if heldout is None or not heldout.held_out_classes else SeenAndHeldOut(seen=heldout.cosine.seen_top1,
                                                             held_out=heldout.cosine.held_out_top1),
     )
 

@@ -13,4 +13,6 @@ GENERATE = Section("generate", "the demo's generated images of coloured shapes a
     "image_size": whole(8, doc="image side in pixels"),
     "held_out": whole(0, HELD_OUT_MAX, doc="(colour, shape) pairs never shown in pretraining, for the held-out "
                                            "split of zero-shot accuracy"),
+    "shape_only_per_class": whole(2, doc="images per shape of the second dataset, whose classes are the shapes "
+                                         "alone (each image in a random colour)"),
 })

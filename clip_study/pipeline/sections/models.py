@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from clip_study.errors import shown
 from clip_study.models.families import family_names
-from clip_study.pipeline.keys import LocalPath, Section, keys_problems, one_of, text
+from clip_study.pipeline.keys import LocalPath, Section, named_entries_problems, one_of, text
 
 # one entry of the models section
 MODEL_KEYS = {
@@ -16,28 +15,17 @@ MODEL_KEYS = {
     "family": one_of(*family_names(), default="auto",
                      doc="`auto` (from the checkpoint's config), `hf_clip`, `hf_siglip`"),
 }
-# a short name becomes a DVC stage suffix (extract@NAME), a folder and the first part of metric keys
+# a short name becomes part of DVC stage names (extract@NAME-dataset), a folder and the first part of metric keys
 SHORT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
 
 
 def models_problems(models: dict[Any, Any]) -> list[str]:
-    """One line per bad entry of the models section: a short name that DVC, folders and metric keys can
-    carry, and a mapping of MODEL_KEYS."""
-    if not models:
-        return ["models: empty; list at least one model, e.g. 'clip_b32: {name: openai/clip-vit-base-patch32}'"]
-    found = []
-    for short, entry in models.items():
-        name = f"models.{short}"
-        if not isinstance(short, str) or not SHORT_NAME.fullmatch(short):
-            found.append(f"{name}: the short name must be a letter then up to 39 letters, digits, '_' or '-' "
-                         "(it names stages, folders and metric keys), e.g. clip_b32")
-        elif not isinstance(entry, dict):
-            found.append(f"{name}: {shown(entry)} must be a mapping: {{name: <checkpoint>, family: auto}}")
-        else:
-            found += keys_problems(name, entry, MODEL_KEYS)
-    return found
+    """One line per bad entry of the models section."""
+    return named_entries_problems("models", models, MODEL_KEYS, SHORT_NAME,
+                                  "a letter then up to 39 letters, digits, '_' or '-', e.g. clip_b32",
+                                  "clip_b32: {name: openai/clip-vit-base-patch32}")
 
 
 MODELS = Section("models", "the models compared: short name -> {name, family}; each short name runs its own "
-                           "stages (extract@<short name>, ...) and the leaderboard puts them side by side",
+                           "stages (extract@<short name>-<dataset>, ...) and the leaderboard puts them side by side",
                  MODEL_KEYS, own_problems=models_problems, per_entry=True)
