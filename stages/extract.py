@@ -33,7 +33,7 @@ from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"subset": REQUIRED, "out": REQUIRED, "metrics": "", "speed": ""}, argv,
-                      per_model=True)
+                      per_model=True, per_dataset=True)  # the dataset: named in messages only (the subset is given)
     params = load_params(args.params, MODELS, MODEL, EXTRACT)
     short, checkpoint, family = model_entry(params, args.model)
     model_params, settings = section(params, "model"), section(params, "extract")  # checked by load_params
@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
         model = load_model(checkpoint, device, family)
         processor = load_image_processor(checkpoint)
     splits = {split: read_split(args.subset, split, fix=rebuild("fetch")) for split in ("train", "test")}
-    log, shard_size = (lambda message: print(f"extract {short}: {message}")), settings["shard_size"]
+    name = short + (f" on {args.dataset}" if args.dataset else "")
+    log, shard_size = (lambda message: print(f"extract {name}: {message}")), settings["shard_size"]
     if engine == "ray":
         actors = settings["ray_actors"]
         with ExitStack() as stack:
@@ -69,13 +70,13 @@ def main(argv: list[str] | None = None) -> None:
         encoded, seconds = extract_features(model, processor, splits, Path(args.out), precision,
                                             settings["batch_size"], workers, shard_size, log=log)
     dim = embedding_dim(model)
-    print(f"extract {short}: features of dimension {dim} -> {args.out}")
+    print(f"extract {name}: features of dimension {dim} -> {args.out}")
     speed = measured_speed(
         model=short, checkpoint=checkpoint, images_encoded=encoded, seconds=seconds, device=str(device),
         gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else None, precision=precision,
         engine=engine, threads=torch.get_num_threads(), workers=workers, batch_size=settings["batch_size"],
         torch_version=torch.__version__)
-    print(f"extract {short}: {speed_line(speed)}" + (f" -> {args.speed}" if args.speed else ""))
+    print(f"extract {name}: {speed_line(speed)}" + (f" -> {args.speed}" if args.speed else ""))
     if args.speed:
         write_json(args.speed, speed.to_json())
     if args.metrics:
