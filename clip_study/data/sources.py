@@ -198,7 +198,7 @@ def load_hub_examples(dataset: str, split: str) -> list[Example]:
 def table_examples(table: tables.Table) -> list[Example]:
     """One example per row of ``table``, from its label column alone."""
     names = table.label_names
-    return [Example(class_id=names[label], name=f"{table.name} example {row}", table=table, row=row)
+    return [Example(class_id=names[label], name=table.row_name(row), table=table, row=row)
             for row, label in enumerate(table.labels().tolist())]
 
 
