@@ -195,7 +195,7 @@ def test_the_datasets_templates_become_this_projects(tmp_path):
 def test_the_layout_is_told_apart_and_its_metadata_checked(dataset, tmp_path):
     folder, root = dataset
     assert sources.is_folder(str(root)) and not sources.is_parquet_folder(root)
-    write_tar(folder / "cat" / "stray.tar", [])
+    write_tar(folder / "cat" / "0.tar", [])
     (folder / "shards").mkdir()
     write_tar(folder / "shards" / "0.tar", [])
     assert not webdataset.is_webdataset(folder)  # class folders of images: an image folder with stray tars

@@ -56,17 +56,18 @@ TEMPLATES_FIX = "write one template a line with '{c}' where the class name goes"
 
 
 def split_names(root: Path) -> list[str]:
-    """The splits of a webdataset folder: its visible sub-folders holding ``*.tar`` shards or ``nshards.txt``."""
+    """The splits of a webdataset folder: its visible sub-folders holding ``nshards.txt`` or ``0.tar``. (Two
+    lookups a folder, no listing: every local dataset is asked, and ImageNet's class folders hold 1.28 M files.)"""
     try:
         folders = sorted(entry for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith("."))
     except OSError:
         return []
-    return [folder.name for folder in folders if (folder / NSHARDS).is_file() or _tar_files(folder)]
+    return [folder.name for folder in folders if (folder / NSHARDS).is_file() or (folder / "0.tar").is_file()]
 
 
 def is_webdataset(root: Path) -> bool:
-    """Whether ``root`` is in the webdataset layout: a split folder of ``*.tar`` shards (``<root>/<split>/0.tar``)
-    and no class sub-folder of images (an image folder that happens to hold a tar stays an image folder)."""
+    """Whether ``root`` is in the webdataset layout: a split folder of shards (``<root>/<split>/0.tar`` or
+    ``nshards.txt``) and no class sub-folder of images (an image folder that holds a tar stays one)."""
     from clip_study.data.sources import holds_image  # sources dispatches to this module
 
     return bool(split_names(root)) and not any(
