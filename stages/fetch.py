@@ -3,7 +3,8 @@
 Every image of the chosen classes is fully decoded first (the decode extract will use), in a process per
 core, a hub dataset's rows a chunk at a time (usable ones staged as files, so memory stays flat): with
 ``on_bad_image: skip`` (the default) a bad one (empty, not an image, truncated, not decodable, too
-large, unreadable) is left out with a warning, with ``fail`` the run stops on the first. A class left
+large, unreadable) is left out with a warning, with ``fail`` the run stops on the first; so is a damaged
+shard or sample of a webdataset source (a shard cut short keeps the samples before the damage). A class left
 with fewer than 2 usable images is dropped with a warning (a stratified split needs 2), or stops the run
 when the dataset's ``classes`` lists it by name. ``--metrics`` receives the counts.
 """
@@ -47,6 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     if source.ignored_files:
         warn(f"ignored {len(source.ignored_files)} file(s) without an image suffix or outside the class folders "
              f"(e.g. {source.ignored_files[0]})")
+    if source.damaged and policy == "fail":
+        raise UserError(f"{key}.on_bad_image is 'fail' and {source.damaged[0]}; download or rebuild the shard, "
+                        f"or set {key}.on_bad_image: skip")
+    for line in source.damaged[:WARNING_LINES]:
+        warn(f"skipped {line}")
+    if len(source.damaged) > WARNING_LINES:
+        warn(f"... and {len(source.damaged) - WARNING_LINES} more damaged shards or samples skipped")
     available = list(dict.fromkeys(example.class_id for example in source.examples))
     with for_param(f"{key}.class_names"):
         names = subset.class_names(available, params["class_names"])
@@ -103,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         skipped_per_class=dict(sorted(bad_per_class.items())),
         classes_found=len(available), classes_kept=len(classes), dropped_classes=dropped,
         empty_classes=source.empty_classes, ignored_files=len(source.ignored_files),
+        damaged_samples=len(source.damaged),
     ).to_json())
     print(f"fetch {short}: {len(classes)} classes, {len(train)} train / {len(test)} test images -> {args.out} "
           f"({len(usable) + len(bad)} images decoded in {seconds:.1f} s, {len(bad)} skipped)")

@@ -5,7 +5,8 @@ as a dependency. This stage runs at every ``dvc repro`` (``always_changed``) and
 how many image files it holds, their bytes and a digest of their names, sizes and modification times (no
 image is opened), and the hash of its ``class_names`` file. fetch depends on the record, so it reruns
 when an image is added, removed, replaced or edited, or the names change, and only then. A folder of a hub
-dataset's parquet files is recorded by its files' names, sizes and modification times, and the split; a hub
+dataset's parquet files is recorded by its files' names, sizes and modification times, and the split; a
+webdataset folder by its split's shards likewise and the hashes of its class-names and templates files; a hub
 dataset by id and split.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from clip_study.data import sources
+from clip_study.data import sources, webdataset
 from clip_study.files import read_bytes, write_json
 from clip_study.pipeline.params import for_param, load_params, named_entry
 from clip_study.pipeline.sections.datasets import DATASETS
@@ -27,18 +28,24 @@ def main(argv: list[str] | None = None) -> None:
     dataset, names = str(params["source"]), params["class_names"]
     with for_param(f"datasets.{short}.source"):
         folder = sources.is_folder(dataset)
-        parquet = folder and sources.is_parquet_folder(Path(dataset))
-        listing = sources.folder_listing(Path(dataset)) if folder and not parquet else None
+        shards = folder and webdataset.is_webdataset(Path(dataset))
+        parquet = folder and not shards and sources.is_parquet_folder(Path(dataset))
+        listing = sources.folder_listing(Path(dataset)) if folder and not (parquet or shards) else None
         files = sources.files_listing(Path(dataset)) if parquet else None
+    if shards:
+        with for_param(f"datasets.{short}.split"):  # a missing split or a bad nshards.txt is the split's problem
+            files = webdataset.shards_listing(Path(dataset), str(params["split"]))
     with for_param(f"datasets.{short}.class_names"):
         names_md5 = hashlib.md5(read_bytes(names)).hexdigest() if names else None
     write_json(args.out, {
-        "dataset": dataset, "split": None if folder and not parquet else str(params["split"]),
+        "dataset": dataset, "split": None if folder and not (parquet or shards) else str(params["split"]),
         "class_names_md5": names_md5,
         "classes": listing, "files": files,
     })
     if listing:
         print(f"scan: {sum(c['images'] for c in listing.values())} images in {len(listing)} class folders of {dataset}")
+    elif files and shards:
+        print(f"scan: {len(files)} shards and metadata files of {dataset} {params['split']}")
     elif files:
         print(f"scan: {len(files)} parquet files ({sum(f['bytes'] for f in files.values())} bytes) in {dataset}")
 

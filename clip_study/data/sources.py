@@ -1,6 +1,7 @@
 """Image sources: a Hugging Face dataset id (default ``zh-plus/tiny-imagenet``), a local folder in
 imagefolder layout (one sub-folder per class; see ``scan_folder`` for nested folders, hidden files and
-symlinks) or a local folder of a hub dataset's parquet files, read as a list of examples; which of them
+symlinks), a local folder of a hub dataset's parquet files or one in CLIP_benchmark's webdataset layout
+(``clip_study.data.webdataset``), read as a list of examples; which of them
 decode, checked in a pool of processes; and a small listing of a folder that changes whenever its images do."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from PIL import Image
 
-from clip_study.data import tables
+from clip_study.data import tables, webdataset
 from clip_study.data.images import ImageProblem, check_image
 from clip_study.errors import UserError
 from clip_study.hub import could_be_hub_id, load_from_hub
@@ -63,12 +64,15 @@ class Example:
 
 @dataclass(frozen=True)
 class Source:
-    """A source's examples and what scanning it set aside (folders only)."""
+    """A source's examples and what scanning it set aside (folders), or found damaged (webdatasets)."""
 
     examples: list[Example]
     empty_classes: list[str] = field(default_factory=list)  # class folders without image files
     ignored_files: list[Path] = field(default_factory=list)  # non-image files, files outside class folders
     templates: list[str] | None = None  # the dataset's own zero-shot templates, with {} for the class name
+    # shards and samples that could not be read (missing, not a tar, cut short; no image, no or a bad .cls):
+    # one line each naming the shard and the sample or member; their images are not among the examples
+    damaged: list[str] = field(default_factory=list)
 
 
 def is_folder(dataset: str) -> bool:
@@ -88,8 +92,13 @@ def suffix_of(data: bytes) -> str:
 
 
 def load_source(dataset: str, split: str) -> Source:
-    """All examples of a local image folder, of one split of a local parquet folder, or of a hub dataset."""
+    """All examples of a local image folder, of one split of a local parquet or webdataset folder, or of a
+    hub dataset."""
     if is_folder(dataset):
+        if webdataset.is_webdataset(Path(dataset)):
+            table = webdataset.WebdatasetTable(Path(dataset), split)
+            return Source(table_examples(table), damaged=table.damaged,
+                          templates=webdataset.dataset_templates(Path(dataset)))
         if is_parquet_folder(Path(dataset)):
             return Source(table_examples(tables.parquet_table(Path(dataset), split)))
         return scan_folder(Path(dataset))
@@ -99,9 +108,14 @@ def load_source(dataset: str, split: str) -> Source:
 def is_parquet_folder(root: Path) -> bool:
     """Whether ``root`` holds a hub dataset's parquet files rather than class sub-folders of images: parquet
     files present and no sub-folder with an image file. (Neither: ``scan_folder`` says what is missing.)"""
-    if any(_holds_image(Path(folder.path), seen=set()) for folder in _visible(root) if folder.is_dir()):
+    if any(holds_image(Path(folder.path)) for folder in _visible(root) if folder.is_dir()):
         return False
     return bool(tables.data_files(root))
+
+
+def holds_image(folder: Path) -> bool:
+    """Whether ``folder`` or a folder under it holds an image file (a class folder of an image folder)."""
+    return _holds_image(folder, seen=set())
 
 
 def _holds_image(folder: Path, seen: set[tuple[int, int]]) -> bool:
@@ -199,7 +213,7 @@ def load_hub_examples(dataset: str, split: str) -> list[Example]:
 def table_examples(table: tables.Table) -> list[Example]:
     """One example per row of ``table``, from its label column alone."""
     names = table.label_names
-    return [Example(class_id=names[label], name=f"{table.name} example {row}", table=table, row=row)
+    return [Example(class_id=names[label], name=table.row_name(row), table=table, row=row)
             for row, label in enumerate(table.labels().tolist())]
 
 
@@ -323,7 +337,8 @@ def folder_listing(root: Path) -> dict[str, dict[str, Any]]:
     """Per class folder of ``root``: how many image files it holds, their bytes, and a digest of their
     names, sizes and modification times. Small even for ImageNet (one row per class) and read without
     opening an image, yet it changes whenever an image is added, removed, replaced or edited, so a
-    pipeline can depend on it instead of on a folder it does not own. (A parquet folder: ``files_listing``.)"""
+    pipeline can depend on it instead of on a folder it does not own. (A parquet folder: ``files_listing``; a
+    webdataset folder: ``webdataset.shards_listing``.)"""
     listing = {}
     examples = scan_folder(root).examples  # grouped by class folder, in order
     for class_id, group in itertools.groupby(examples, key=lambda example: example.class_id):

@@ -52,6 +52,10 @@ class Table:
                 for row, value in zip(inside.tolist(), column.take(inside - start).to_pylist()):
                     yield (row, *_bytes_and_path(value))
 
+    def row_name(self, row: int) -> str:
+        """Where a row is, for messages."""
+        return f"{self.name} example {row}"
+
     def read(self, row: int) -> bytes | Path | None:
         """One row's image: its bytes, else its local file (reads the chunk that holds it)."""
         _, data, path = next(self.images([row]))

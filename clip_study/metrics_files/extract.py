@@ -49,7 +49,7 @@ class ExtractSpeed(Record):
     measured: str = meaning("when the run finished encoding: UTC, ISO 8601, to the second")
 
 
-FILES = (MetricsFile(path="metrics/models/<model>/extract.json", stage="extract", record=ExtractMetrics,
+FILES = (MetricsFile(path="metrics/models/<model>/<dataset>/extract.json", stage="extract", record=ExtractMetrics,
                      about="The model one extract run encoded the images with, and how."),)
 
 LOGS = (MetricsFile(path="data/speed/<model>.json", stage="extract", record=ExtractSpeed,

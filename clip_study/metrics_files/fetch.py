@@ -29,7 +29,9 @@ class FetchMetrics(Record):
     empty_classes: list[str] = meaning("class folders without image files, left out")
     ignored_files: int = meaning("files of the source folder without an image suffix or outside the class "
                                  "folders (count)")
+    damaged_samples: int = meaning("lines of damage in a webdataset source: shards missing, not a tar or cut short, "
+                                   "samples without an image or a class index (count; their images are left out)")
 
 
-FILES = (MetricsFile(path="metrics/fetch.json", stage="fetch", record=FetchMetrics,
+FILES = (MetricsFile(path="metrics/datasets/<dataset>/fetch.json", stage="fetch", record=FetchMetrics,
                      about="The source's images and classes, and the subset fetch made of them."),)

@@ -44,8 +44,8 @@ class FewshotPlotRow(Record):
 
 
 FILES = (
-    MetricsFile(path="metrics/models/<model>/fewshot.json", stage="fewshot", record=FewshotMetrics,
+    MetricsFile(path="metrics/models/<model>/<dataset>/fewshot.json", stage="fewshot", record=FewshotMetrics,
                 about="Test top-1 of the logistic probe on k labelled images per class, over seeded runs."),
-    MetricsFile(path="metrics/models/<model>/fewshot_curve.json", stage="fewshot", record=FewshotPlotRow,
+    MetricsFile(path="metrics/models/<model>/<dataset>/fewshot_curve.json", stage="fewshot", record=FewshotPlotRow,
                 layout="rows", about="The few-shot curve for DVC plots, one row per k."),
 )

@@ -41,6 +41,6 @@ class HeldoutMetrics(Record):
     dot: GroupTop1 = meaning("the chosen classifier, by the raw dot product")
 
 
-FILES = (MetricsFile(path="metrics/models/<model>/heldout.json", stage="heldout", record=HeldoutMetrics,
+FILES = (MetricsFile(path="metrics/models/<model>/<dataset>/heldout.json", stage="heldout", record=HeldoutMetrics,
                      about="The offline demo only: zero-shot on classes seen in pretraining against classes held "
                            "out of it."),)

@@ -34,10 +34,10 @@ class SweepRow(Record):
 
 
 FILES = (
-    MetricsFile(path="metrics/models/<model>/logreg.json", stage="logreg", record=LogregMetrics,
+    MetricsFile(path="metrics/models/<model>/<dataset>/logreg.json", stage="logreg", record=LogregMetrics,
                 about="The logistic-regression probe at the C chosen on validation, and its calibration."),
-    MetricsFile(path="metrics/models/<model>/logreg_sweep.json", stage="logreg", record=SweepRow, layout="rows",
+    MetricsFile(path="metrics/models/<model>/<dataset>/logreg_sweep.json", stage="logreg", record=SweepRow, layout="rows",
                 about="The C sweep, one row per C, log-spaced."),
-    MetricsFile(path="metrics/models/<model>/confusion_logreg.json", stage="logreg", record=ConfusionRow,
+    MetricsFile(path="metrics/models/<model>/<dataset>/confusion_logreg.json", stage="logreg", record=ConfusionRow,
                 layout="rows", about="The probe's prediction for each test image."),
 )

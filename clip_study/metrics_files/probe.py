@@ -48,11 +48,11 @@ class ProbeCurveRow(Record):
 
 
 FILES = (
-    MetricsFile(path="metrics/models/<model>/probe.json", stage="probe", record=ProbeMetrics,
+    MetricsFile(path="metrics/models/<model>/<dataset>/probe.json", stage="probe", record=ProbeMetrics,
                 about="The linear probe's headline (the epoch chosen on validation), final and test-picked epochs, "
                       "and calibration."),
-    MetricsFile(path="metrics/models/<model>/probe_curve.json", stage="probe", record=ProbeCurveRow, layout="rows",
+    MetricsFile(path="metrics/models/<model>/<dataset>/probe_curve.json", stage="probe", record=ProbeCurveRow, layout="rows",
                 about="The probe's learning curve, one row per epoch."),
-    MetricsFile(path="metrics/models/<model>/confusion_probe.json", stage="probe", record=ConfusionRow,
+    MetricsFile(path="metrics/models/<model>/<dataset>/confusion_probe.json", stage="probe", record=ConfusionRow,
                 layout="rows", about="The chosen epoch's prediction for each test image."),
 )

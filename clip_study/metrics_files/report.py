@@ -22,5 +22,5 @@ class PerClassRow(Record):
         return {"zeroshot": self.zeroshot, "probe": self.probe, "logreg": self.logreg}[classifier]
 
 
-FILES = (MetricsFile(path="metrics/models/<model>/per_class.json", stage="report", record=PerClassRow,
+FILES = (MetricsFile(path="metrics/models/<model>/<dataset>/per_class.json", stage="report", record=PerClassRow,
                      layout="rows", about="Each class's test recall per classifier, sorted by class name."),)

@@ -39,6 +39,6 @@ class SimilarityMetrics(Record):
         "assigns to it (> 0: longer text vectors win more often; 0 when every class is predicted equally often)")
 
 
-FILES = (MetricsFile(path="metrics/models/<model>/similarity.json", stage="similarity", record=SimilarityMetrics,
+FILES = (MetricsFile(path="metrics/models/<model>/<dataset>/similarity.json", stage="similarity", record=SimilarityMetrics,
                      about="Cosine similarity against the raw dot product, with the zero-shot classifier chosen by "
                            "the zeroshot stage."),)

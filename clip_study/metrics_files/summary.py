@@ -92,9 +92,9 @@ class PairedMetrics(Record):
 
 
 FILES = (
-    MetricsFile(path="metrics/models/<model>/summary.json", stage="summary", record=Summary, layout="by model",
+    MetricsFile(path="metrics/models/<model>/<dataset>/summary.json", stage="summary", record=Summary, layout="by model",
                 about="The model's DVC metrics file: numbers only, under the model's short name so that keys from "
                       "several models never clash."),
-    MetricsFile(path="metrics/models/<model>/paired.json", stage="summary", record=PairedMetrics,
+    MetricsFile(path="metrics/models/<model>/<dataset>/paired.json", stage="summary", record=PairedMetrics,
                 about="The probes and the dot product against zero-shot on the same test images."),
 )

@@ -84,9 +84,9 @@ class ZeroshotMetrics(Record):
 
 
 FILES = (
-    MetricsFile(path="metrics/models/<model>/zeroshot.json", stage="zeroshot", record=ZeroshotMetrics,
+    MetricsFile(path="metrics/models/<model>/<dataset>/zeroshot.json", stage="zeroshot", record=ZeroshotMetrics,
                 about="Zero-shot top-1 of every template and ensemble with intervals, the classifier chosen on the "
                       "train images, and its calibration."),
-    MetricsFile(path="metrics/models/<model>/confusion_zeroshot.json", stage="zeroshot", record=ConfusionRow,
+    MetricsFile(path="metrics/models/<model>/<dataset>/confusion_zeroshot.json", stage="zeroshot", record=ConfusionRow,
                 layout="rows", about="The chosen zero-shot classifier's prediction for each test image."),
 )

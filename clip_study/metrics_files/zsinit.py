@@ -57,8 +57,8 @@ class ZsinitPlotRow(Record):
 
 
 FILES = (
-    MetricsFile(path="metrics/models/<model>/zsinit.json", stage="zsinit", record=ZsinitMetrics,
+    MetricsFile(path="metrics/models/<model>/<dataset>/zsinit.json", stage="zsinit", record=ZsinitMetrics,
                 about="The zero-shot-initialised head and its mix with zero-shot, on k labelled images per class."),
-    MetricsFile(path="metrics/models/<model>/zsinit_curve.json", stage="zsinit", record=ZsinitPlotRow,
+    MetricsFile(path="metrics/models/<model>/<dataset>/zsinit_curve.json", stage="zsinit", record=ZsinitPlotRow,
                 layout="rows", about="The zsinit curve for DVC plots, one row per k."),
 )
