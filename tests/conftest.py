@@ -13,6 +13,14 @@ from clip_study.demo import shapes, tinyclip
 from tests.dvc_repo import commit, project_copy, repro, set_params
 
 
+def one_dataset(source: str, name: str = "shapes", **settings) -> dict:
+    """A params ``datasets`` section of one dataset read from ``source``, every key given (``settings``: any
+    to change)."""
+    entry = {"source": source, "split": "train", "classes": "all", "max_per_class": None, "test_size": 0.2,
+             "seed": 0, "class_names": None, "templates": None, "on_bad_image": "skip"}
+    return {name: {**entry, **settings}}
+
+
 def shape_prompts() -> list[str]:
     return [f"{template} {shapes.class_name(c, s)}" for c, s in shapes.all_classes()
             for template in ("a photo of a", "an image of a", "")]

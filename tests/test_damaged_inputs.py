@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from clip_study.demo import tinyclip
 from clip_study.pipeline import stage as stage_entry
 from stages import extract, fetch, fewshot, logreg, probe, similarity, zeroshot
-from tests.conftest import shape_prompts
+from tests.conftest import one_dataset, shape_prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 REBUILD = "rebuild it with `dvc repro --force --single-item {}`"
@@ -33,7 +33,7 @@ def study(tmp_path_factory, tiny_clip_dir, shape_folder) -> Path:
     """A small study run stage by stage (6 classes, the tiny model): every file a later stage reads."""
     folder = tmp_path_factory.mktemp("study")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(dataset=str(shape_folder), classes=6, test_size=0.5)
+    params["datasets"] = one_dataset(str(shape_folder), classes=6, test_size=0.5)
     params["models"] = {"clip": {"name": str(tiny_clip_dir)}}
     params["model"]["device"] = "cpu"
     params["extract"]["batch_size"] = 8
@@ -54,9 +54,10 @@ def study(tmp_path_factory, tiny_clip_dir, shape_folder) -> Path:
 
 P = "--params={s}/params.yaml"
 STAGES = {  # the stages that make the study, in order, with their arguments ({s}: the study folder)
-    fetch: [P, "--out={s}/subset", "--metrics={s}/metrics/fetch.json"],
+    fetch: [P, "--out={s}/subset", "--templates={s}/templates.json", "--metrics={s}/metrics/fetch.json"],
     extract: [P, "--subset={s}/subset", "--out={s}/features"],
-    zeroshot: [P, "--subset={s}/subset", "--features={s}/features", "--out={s}/zeroshot",
+    zeroshot: [P, "--subset={s}/subset", "--own-templates={s}/templates.json", "--features={s}/features",
+               "--out={s}/zeroshot",
                "--metrics={s}/metrics/zeroshot.json", "--confusion={s}/metrics/confusion_zeroshot.json"],
     similarity: [P, "--features={s}/features", "--zeroshot={s}/zeroshot",
                  "--zeroshot-metrics={s}/metrics/zeroshot.json", "--metrics={s}/metrics/similarity.json"],
@@ -70,9 +71,10 @@ STAGES = {  # the stages that make the study, in order, with their arguments ({s
 }
 # a stage run again on a damaged copy writes to new paths, so that "no metrics file written" can be checked
 RERUN = {
-    "fetch": [P, "--out={s}/again/subset", "--metrics={s}/again/fetch.json"],
+    "fetch": [P, "--out={s}/again/subset", "--templates={s}/again/templates.json", "--metrics={s}/again/fetch.json"],
     "extract": [P, "--subset={s}/subset", "--out={s}/again/features"],
-    "zeroshot": [P, "--subset={s}/subset", "--features={s}/features", "--out={s}/again/zeroshot",
+    "zeroshot": [P, "--subset={s}/subset", "--own-templates={s}/templates.json", "--features={s}/features",
+                 "--out={s}/again/zeroshot",
                  "--metrics={s}/again/zeroshot.json", "--confusion={s}/again/confusion.json"],
     "similarity": [P, "--features={s}/features", "--zeroshot={s}/zeroshot",
                    "--zeroshot-metrics={s}/metrics/zeroshot.json", "--metrics={s}/again/similarity.json"],
@@ -195,12 +197,12 @@ USER_FILES = [  # (stage, damage, fragments of the error line)
      ["params.yaml: is not UTF-8 text (byte 0xe9 at line", "save it as UTF-8"]),
     ("probe", write("params.yaml", "- probe\n- epochs\n"), ["params.yaml must be a mapping of sections, got list"]),
     ("probe", write("params.yaml", "probe:\n  epochs: [10\n"), ["params.yaml: not valid YAML: expected ',' or ']'"]),
-    ("fetch", with_file("data.class_names", "names.tsv", "red_circle\tcercle rouge\n".encode("latin-1")
+    ("fetch", with_file("datasets.shapes.class_names", "names.tsv", "red_circle\tcercle rouge\n".encode("latin-1")
                         + "blue_star\tétoile bleue\n".encode("latin-1")),
-     ["data.class_names: names.tsv: is not UTF-8 text (byte 0xe9 at line 2, column 11); save it as UTF-8"]),
-    ("fetch", with_file("data.class_names", "names.tsv", "red_circle\tred disc\nblue_star\tblue\tstar\n"),
-     ["data.class_names: names.tsv: line 2 has 3 field(s), not 2; write 2 fields a line, separated by a tab"]),
-    ("fetch", with_file("data.class_names", "names.tsv", "red_circle\tred disc\n".encode("utf-16")),
+     ["datasets.shapes.class_names: names.tsv: is not UTF-8 text (byte 0xe9 at line 2, column 11); save it as UTF-8"]),
+    ("fetch", with_file("datasets.shapes.class_names", "names.tsv", "red_circle\tred disc\nblue_star\tblue\tstar\n"),
+     ["datasets.shapes.class_names: names.tsv: line 2 has 3 field(s), not 2; write 2 fields a line, separated by a tab"]),
+    ("fetch", with_file("datasets.shapes.class_names", "names.tsv", "red_circle\tred disc\n".encode("utf-16")),
      ["names.tsv: is UTF-16 text, not UTF-8"]),
     ("zeroshot", with_ensemble("a photo of a {}\nune photo d'un {} \xe0 la plage\n".encode("latin-1")),
      ["zeroshot.ensembles.mine: mine.txt: is not UTF-8 text (byte 0xe0 at line 2, column 19)"]),
@@ -378,8 +380,11 @@ def test_a_damaged_file_from_another_stage_names_the_stage_that_rebuilds_it(stud
 def test_the_rebuild_command_names_the_pipeline_dvc_runs(study, tmp_path):
     """Run by DVC from demo/dvc.yaml, the hint names that file's stage."""
     line = run_damaged(study, tmp_path, "similarity", truncate("metrics/zeroshot.json"),
-                       env={"DVC_STAGE": "demo/dvc.yaml:similarity"})
-    assert line.endswith("; " + REBUILD.format("demo/dvc.yaml:zeroshot")), line
+                       env={"DVC_STAGE": "demo/dvc.yaml:similarity@clip-shape_only"})
+    assert line.endswith("; " + REBUILD.format("demo/dvc.yaml:zeroshot@clip-shape_only")), line
+    line = run_damaged(study, tmp_path / "again", "probe", delete("subset/classes.json"),
+                       env={"DVC_STAGE": "demo/dvc.yaml:probe@clip-shape_only"})
+    assert line.endswith("; " + REBUILD.format("demo/dvc.yaml:fetch@shape_only")), line
 
 
 def test_the_study_itself_is_sound(study):

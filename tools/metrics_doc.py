@@ -18,7 +18,8 @@ PIPELINE_ORDER = ("fetch", "extract", "zeroshot", "similarity", "heldout", "prob
 """The stages whose files are documented, in the order the pipeline runs them (one definition module each)."""
 HOLDS = {"object": "one object with the fields below",
          "rows": "a list of objects, one per row (a DVC plot), each with the fields below",
-         "by model": "an object whose one key, the model's short name, holds the fields below"}
+         "by model and dataset": "an object whose one key, the model's short name, holds an object whose one key, "
+                                 "the dataset's, holds the fields below"}
 
 INTRO = """\
 # Metrics files
@@ -97,7 +98,7 @@ def field_rows(record: type[Record], prefix: str = "") -> list[tuple[str, str, s
 
 
 def file_section(file: MetricsFile) -> str:
-    prefix = "<model>." if file.layout == "by model" else ""
+    prefix = "<model>.<dataset>." if file.layout == "by model and dataset" else ""
     rows = [f"| `{path}` | {shown} | {cell(meaning)} |" for path, shown, meaning in field_rows(file.record, prefix)]
     module = file.record.__module__.replace(".", "/") + ".py"
     return "\n".join([

@@ -52,7 +52,7 @@ class ExtractSpeed(Record):
 FILES = (MetricsFile(path="metrics/models/<model>/<dataset>/extract.json", stage="extract", record=ExtractMetrics,
                      about="The model one extract run encoded the images with, and how."),)
 
-LOGS = (MetricsFile(path="data/speed/<model>.json", stage="extract", record=ExtractSpeed,
+LOGS = (MetricsFile(path="data/speed/<model>/<dataset>.json", stage="extract", record=ExtractSpeed,
                     about="The speed one extract run measured and the machine it ran on; tracked by neither DVC "
                           "nor git (git ignores it), since it differs between runs. Each run overwrites it; "
                           "for timing, run `python -m bench.benchmark` ([performance.md](performance.md))."),)

@@ -151,16 +151,17 @@ def _bad_shape(data: Mapping[str, Any], problem: str) -> Exception:
     return TypeError(f"a JSON object that {problem}")
 
 
-LAYOUTS = ("object", "rows", "by model")
+LAYOUTS = ("object", "rows", "by model and dataset")
 """How a file holds its record: one object; a list of them, one per row (a DVC plot); or an object whose one key,
-the model's short name, holds it (a DVC metrics file whose keys never clash with another model's)."""
+the model's short name, holds an object whose one key, the dataset's, holds it (a DVC metrics file whose keys never
+clash with another pair's)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MetricsFile:
     """One metrics file: where a pipeline writes it, the stage that does, and the record its JSON holds."""
 
-    path: str  # in the pipeline's folder, a model's files under models/<model>/
+    path: str  # in the pipeline's folder, a (model, dataset) pair's files under models/<model>/<dataset>/
     stage: str  # the stage that writes it
     record: type[Record]  # the object the JSON holds (each row's, for "rows")
     layout: str = "object"  # one of LAYOUTS
@@ -176,14 +177,19 @@ class MetricsFile:
         return PurePosixPath(self.path).stem
 
     def read(self, path: str | Path, fix: str | None = None) -> Any:
-        """The file as records: a record, a list of them ("rows"), or {model: record} ("by model"); a damaged
-        one is a BadFileError naming it, with ``fix``."""
+        """The file as records: a record, a list of them ("rows"), or {model: {dataset: record}} ("by model and
+        dataset"); a damaged one is a BadFileError naming it, with ``fix``."""
         data = read_json(path, expect=list if self.layout == "rows" else dict, fix=fix)
         if self.layout == "rows":
             rows = [row for row in data if not isinstance(row, Mapping)]
             if rows:
                 raise BadFileError(path, f"holds a row {shown(rows[0], 40)}, not an object {{...}}", fix or CORRECT)
             return [self.record.from_json(row) for row in data]
-        if self.layout == "by model":
-            return {model: _from_json(self.record, value, data, model) for model, value in data.items()}
+        if self.layout == "by model and dataset":
+            flat = next(((model, value) for model, value in data.items() if not isinstance(value, Mapping)), None)
+            if flat is not None:
+                raise _bad_shape(data, f"field {flat[0]!r} is {shown(flat[1], 40)}, not an object {{dataset: ...}}")
+            return {model: {dataset: _from_json(self.record, value, data, f"{model}.{dataset}")
+                            for dataset, value in by_dataset.items()}
+                    for model, by_dataset in data.items()}
         return self.record.from_json(data)

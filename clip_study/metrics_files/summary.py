@@ -92,7 +92,7 @@ class PairedMetrics(Record):
 
 
 FILES = (
-    MetricsFile(path="metrics/models/<model>/<dataset>/summary.json", stage="summary", record=Summary, layout="by model",
+    MetricsFile(path="metrics/models/<model>/<dataset>/summary.json", stage="summary", record=Summary, layout="by model and dataset",
                 about="The model's DVC metrics file: numbers only, under the model's short name so that keys from "
                       "several models never clash."),
     MetricsFile(path="metrics/models/<model>/<dataset>/paired.json", stage="summary", record=PairedMetrics,
