@@ -35,6 +35,7 @@ _PUBLIC = {
     "read_split": "clip_study.data.subset",
     "read_classes": "clip_study.data.subset",
     "load_features": "clip_study.data.features",
+    "load_results": "clip_study.reporting.results_table",
 }
 __all__ = sorted(_PUBLIC)
 

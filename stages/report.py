@@ -11,14 +11,14 @@ from clip_study.pipeline.sections.probe import TRAINING_BUDGET
 from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 from clip_study.reporting.figures import draw_figures
 from clip_study.reporting.report import build_report
-from clip_study.reporting.results import load_results
+from clip_study.reporting.results import load_model_results
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"metrics_dir": REQUIRED, "out": REQUIRED, "figures": REQUIRED, "per_class": REQUIRED},
                       argv)
     figures, out = Path(args.figures), Path(args.out)
-    results = load_results(Path(args.metrics_dir), fix=rebuild)
+    results = load_model_results(Path(args.metrics_dir), fix=rebuild)
     drawn = draw_figures(results, figures)
     relative = Path(os.path.relpath(figures.resolve(), out.resolve().parent)).as_posix()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from clip_study.errors import UserError
 from clip_study.reporting.figures import plot_reliability, reliability_panels
-from clip_study.reporting.results import load_results
+from clip_study.reporting.results import load_model_results
 from stages import report
 
 DEMO = Path(__file__).resolve().parent.parent / "demo" / "metrics" / "models" / "clip"  # the demo's CLIP
@@ -229,7 +229,7 @@ def test_missing_required_input_is_one_line_error(tmp_path):
 @pytest.mark.parametrize("model", ["clip", "siglip"])
 def test_the_reliability_diagrams_show_how_many_test_images_each_bin_holds(tmp_path, model):
     """Each diagram's strip counts every test image once per line: the bins' counts sum to the test images."""
-    results = load_results(DEMO.parent / model)
+    results = load_model_results(DEMO.parent / model)
     panels = reliability_panels(results)
     assert [panel.title for panel in panels] == ["zero-shot", "probe", "logreg probe"]
     for panel in panels:

@@ -74,18 +74,25 @@ def bootstrap_interval(labels: np.ndarray, predictions: np.ndarray, resamples: i
     where C is ``num_classes`` or else the largest class in labels or predictions plus one. The interval is
     ``np.percentile`` (linear) of the resample statistics at (1 - confidence) / 2 and 1 - (1 - confidence) / 2.
     """
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise UserError(f"confidence = {shown(confidence)} must be a fraction between 0 and 1 (e.g. 0.95)")
+    _check_confidence(confidence)
     labels, runs, num_classes = _checked_predictions(labels, predictions, num_classes)
     top1, macro_f1 = _mean_top1_and_macro_f1(_run_class_keys(runs, num_classes), runs == labels,
                                              np.bincount(labels, minlength=num_classes))
     resampled = bootstrap_scores(labels, runs, resamples, seed, num_classes)
-    tail = 100 * (1 - confidence) / 2
     result = {}
     for name, point, values in (("top1", top1, resampled[0]), ("macro_f1", macro_f1, resampled[1])):
-        low, high = np.percentile(values, [tail, 100 - tail])
+        low, high = percentile_interval(values, confidence)
         result |= {name: point, f"{name}_low": low, f"{name}_high": high}
     return {name: round(float(value), 6) for name, value in result.items()}
+
+
+def percentile_interval(resampled: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The percentile bootstrap interval of a statistic from its values on the resamples, unrounded:
+    ``np.percentile`` (linear) at (1 - confidence) / 2 and 1 - (1 - confidence) / 2."""
+    _check_confidence(confidence)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
@@ -154,6 +161,11 @@ def _class_labels(values: np.ndarray, name: str) -> np.ndarray:
     if array.size == 0 or not np.issubdtype(array.dtype, np.integer) or array.min() < 0:
         raise UserError(f"{name} = {shown(array)} must be a non-empty array of class indices (whole numbers >= 0)")
     return array.astype(np.int64, copy=False)
+
+
+def _check_confidence(confidence: float) -> None:
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise UserError(f"confidence = {shown(confidence)} must be a fraction between 0 and 1 (e.g. 0.95)")
 
 
 def _check_resamples(resamples: int) -> None:

@@ -1,5 +1,6 @@
-"""The file of the leaderboard stage: every model side by side, and each compared with the leader on the same
-test images."""
+"""The file of the leaderboard stage: every model on every dataset side by side, each model's mean top-1 over the
+datasets and its average rank with paired bootstrap intervals, and on each dataset every model compared with
+that dataset's leader on the same test images."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from clip_study.metrics_files.record import MetricsFile, Record, meaning
 from clip_study.metrics_files.scores import PairedTest, Top1Interval
 
 FEWSHOT_K = "16"
-"""The few-shot point of the leaderboard (the CLIP paper's 16 images per class): LeaderboardRow.fewshot_16."""
+"""The few-shot point of the leaderboard (the CLIP paper's 16 images per class): PairRow.fewshot_16."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,14 +31,10 @@ class ChosenClassifier(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LeaderboardRow(Record):
-    """One model, from its stages' metrics files."""
+class PairRow(Record):
+    """One model on one dataset, from the pair's metrics files (metrics/models/<model>/<dataset>/)."""
 
-    model: str = meaning("the model's short name (its key under params models)")
-    checkpoint: str = meaning("its checkpoint: a hub id or a local directory")
-    family: str = meaning("its family, e.g. hf_clip or hf_siglip")
-    parameters: int = meaning("parameters of the whole model (count)")
-    device: str = meaning("the device extract encoded on")
+    device: str = meaning("the device extract encoded the dataset's images on")
     zeroshot_template: ChosenTemplate = meaning("the best single template")
     zeroshot_ensembles: dict[str, Top1Interval] = meaning("each prompt ensemble's test top-1",
                                                           keyed_by="ensemble key")
@@ -54,8 +51,51 @@ class LeaderboardRow(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AcrossDatasets(Record):
+    """One classifier of one model over every dataset (``evaluation.ranking.across_datasets``); each interval a
+    percentile bootstrap whose every draw resamples each dataset's test images within each class, the same draw
+    for every model."""
+
+    mean_top1: float = meaning("test top-1 averaged over the datasets, each dataset weighing the same")
+    mean_top1_low: float = meaning("lower bound of its paired bootstrap interval")
+    mean_top1_high: float = meaning("upper bound of its paired bootstrap interval")
+    average_rank: float = meaning("the model's rank on each dataset's test top-1 (1: the best; ties share the "
+                                  "mean of their ranks), averaged over the datasets: CLIP_benchmark's headline")
+    average_rank_low: float = meaning("lower bound of its paired bootstrap interval")
+    average_rank_high: float = meaning("upper bound of its paired bootstrap interval")
+
+    def mean_interval(self) -> Top1Interval:
+        return Top1Interval(top1=self.mean_top1, top1_low=self.mean_top1_low, top1_high=self.mean_top1_high)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifiersAcrossDatasets(Record):
+    """A model's three classifiers over every dataset."""
+
+    zeroshot: AcrossDatasets = meaning("the zero-shot classifiers chosen on each dataset's train images")
+    probe: AcrossDatasets = meaning("the linear probes")
+    logreg: AcrossDatasets = meaning("the logistic probes")
+
+    def of(self, classifier: str) -> AcrossDatasets:
+        """A classifier's entry by its key (one of scores.CLASSIFIERS)."""
+        return {"zeroshot": self.zeroshot, "probe": self.probe, "logreg": self.logreg}[classifier]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaderboardModel(Record):
+    """One model: what it is, its row on each dataset, and its standing over all of them."""
+
+    model: str = meaning("the model's short name (its key under params models)")
+    checkpoint: str = meaning("its checkpoint: a hub id or a local directory")
+    family: str = meaning("its family, e.g. hf_clip or hf_siglip")
+    parameters: int = meaning("parameters of the whole model (count)")
+    datasets: dict[str, PairRow] = meaning("the model on each dataset, in the params' order", keyed_by="dataset")
+    across_datasets: ClassifiersAcrossDatasets = meaning("mean top-1 and average rank over the datasets")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelComparison(Record):
-    """A model (A) against the leader (B), classifier by classifier, on the same test images."""
+    """A model (A) against a dataset's leader (B), classifier by classifier, on the dataset's test images."""
 
     zeroshot: PairedTest = meaning("their chosen zero-shot classifiers")
     probe: PairedTest = meaning("their linear probes")
@@ -67,16 +107,39 @@ class ModelComparison(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Leaderboard(Record):
-    """Every model of the params side by side."""
+class DatasetBoard(Record):
+    """One dataset: its test set, its leader and every other model against it."""
 
-    num_classes: int = meaning("classes of the subset, the same for every model (count)")
+    num_classes: int = meaning("classes of the dataset's subset, the same for every model (count)")
     num_test_images: int = meaning("test images, the same for every model (count)")
-    leader: str = meaning("the model with the best zero-shot test top-1 (each model's classifier chosen on its "
-                          "train images)")
-    models: list[LeaderboardRow] = meaning("one row per model, in the params' order")
-    vs_leader: dict[str, ModelComparison] = meaning("every other model against the leader", keyed_by="model")
+    leader: str = meaning("the model with the best zero-shot test top-1 on this dataset (each model's classifier "
+                          "chosen on its train images; the first in the params' order on a tie)")
+    vs_leader: dict[str, ModelComparison] = meaning("every other model against the leader (McNemar's exact test)",
+                                                    keyed_by="model")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairedBootstrap(Record):
+    """How the intervals over the datasets are drawn (the evaluation params)."""
+
+    resamples: int = meaning("bootstrap draws; each resamples every dataset's test images (count)")
+    confidence: float = meaning("coverage of the intervals, 0-1")
+    seed: int = meaning("seed of the first dataset's draws; dataset d (0-based, params order) draws with seed + d")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Leaderboard(Record):
+    """Every model of the params on every dataset of the params."""
+
+    leader: str = meaning("the model with the best zero-shot average rank (the higher mean zero-shot top-1 on a "
+                          "tie)")
+    interval: PairedBootstrap = meaning("how the intervals over the datasets are drawn")
+    models: list[LeaderboardModel] = meaning("one entry per model, in the params' order")
+    datasets: dict[str, DatasetBoard] = meaning("each dataset's test set and paired tests, in the params' order",
+                                                keyed_by="dataset")
 
 
 FILES = (MetricsFile(path="metrics/leaderboard.json", stage="leaderboard", record=Leaderboard,
-                     about="Every model side by side, each compared with the leader on the same test images."),)
+                     about="Every model on every dataset side by side: mean top-1 and average rank over the "
+                           "datasets with paired bootstrap intervals, and each dataset's paired tests against its "
+                           "leader."),)

@@ -204,7 +204,7 @@ def plot_per_class(m: ModelResults, figures: Path) -> None:
 
 
 def draw_figures(m: ModelResults, figures: Path) -> set[str]:
-    """Draw every figure the loaded results (``results.load_results``) have the data for into ``figures``;
+    """Draw every figure the loaded results (``results.load_model_results``) have the data for into ``figures``;
     the names of those drawn. A figure whose data has gone is deleted, so it cannot linger."""
     errors = m.errors
     plots = {plot_prompts: True, plot_similarity: True, plot_probe_curve: True,

@@ -68,7 +68,7 @@ class ModelResults:
     errors: ErrorAnalysis | None  # None without any confusion file
 
 
-def load_results(metrics_dir: Path, fix: Callable[[str], str] | None = None) -> ModelResults:
+def load_model_results(metrics_dir: Path, fix: Callable[[str], str] | None = None) -> ModelResults:
     """Every metrics file of ``metrics_dir`` the report reads, and the errors (``analyse_errors``).
     ``fix(stage)`` says how to write again a damaged file that ``stage`` writes."""
     def read(name: str) -> Any:

@@ -1,0 +1,141 @@
+"""metrics/results.csv: every score of every (model, dataset) pair in one long table, one row per model, dataset,
+task, classifier (with its prompt, few-shot k and mixing weight where they apply) and metric, for pandas, a
+spreadsheet or a comparison with LAION's CLIP_benchmark, whose names it follows where it has them.
+
+Columns (``COLUMNS``): ``model`` (the short name), ``pretrained`` (the checkpoint: hub id or local directory),
+``dataset`` (the short name), ``task``, ``classifier``, ``prompt`` (a template's or ensemble's key in
+zeroshot.json), ``fewshot_k`` (labelled train images per class; -1 for every train image, as CLIP_benchmark's
+``--fewshot_k -1``), ``alpha`` (zsinit's mixing weight chosen on validation, mean over runs), ``metric``,
+``value``, and ``low`` and ``high`` (its bootstrap interval; empty where there is none).
+
+Tasks and classifiers (``TASKS``):
+
+- ``zeroshot_classification``: ``zeroshot`` (the classifier chosen on the train images: the headline),
+  ``template`` and ``ensemble`` (every one of zeroshot.json), ``dot_product`` (the chosen one scored by the raw
+  dot product; by cosine it is ``zeroshot``);
+- ``linear_probe``: ``probe`` (nn.Linear at the epoch chosen on validation), ``logreg`` (the CLIP paper's
+  logistic regression, C chosen on validation);
+- ``fewshot_linear_probe``: ``logreg`` on k images per class, mean over the seeded runs;
+- ``fewshot_zeroshot_init``: ``zsinit`` (the head trained from zero-shot) and ``zsinit_mix`` (its mix with
+  zero-shot), mean over the runs.
+
+Metrics: ``acc1``, ``acc5``, ``mean_per_class_recall`` (CLIP_benchmark's), ``macro_f1``, and for the three
+headline classifiers (zeroshot, probe, logreg) ``ece``, ``nll``, ``brier`` of their probabilities as predicted
+and ``ece_scaled``, ``nll_scaled``, ``brier_scaled`` after temperature scaling; few-shot rows have ``acc1``, the
+mean over the runs. Every value is the metrics file's, and the CSV writes it so that it reads back equal.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from clip_study.errors import BadFileError
+from clip_study.files import read_text
+from clip_study.metrics_files.scores import Calibration, RunsTop1, Scores, Shots
+from clip_study.reporting.pairs import PairMetrics
+
+COLUMNS = {"model": "string", "pretrained": "string", "dataset": "string", "task": "string",
+           "classifier": "string", "prompt": "string", "fewshot_k": "Int64", "alpha": "float64",
+           "metric": "string", "value": "float64", "low": "float64", "high": "float64"}
+"""The columns in order, with their pandas dtypes (``load_results``)."""
+TASKS = ("zeroshot_classification", "linear_probe", "fewshot_linear_probe", "fewshot_zeroshot_init")
+EVERY_TRAIN_IMAGE = -1
+"""fewshot_k of a curve's 'all' point, as CLIP_benchmark writes a probe on the whole train set."""
+FILE = "results.csv"
+
+Row = dict[str, Any]
+
+
+def _metric(name: str, value: float, low: float | None = None, high: float | None = None) -> Row:
+    return {"metric": name, "value": value, "low": low, "high": high}
+
+
+def score_metrics(scores: Scores) -> list[Row]:
+    """A classifier's test scores, top-1 and macro-F1 with their intervals."""
+    return [_metric("acc1", scores.top1, scores.top1_low, scores.top1_high), _metric("acc5", scores.top5),
+            _metric("mean_per_class_recall", scores.mean_per_class_recall),
+            _metric("macro_f1", scores.macro_f1, scores.macro_f1_low, scores.macro_f1_high)]
+
+
+def calibration_metrics(calibration: Calibration) -> list[Row]:
+    """ECE, NLL and Brier as predicted, then after temperature scaling (``_scaled``)."""
+    return [_metric(f"{name}{suffix}", getattr(scores, name))
+            for suffix, scores in (("", calibration.before), ("_scaled", calibration.after))
+            for name in ("ece", "nll", "brier")]
+
+
+def runs_metrics(runs: RunsTop1) -> list[Row]:
+    """Top-1 over seeded runs: the mean, with the interval of the mean."""
+    return [_metric("acc1", runs.mean_top1, runs.top1_low, runs.top1_high)]
+
+
+def fewshot_k(shots: Shots) -> int:
+    return EVERY_TRAIN_IMAGE if shots.label == "all" else shots.k
+
+
+def pair_rows(model: str, dataset: str, pair: PairMetrics) -> list[Row]:
+    """Every row of one model on one dataset, in the table's order: tasks as ``TASKS``, then each file's order."""
+    rows: list[Row] = []
+
+    def add(task: str, classifier: str, metrics: list[Row], prompt: str | None = None, k: int | None = None,
+            alpha: float | None = None) -> None:
+        rows.extend({"model": model, "pretrained": pair.extract.checkpoint, "dataset": dataset, "task": task,
+                     "classifier": classifier, "prompt": prompt, "fewshot_k": k, "alpha": alpha, **metric}
+                    for metric in metrics)
+
+    zeroshot = pair.zeroshot
+    chosen = zeroshot.results()[zeroshot.best].test
+    add("zeroshot_classification", "zeroshot", score_metrics(chosen) + calibration_metrics(zeroshot.calibration),
+        prompt=zeroshot.best)
+    for key, template in zeroshot.templates.items():
+        add("zeroshot_classification", "template", score_metrics(template.scores.test), prompt=key)
+    for key, ensemble in (zeroshot.ensembles or {}).items():
+        add("zeroshot_classification", "ensemble", score_metrics(ensemble.scores.test), prompt=key)
+    add("zeroshot_classification", "dot_product", score_metrics(pair.similarity.dot.test),
+        prompt=pair.similarity.template)
+    for key, probe in (("probe", pair.probe), ("logreg", pair.logreg)):
+        add("linear_probe", key, score_metrics(probe.test) + calibration_metrics(probe.calibration))
+    for point in pair.fewshot.curve:
+        add("fewshot_linear_probe", "logreg", runs_metrics(point.test), k=fewshot_k(point.shots))
+    for point in pair.zsinit.curve if pair.zsinit else ():
+        k = fewshot_k(point.shots)
+        add("fewshot_zeroshot_init", "zsinit", runs_metrics(point.init), k=k)
+        add("fewshot_zeroshot_init", "zsinit_mix", runs_metrics(point.mix), k=k, alpha=point.mix.mean_alpha)
+    return rows
+
+
+def results_table(pairs: dict[tuple[str, str], PairMetrics]) -> pd.DataFrame:
+    """The table of every (model, dataset) pair, in the order of ``pairs`` (the params' models, then datasets)."""
+    rows = [row for (model, dataset), pair in pairs.items() for row in pair_rows(model, dataset, pair)]
+    return pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
+
+
+def write_results(table: pd.DataFrame, path: str | Path) -> None:
+    """The table as CSV: floats as Python's repr, the shortest text that reads back as the same number; empty
+    cells where there is no value."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False, na_rep="", lineterminator="\n")
+
+
+def _float(text: str) -> float:
+    """A float cell read exactly (Python's parser, whatever pandas' version defaults to); empty: NaN."""
+    return float(text) if text else math.nan
+
+
+def load_results(folder: str | Path) -> pd.DataFrame:
+    """The results table of a metrics folder (``<folder>/results.csv``, e.g. ``load_results("demo/metrics")``)
+    as written: ``COLUMNS``' dtypes, strings and fewshot_k missing as <NA>, floats as NaN."""
+    path = Path(folder) / FILE
+    fix = "rebuild it with `dvc repro leaderboard`"
+    floats = [name for name, dtype in COLUMNS.items() if dtype == "float64"]
+    table = pd.read_csv(io.StringIO(read_text(path, fix=fix)), keep_default_na=False, na_values=[""],
+                        dtype={name: dtype for name, dtype in COLUMNS.items() if name not in floats},
+                        converters={name: _float for name in floats})
+    if list(table.columns) != list(COLUMNS):
+        raise BadFileError(path, f"has the columns {', '.join(table.columns)}, not {', '.join(COLUMNS)}", fix)
+    return table.astype(COLUMNS)
