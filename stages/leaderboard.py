@@ -13,6 +13,7 @@ from typing import Callable
 from clip_study.files import load_npz, write_json
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import load_params, section
+from clip_study.pipeline.sections.datasets import DATASETS
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.models import MODELS
 from clip_study.pipeline.stage import parse_args, rebuild, run
@@ -35,9 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"metrics_dir": "metrics/models", "predictions": "data/predictions",
                                 "out": "metrics/leaderboard.json", "results": "metrics/results.csv",
                                 "report": "metrics/report.md", "figures": "metrics/figures"}, argv)
-    params = load_params(args.params, MODELS, EVALUATION)
+    params = load_params(args.params, MODELS, DATASETS, EVALUATION)
     models = list(section(params, "models"))
-    datasets = list(section(params, "datasets"))  # unchecked until the datasets section is defined
+    datasets = list(section(params, "datasets"))
     metrics_dir, predictions_dir = Path(args.metrics_dir), Path(args.predictions)
     pairs = {model: {dataset: read_pair(metrics_dir / model / dataset, fix=rebuild_pair(model, dataset))
                      for dataset in datasets} for model in models}
