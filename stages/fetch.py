@@ -33,6 +33,14 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+def warn_each(lines: list[str], rest: str) -> None:
+    """A warning per line, the first WARNING_LINES of them, then how many more (``rest``: what they are)."""
+    for line in lines[:WARNING_LINES]:
+        warn(line)
+    if len(lines) > WARNING_LINES:
+        warn(f"... and {len(lines) - WARNING_LINES} {rest}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"out": REQUIRED, "templates": REQUIRED, "metrics": REQUIRED}, argv, per_dataset=True)
     short, params = named_entry(load_params(args.params, DATASETS), "datasets", args.dataset)  # checked
@@ -43,18 +51,10 @@ def main(argv: list[str] | None = None) -> None:
 
     with for_param(f"{key}.source"):
         source = sources.load_source(str(params["source"]), str(params["split"]))
-    for class_id in source.empty_classes:
-        warn(f"class folder '{class_id}' has no image files: left out")
-    if source.ignored_files:
-        warn(f"ignored {len(source.ignored_files)} file(s) without an image suffix or outside the class folders "
-             f"(e.g. {source.ignored_files[0]})")
     if source.damaged and policy == "fail":
         raise UserError(f"{key}.on_bad_image is 'fail' and {source.damaged[0]}; download or rebuild the shard, "
                         f"or set {key}.on_bad_image: skip")
-    for line in source.damaged[:WARNING_LINES]:
-        warn(f"skipped {line}")
-    if len(source.damaged) > WARNING_LINES:
-        warn(f"... and {len(source.damaged) - WARNING_LINES} more damaged shards or samples skipped")
+    warn_each(source.warnings(), "more damaged shards or samples skipped")
     available = list(dict.fromkeys(example.class_id for example in source.examples))
     with for_param(f"{key}.class_names"):
         names = subset.class_names(available, params["class_names"])
@@ -71,11 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         example, problem = bad[0]
         raise UserError(f"{key}.on_bad_image is 'fail' and image {example.where()} (class '{example.class_id}') "
                         f"is {problem}; replace or remove it, or set {key}.on_bad_image: skip")
-    for example, problem in bad[:WARNING_LINES]:
-        warn(f"skipped image {example.where()} (class '{example.class_id}'): {problem}")
-    if len(bad) > WARNING_LINES:
-        warn(f"... and {len(bad) - WARNING_LINES} more bad images skipped ({len(bad)} in all, counted by reason "
-             f"and class in {args.metrics})")
+    warn_each([f"skipped image {example.where()} (class '{example.class_id}'): {problem}" for example, problem in bad],
+              f"more bad images skipped ({len(bad)} in all, counted by reason and class in {args.metrics})")
     bad_per_class = Counter(example.class_id for example, _ in bad)
 
     count = Counter(example.class_id for example in usable)

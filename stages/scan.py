@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     dataset, names = str(params["source"]), params["class_names"]
     with for_param(f"datasets.{short}.source"):
         folder = sources.is_folder(dataset)
-        shards = folder and webdataset.is_webdataset(Path(dataset))
+        shards = folder and sources.is_webdataset(Path(dataset))
         parquet = folder and not shards and sources.is_parquet_folder(Path(dataset))
         listing = sources.folder_listing(Path(dataset)) if folder and not (parquet or shards) else None
         files = sources.files_listing(Path(dataset)) if parquet else None

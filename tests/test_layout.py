@@ -37,8 +37,8 @@ def test_every_stage_depends_on_exactly_the_project_files_it_runs(dvc_yaml):
 
 def test_a_dep_missing_from_dvc_yaml_or_one_too_many_is_put_right():
     text = PIPELINES[0].read_text()
-    planted = text.replace("        - clip_study/data/subset.py\n", "", 1)  # extract's, the first per-model stage
-    planted = planted.replace("      - stages/fetch.py\n", "      - stages/fetch.py\n      - clip_study/models/encoding.py\n")
+    planted = text.replace("      - clip_study/data/subset.py\n", "", 1)  # extract's, the first per-pair stage
+    planted = planted.replace("        - stages/fetch.py\n", "        - stages/fetch.py\n        - clip_study/models/encoding.py\n")
     assert planted.count("\n") == text.count("\n")
     assert with_code_deps(planted, PIPELINES[0]) == text
 
@@ -69,7 +69,7 @@ def test_no_edit_of_the_evaluation_or_reporting_code_reruns_a_heavy_stage(dvc_ya
             assert not HEAVY & set(stages), f"an edit to {module} reruns {sorted(HEAVY & set(stages))}"
     checks = {module.removeprefix("clip_study/pipeline/sections/").removesuffix(".py"): set(stages)
               for module, stages in rerun.items() if module.startswith("clip_study/pipeline/sections/")}
-    reads = {"scan": {"data"}, "fetch": {"data"}, "extract": {"models", "model", "extract"}, "generate": {"generate"},
+    reads = {"scan": {"datasets"}, "fetch": {"datasets"}, "extract": {"models", "model", "extract"}, "generate": {"generate"},
              "pretrain": {"pretrain"}}  # a heavy stage depends on the checks of the sections it reads, no other
     for stage, sections in reads.items():
         if stage in yaml.safe_load(dvc_yaml.read_text())["stages"]:
@@ -106,7 +106,7 @@ def path_options(module_name_: str) -> dict[str, str | None]:
 
     module, declared = importlib.import_module(module_name_), {}
 
-    def record(description, paths, argv=None, per_model=False):
+    def record(description, paths, argv=None, per_model=False, per_dataset=False):
         declared.update(paths)
         raise Declared
 
@@ -233,5 +233,6 @@ def test_an_edit_to_the_calibration_or_the_zeroshot_checks_reruns_no_heavy_stage
         file.write("\n# an edit\n")
     changed = changed_stages(repo / "demo")
     print(f"dvc status after an edit to {edited}: {sorted(changed)}")
-    assert "zeroshot@clip" in changed and "zeroshot@siglip" in changed
+    assert {f"zeroshot@{model}-{dataset}" for model in ("clip", "siglip") for dataset in ("shapes", "shape_only")} \
+        <= set(changed)
     assert not {stage.split("@")[0] for stage in changed} & HEAVY, sorted(changed)

@@ -21,6 +21,7 @@ from clip_study.metrics_files.scores import CLASSIFIERS
 from clip_study.pipeline.stage import rebuild
 from clip_study.reporting.leaderboard import shared_labels
 from stages import leaderboard as stage
+from tests.conftest import one_dataset
 from tools.imports import ROOT
 
 DEMO_MODELS = ROOT / "demo" / "metrics" / "models"
@@ -89,7 +90,7 @@ def study(tmp_path_factory):
             predictions[model, dataset] = predictions_of(hits, orders[dataset], labels)
             save_npz(root / "data" / "predictions" / model / f"{dataset}.npz", **predictions[model, dataset])
     params = {"models": {model: {"name": f"data/checkpoints/{model}", "family": f"hf_{model}"} for model in MODELS},
-              "datasets": {dataset: {} for dataset in DATASETS},
+              "datasets": {dataset: one_dataset(f"data/{dataset}", dataset)[dataset] for dataset in DATASETS},
               "evaluation": {"val_fraction": 0.2, "resamples": BOOTSTRAP.resamples,
                              "confidence": BOOTSTRAP.confidence, "seed": BOOTSTRAP.seed, "calibration_bins": 15}}
     (root / "params.yaml").write_text(json.dumps(params))  # JSON is YAML

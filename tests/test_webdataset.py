@@ -13,6 +13,7 @@ import pytest
 
 from clip_study.data import sources, subset, webdataset
 from clip_study.data.webdataset import WebdatasetTable
+from clip_study.data.webdataset_writer import write_webdataset
 from clip_study.errors import BadFileError, UserError
 from tests.test_images import corrupt_png, encoded, noise
 
@@ -33,7 +34,7 @@ def image_folder(root: Path, per_class: int = 6) -> Path:
 def dataset(tmp_path) -> tuple[Path, Path]:
     """(image folder, its webdataset: split 'test', 4 samples a shard, so 5 shards for 18 images)."""
     folder = image_folder(tmp_path / "images")
-    assert webdataset.write_webdataset(folder, tmp_path / "wds", "test", samples_per_shard=4) == 5
+    assert write_webdataset(folder, tmp_path / "wds", "test", samples_per_shard=4) == 5
     return folder, tmp_path / "wds"
 
 
@@ -61,7 +62,7 @@ def test_a_webdataset_reads_as_the_image_folder_it_was_written_from(dataset, tmp
     folder, root = dataset
     assert (root / "classnames.txt").read_text() == "cat\ndog\nred fox\n"
     assert (root / "test" / "nshards.txt").read_text() == "5\n"
-    assert webdataset.is_webdataset(root) and not webdataset.is_webdataset(folder)
+    assert sources.is_webdataset(root) and not sources.is_webdataset(folder)
     from_folder, from_shards = sources.load_source(str(folder), "ignored"), sources.load_source(str(root), "test")
     names = subset.class_names([e.class_id for e in from_folder.examples])
     assert [e.class_id for e in from_shards.examples] == [names[e.class_id] for e in from_folder.examples]
@@ -72,11 +73,11 @@ def test_a_webdataset_reads_as_the_image_folder_it_was_written_from(dataset, tmp
     assert table.labels().tolist() == [0] * 6 + [1] * 6 + [2] * 6
     assert [row for row, _, _ in table.images([1, 8, 17])] == [1, 8, 17]
     assert table.read(8) == from_folder.examples[8].path.read_bytes()
-    webdataset.write_webdataset(folder, tmp_path / "again", "test", samples_per_shard=4)
+    write_webdataset(folder, tmp_path / "again", "test", samples_per_shard=4)
     assert all((root / "test" / f"{k}.tar").read_bytes() == (tmp_path / "again" / "test" / f"{k}.tar").read_bytes()
                for k in range(5))  # the same folder gives the same shards
     with pytest.raises(UserError, match="already holds webdataset shards"):
-        webdataset.write_webdataset(folder, root, "test")
+        write_webdataset(folder, root, "test")
 
 
 def test_shards_are_streamed_in_flat_memory_in_numeric_order(tmp_path):
@@ -198,7 +199,7 @@ def test_the_layout_is_told_apart_and_its_metadata_checked(dataset, tmp_path):
     write_tar(folder / "cat" / "0.tar", [])
     (folder / "shards").mkdir()
     write_tar(folder / "shards" / "0.tar", [])
-    assert not webdataset.is_webdataset(folder)  # class folders of images: an image folder with stray tars
+    assert not sources.is_webdataset(folder)  # class folders of images: an image folder with stray tars
     assert webdataset.classnames_path(root) == root / "classnames.txt"
     with pytest.raises(UserError, match=r"has no split 'valid' \(it has \['test'\]\); choose one"):
         sources.load_source(str(root), "valid")

@@ -74,6 +74,13 @@ class Source:
     # one line each naming the shard and the sample or member; their images are not among the examples
     damaged: list[str] = field(default_factory=list)
 
+    def warnings(self) -> list[str]:
+        """What was set aside, one line each: empty class folders, ignored files (one line for all), damage."""
+        ignored = [f"ignored {len(self.ignored_files)} file(s) without an image suffix or outside the class "
+                   f"folders (e.g. {self.ignored_files[0]})"] if self.ignored_files else []
+        return ([f"class folder '{class_id}' has no image files: left out" for class_id in self.empty_classes]
+                + ignored + [f"skipped {line}" for line in self.damaged])
+
 
 def is_folder(dataset: str) -> bool:
     """Whether ``dataset`` names a local folder (else it must be a hub id)."""
@@ -95,7 +102,7 @@ def load_source(dataset: str, split: str) -> Source:
     """All examples of a local image folder, of one split of a local parquet or webdataset folder, or of a
     hub dataset."""
     if is_folder(dataset):
-        if webdataset.is_webdataset(Path(dataset)):
+        if is_webdataset(Path(dataset)):
             table = webdataset.WebdatasetTable(Path(dataset), split)
             return Source(table_examples(table), damaged=table.damaged,
                           templates=webdataset.dataset_templates(Path(dataset)))
@@ -111,6 +118,13 @@ def is_parquet_folder(root: Path) -> bool:
     if any(holds_image(Path(folder.path)) for folder in _visible(root) if folder.is_dir()):
         return False
     return bool(tables.data_files(root))
+
+
+def is_webdataset(root: Path) -> bool:
+    """Whether ``root`` is in CLIP_benchmark's webdataset layout: a split folder of shards and no class folder of
+    images (an image folder that holds a tar stays an image folder)."""
+    return webdataset.has_shards(root) and not any(
+        holds_image(Path(entry.path)) for entry in _visible(root) if entry.is_dir())
 
 
 def holds_image(folder: Path) -> bool:

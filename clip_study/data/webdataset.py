@@ -28,7 +28,6 @@ bytes that do not decode are not damage here: checking images is the caller's (`
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import string
@@ -41,7 +40,6 @@ import numpy as np
 
 from clip_study.data.tables import Table
 from clip_study.errors import BadFileError, UserError, shown
-from clip_study.evaluation.prompts import check_templates
 from clip_study.files import read_bytes, read_text
 
 CLASSNAMES = "classnames.txt"
@@ -65,16 +63,13 @@ def split_names(root: Path) -> list[str]:
     return [folder.name for folder in folders if (folder / NSHARDS).is_file() or (folder / "0.tar").is_file()]
 
 
-def is_webdataset(root: Path) -> bool:
-    """Whether ``root`` is in the webdataset layout: a split folder of shards (``<root>/<split>/0.tar`` or
-    ``nshards.txt``) and no class sub-folder of images (an image folder that holds a tar stays one)."""
-    from clip_study.data.sources import holds_image  # sources dispatches to this module
-
-    return bool(split_names(root)) and not any(
-        holds_image(entry) for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+def has_shards(root: Path) -> bool:
+    """Whether ``root`` holds a split folder of shards (``<root>/<split>/0.tar`` or ``nshards.txt``): the
+    webdataset layout, unless it also holds class folders of images (``sources.is_webdataset`` asks both)."""
+    return bool(split_names(root))
 
 
-def _tar_files(folder: Path) -> list[Path]:
+def tar_files(folder: Path) -> list[Path]:
     """The visible ``*.tar`` files of ``folder``: numbered ones (0.tar, 00001.tar) in numeric order, then others
     by name."""
     try:
@@ -99,7 +94,7 @@ def shard_files(root: Path, split: str) -> list[Path]:
             raise BadFileError(folder / NSHARDS, f"holds {shown(text)}, not a number of shards (1 or more)",
                                "write the number of <n>.tar shards of the split")
         return [folder / f"{index}.tar" for index in range(int(text))]
-    shards = _tar_files(folder)
+    shards = tar_files(folder)
     if not shards:
         raise UserError(f"split folder {folder} holds no *.tar shards and no {NSHARDS}; "
                         "give a webdataset split (0.tar, 1.tar, ...)")
@@ -149,8 +144,7 @@ def dataset_templates(root: Path) -> list[str] | None:
                 raise BadFileError(path, f"line {number}: {shown(line.strip())} {error}", TEMPLATES_FIX) from error
     if not templates:
         raise BadFileError(path, "holds no templates", TEMPLATES_FIX)
-    check_templates(templates, str(path))
-    return templates
+    return templates  # checked where they are used (zeroshot), so that fetch does not depend on the prompt code
 
 
 def project_template(template: str) -> str:
@@ -415,60 +409,3 @@ def shards_listing(root: Path, split: str) -> dict[str, dict[str, Any]]:
         if stat is not None:  # a missing shard appears in the listing when it arrives
             listing[shard.relative_to(root).as_posix()] = {"bytes": stat[0], "mtime_ns": stat[1]}
     return listing
-
-
-def write_webdataset(folder: Path, root: Path, split: str, samples_per_shard: int = 10_000,
-                     templates: list[str] | None = None) -> int:
-    """Write an image folder (one sub-folder per class) as split ``split`` of a webdataset folder ``root``
-    that CLIP_benchmark and this project read; returns the number of shards.
-
-    Class i is the i-th class folder with images in sorted order, named by its folder name with '_' as
-    spaces (``classnames.txt``); the samples follow the folder scan's order, keyed s0000000, s0000001, ...;
-    each image's bytes are copied unchanged (its extension: the file's suffix, .webp/.png/.jpg/.jpeg only)
-    and are not decoded (a bad image stays bad, for fetch to report). ``templates`` (this project's '{}'
-    form) are written as the dataset's own."""
-    from clip_study.data.sources import scan_folder
-
-    if samples_per_shard < 1:
-        raise UserError(f"samples_per_shard is {samples_per_shard}; give 1 or more")
-    examples = scan_folder(folder).examples
-    for example in examples:
-        if example.suffix().lstrip(".") not in IMAGE_EXTENSIONS:
-            raise UserError(f"image {example.path} is a {example.suffix()} file; the webdataset layout holds "
-                            ".webp, .png, .jpg and .jpeg images: convert it or move it out of the folder")
-    out = root / split
-    if out.exists() and (_tar_files(out) or (out / NSHARDS).exists()):
-        raise UserError(f"{out} already holds webdataset shards; remove it or choose another split")
-    classes = list(dict.fromkeys(example.class_id for example in examples))
-    names = [class_id.replace("_", " ") for class_id in classes]
-    if len(set(names)) < len(names):
-        twins = sorted(c for c in classes if names.count(c.replace("_", " ")) > 1)
-        raise UserError(f"class folders {twins} of {folder} get the same class name ('_' is a space); rename one")
-    written = read_classnames(root)
-    if written is not None and written != names:
-        raise UserError(f"{root / CLASSNAMES} lists other classes than {folder}; write each split of one "
-                        "dataset from folders with the same class folders, or use another root")
-    out.mkdir(parents=True, exist_ok=True)
-    (root / CLASSNAMES).write_text("".join(f"{name}\n" for name in names))
-    if templates is not None:
-        check_templates(templates)
-        (root / TEMPLATES).write_text("".join(f"{benchmark_template(t)}\n" for t in templates))
-    label_of = {class_id: label for label, class_id in enumerate(classes)}
-    width = max(KEY_DIGITS, len(str(len(examples) - 1)))
-    shards = (len(examples) + samples_per_shard - 1) // samples_per_shard
-    for index in range(shards):
-        with tarfile.open(out / f"{index}.tar", "w", format=tarfile.PAX_FORMAT) as tar:
-            for number in range(index * samples_per_shard, min((index + 1) * samples_per_shard, len(examples))):
-                example = examples[number]
-                key = f"s{number:0{width}d}"
-                _add(tar, f"{key}.{CLASS_EXTENSION}", str(label_of[example.class_id]).encode())
-                _add(tar, f"{key}{example.suffix()}", read_bytes(example.path, "replace or remove the image"))
-    (out / NSHARDS).write_text(f"{shards}\n")
-    return shards
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    """Add a file member with fixed metadata: the same folder gives the same shards, byte for byte."""
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o644, 0
-    tar.addfile(info, io.BytesIO(data))
