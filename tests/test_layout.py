@@ -236,3 +236,26 @@ def test_an_edit_to_the_calibration_or_the_zeroshot_checks_reruns_no_heavy_stage
     assert {f"zeroshot@{model}-{dataset}" for model in ("clip", "siglip") for dataset in ("shapes", "shape_only")} \
         <= set(changed)
     assert not {stage.split("@")[0] for stage in changed} & HEAVY, sorted(changed)
+
+
+@pytest.mark.parametrize("added", ["dataset", "model"])
+def test_adding_a_dataset_or_a_model_reruns_its_own_stages_and_the_leaderboard_only(tmp_path, added):
+    """A new entry of params datasets (or models) makes new stages of its own (fetch@<dataset>, every
+    <stage>@<model>-<dataset> of it) and changes the leaderboard's params: nothing else of the demo reruns."""
+    repo = project_copy(tmp_path, "demo/dvc.yaml", "demo/params.yaml", "demo/dvc.lock")
+    params = yaml.safe_load((repo / "demo" / "params.yaml").read_text())
+    if added == "dataset":
+        new = "shapes_again"
+        params["datasets"][new] = dict(params["datasets"]["shape_only"])
+    else:
+        new = "clip_again"  # the demo's checkpoints are data/checkpoints/<model>, made by pretrain@<model>
+        params["models"][new] = {"name": f"data/checkpoints/{new}", "family": "hf_clip"}
+    (repo / "demo" / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = set(changed_stages(repo / "demo"))
+    own = {stage for stage in changed
+           if stage.split("@")[-1] == new or stage.endswith(f"-{new}") or stage.split("@")[-1].startswith(f"{new}-")}
+    print(f"dvc status after adding {added} {new}: {sorted(changed)}")
+    assert changed - own == {"leaderboard"}, sorted(changed - own)
+    stages = {stage.split("@")[0] for stage in own}
+    assert {"extract", "zeroshot", "probe", "logreg", "summary", "report"} <= stages
+    assert ("fetch" in stages) == (added == "dataset") and ("pretrain" in stages) == (added == "model")
