@@ -78,7 +78,7 @@ def pipeline_run(tmp_path_factory, tiny_clip_dir, long_text_siglip_dir, shape_fo
     """The main pipeline run once with `dvc repro` in a fresh git + DVC repo, on two tiny models (a CLIP and a
     SigLIP) and 6 shape classes; returns the repo and the stages that ran."""
     repo = project_copy(tmp_path_factory.mktemp("repo"), "dvc.yaml", "params.yaml", "data/.gitignore")
-    set_params(repo, data__dataset=str(shape_folder), data__classes=6, data__test_size=0.5,
+    set_params(repo, datasets=one_dataset(str(shape_folder), classes=6, test_size=0.5),
                models={"clip": {"name": str(tiny_clip_dir), "family": "auto"},
                        "siglip": {"name": str(long_text_siglip_dir), "family": "hf_siglip"}}, model__device="cpu",
                extract__batch_size=5,

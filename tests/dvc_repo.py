@@ -12,6 +12,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_MODELS = ("clip", "siglip")  # the models of the pipeline_run fixture (conftest.py)
+PIPELINE_DATASET = "shapes"  # its one dataset
 
 
 def run(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -47,14 +48,19 @@ def set_params(repo: Path, file: str = "params.yaml", **changes) -> None:
     (repo / file).write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def metrics(repo: Path, name: str, folder: str = "metrics", model: str | None = None):
-    """A metrics file, a model's (``metrics/models/<model>/``) when ``model`` is given."""
-    return json.loads((repo / folder / ("models/" + model if model else "") / name).read_text())
+def metrics(repo: Path, name: str, folder: str = "metrics", model: str | None = None, dataset: str = PIPELINE_DATASET):
+    """A metrics file, a (model, dataset) pair's (``metrics/models/<model>/<dataset>/``) when ``model`` is given."""
+    return json.loads((repo / folder / (f"models/{model}/{dataset}" if model else "") / name).read_text())
 
 
 def per_model(models, *stages: str) -> set[str]:
-    """DVC's names of per-model stages: ``per_model(["clip"], "extract")`` -> {"extract@clip"}."""
+    """DVC's names of per-model stages: ``per_model(["clip"], "pretrain")`` -> {"pretrain@clip"}."""
     return {f"{stage}@{model}" for stage in stages for model in ([models] if isinstance(models, str) else models)}
+
+
+def per_pair(models, *stages: str, datasets=(PIPELINE_DATASET,)) -> set[str]:
+    """DVC's names of per-(model, dataset) stages: ``per_pair(["clip"], "extract")`` -> {"extract@clip-shapes"}."""
+    return {f"{name}-{dataset}" for name in per_model(models, *stages) for dataset in datasets}
 
 
 def project_copy(repo: Path, *files: str) -> Path:

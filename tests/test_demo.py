@@ -15,14 +15,15 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.dvc_repo import ROOT, commit, metrics, per_model, project_copy, repro, run, sh
+from tests.dvc_repo import ROOT, commit, metrics, per_model, per_pair, project_copy, repro, run, sh
 
 pytestmark = pytest.mark.slow  # runs the whole demo with dvc repro (pretraining included)
 
 DEMO_MODELS = ("clip", "siglip")  # demo/params.yaml: the same small model trained with either loss
-PER_MODEL = ("pretrain", "extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit",
-             "summary", "report")
-DEMO_STAGES = {"check", "generate", "fetch", *per_model(DEMO_MODELS, *PER_MODEL), "leaderboard"}
+DEMO_DATASETS = ("shapes", "shape_only")  # the 49 colour-shape classes; the 7 shapes alone
+PER_PAIR = ("extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "summary", "report")
+DEMO_STAGES = {"check", "generate", *per_model(DEMO_MODELS, "pretrain"), *(f"fetch@{d}" for d in DEMO_DATASETS),
+               *per_pair(DEMO_MODELS, *PER_PAIR, datasets=DEMO_DATASETS), "leaderboard"}
 LONG_TEMPLATE = "beneath_the_fading_sunset_the_etc"
 
 
@@ -33,9 +34,9 @@ def demo(tmp_path_factory):
     return repo, repro(repo / "demo")
 
 
-def demo_metrics(demo, name, model="clip"):
-    """A metrics file of one of the demo's models (``model=None``: one of the whole study's)."""
-    return metrics(demo[0], name, folder="demo/metrics", model=model)
+def demo_metrics(demo, name, model="clip", dataset="shapes"):
+    """A metrics file of one of the demo's pairs (``model=None``: one of the whole study's)."""
+    return metrics(demo[0], name, folder="demo/metrics", model=model, dataset=dataset)
 
 
 def test_demo_runs_every_stage(demo):
@@ -84,8 +85,8 @@ def structure(value):
                                   "per_class.json"])
 def test_demo_metrics_have_the_main_pipelines_structure(demo, pipeline_run, name):
     demo_side, main_side = demo_metrics(demo, name), metrics(pipeline_run[0], name, model="clip")
-    if name == "summary.json":  # keys under the model's name
-        demo_side, main_side = demo_side["clip"], main_side["clip"]
+    if name == "summary.json":  # keys under the model's and the dataset's names
+        demo_side, main_side = demo_side["clip"]["shapes"], main_side["clip"]["shapes"]
         assert set(demo_side.pop("heldout")) == {"seen", "held_out"}  # the demo's own
         for side in (demo_side, main_side):  # one entry per k, and k depends on the images per class
             assert list(side.pop("fewshot"))[-1] == "all" and list(side.pop("zsinit"))[-1] == "all"
@@ -94,7 +95,7 @@ def test_demo_metrics_have_the_main_pipelines_structure(demo, pipeline_run, name
 
 @pytest.mark.parametrize("model", DEMO_MODELS)
 def test_the_report_and_every_figure_it_references_exist(demo, model):
-    folder = demo[0] / "demo" / "metrics" / "models" / model
+    folder = demo[0] / "demo" / "metrics" / "models" / model / "shapes"
     report = (folder / "report.md").read_text()
     figures = re.findall(r"\]\((figures/[^)]+\.png)\)", report)
     assert len(figures) >= 7
@@ -105,21 +106,32 @@ def test_the_report_and_every_figure_it_references_exist(demo, model):
     assert f"{zeroshot['best_top1']:.4f}" in report
 
 
-def test_the_front_page_is_a_two_model_leaderboard(demo):
+def test_the_front_page_is_a_leaderboard_of_two_models_on_two_datasets(demo):
     folder = demo[0] / "demo" / "metrics"
     board, report = demo_metrics(demo, "leaderboard.json", None), (folder / "report.md").read_text()
-    assert [row["model"] for row in board["models"]] == list(DEMO_MODELS)
+    assert [row["model"] for row in board["models"]] == list(DEMO_MODELS) and list(board["datasets"]) == list(
+        DEMO_DATASETS)
     assert [row["family"] for row in board["models"]] == ["hf_clip", "hf_siglip"]
     for row in board["models"]:
-        assert row["zeroshot"]["top1"] == demo_metrics(demo, "zeroshot.json", row["model"])["best_top1"]
-        assert row["fewshot_16"]["top1"] == next(point["mean_top1"] for point in demo_metrics(
-            demo, "fewshot.json", row["model"])["curve"] if point["label"] == "16")
-        assert f"[{row['model']}](models/{row['model']}/report.md)" in report
-    other = next(model for model in DEMO_MODELS if model != board["leader"])
-    assert set(board["vs_leader"]) == {other} and f"**{other}** against the leader" in report
-    assert "contrastive softmax loss" in report and "sigmoid loss" in report  # what differs, in words
-    with Image.open(folder / "figures" / "leaderboard.png") as image:
+        for dataset in DEMO_DATASETS:
+            pair = row["datasets"][dataset]
+            assert pair["zeroshot"]["top1"] == demo_metrics(demo, "zeroshot.json", row["model"], dataset)["best_top1"]
+            assert pair["fewshot_16"]["top1"] == next(point["mean_top1"] for point in demo_metrics(
+                demo, "fewshot.json", row["model"], dataset)["curve"] if point["label"] == "16")
+            assert f"(models/{row['model']}/{dataset}/report.md)" in report
+        across = row["across_datasets"]["zeroshot"]
+        assert across["mean_top1_low"] <= across["mean_top1"] <= across["mean_top1_high"]
+        assert across["mean_top1"] == pytest.approx(
+            sum(row["datasets"][d]["zeroshot"]["top1"] for d in DEMO_DATASETS) / 2, abs=1e-6)
+    with Image.open(folder / "figures" / "heatmap.png") as image:
         assert image.format == "PNG"
+
+
+def test_the_second_dataset_has_its_own_class_space_and_no_held_out_class(demo):
+    for model in DEMO_MODELS:
+        heldout = demo_metrics(demo, "heldout.json", model, "shape_only")
+        assert heldout["num_classes"] == 7 and heldout["held_out_classes"] == [] and heldout["templates"] == {}
+        assert "heldout" not in demo_metrics(demo, "summary.json", model, "shape_only")[model]["shape_only"]
 
 
 def test_evaluation_depth_metrics_are_in_the_demo(demo):
@@ -137,7 +149,7 @@ def test_evaluation_depth_metrics_are_in_the_demo(demo):
     means = [row["mean_top1"] for row in fewshot["curve"]]
     assert means[0] < means[-1]  # more labels help
     assert fewshot["curve"][-1]["mean_top1"] == logreg["top1"]  # "all" is the logreg probe itself
-    summary = demo_metrics(demo, "summary.json")["clip"]
+    summary = demo_metrics(demo, "summary.json")["clip"]["shapes"]
     assert summary["fewshot_overtakes_at_k"] in [row["k"] for row in fewshot["curve"]] + [None]
     assert len(demo_metrics(demo, "confusion_zeroshot.json")) == zeroshot["num_test_images"]
 
@@ -217,10 +229,10 @@ def test_the_documented_sweeps_and_way_back_keep_every_output(demo, tmp_path):
     printed = [sh(folder, *as_run(words), env={"COLUMNS": "400"}) for words in sweeps]
 
     ran, table, diff = printed[0], printed[1], printed[5]
-    assert "Running stage 'probe@clip'" in ran and "Running stage 'extract" not in ran  # seconds, not a rerun
+    assert "Running stage 'probe@clip-shapes'" in ran and "Running stage 'extract" not in ran  # seconds, not a rerun
     assert "probe.lr" in table and "clip.probe.top1_low" in table and "siglip" not in table and "…" not in table
     assert max(len(line) for line in table.splitlines()) <= 160  # the docs' command fits a terminal
-    assert "Running stage 'probe@clip'" in printed[3] and "Running stage 'pretrain" not in printed[3]
+    assert "Running stage 'probe@clip-shapes'" in printed[3] and "Running stage 'pretrain" not in printed[3]
     assert re.search(r"clip\.zeroshot\.a_sketch_of_a\.top1\b", diff) and "clip.zsinit" in diff
     assert not re.search(r"\.probe\.top1\b", diff), diff  # the template sweep did not stack on probe.lr
     probe_sweep = re.search(r"Ran experiment\(s\): (\S+)", ran).group(1)
@@ -230,7 +242,7 @@ def test_the_documented_sweeps_and_way_back_keep_every_output(demo, tmp_path):
     plots = json.loads(sh(folder, sys.executable, "-m", "dvc", "plots", "show", "--json"))["data"]
     stages = yaml.safe_load((folder / "dvc.yaml").read_text())["stages"]
     declared = [plot for stage in stages.values() for plot in stage.get("do", stage).get("plots", [])]
-    assert len(plots) == len(declared) * len(DEMO_MODELS) > 0  # each model's plots, each drawn once
+    assert len(plots) == len(declared) * len(DEMO_MODELS) * len(DEMO_DATASETS) > 0  # each pair's, each drawn once
     for words in way_back:
         sh(folder, *as_run(words))
     assert file_digests(folder) == before  # every output present, each as the run before the sweeps made it
@@ -241,7 +253,7 @@ def test_the_documented_sweeps_and_way_back_keep_every_output(demo, tmp_path):
     done = run(folder, sys.executable, "-m", "dvc", "repro")
     assert done.returncode != 0 and "error: params.yaml: probe.epoch: unknown key; did you mean probe.epochs?" \
         in done.stderr and "are missing" not in done.stderr, done.stderr  # the project's message, not DVC's
-    assert (folder / "metrics" / "models" / "clip" / "probe.json").is_file()  # checked before any output was removed
+    assert (folder / "metrics" / "models" / "clip" / "shapes" / "probe.json").is_file()  # checked before any output was removed
 
     # why the docs do not give `git checkout -- . && dvc checkout`: with the foreign commit, it deletes work
     sh(repo, "git", "checkout", "--", ".")

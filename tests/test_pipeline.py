@@ -8,13 +8,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.dvc_repo import PIPELINE_MODELS as MODELS, commit, metrics, per_model, repro, set_params, sh
+from clip_study import load_results
+from tests.dvc_repo import PIPELINE_MODELS as MODELS, commit, metrics, per_pair, repro, set_params, sh
 
 pytestmark = pytest.mark.slow  # runs the main pipeline with dvc repro in a project copy
 
 PER_MODEL = ("extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary", "report")
-ALL_STAGES = {"check", "scan", "fetch", *per_model(MODELS, *PER_MODEL), "leaderboard"}
-ALWAYS_RUN = {"check", "scan"}  # always run: check reads the params file, scan lists the image folder (DVC cannot watch it)
+ALL_STAGES = {"check", "scan@shapes", "fetch@shapes", *per_pair(MODELS, *PER_MODEL), "leaderboard"}
+ALWAYS_RUN = {"check", "scan@shapes"}  # always run: check reads the params file, scan lists the image folder (DVC cannot watch it)
 CLIP = "clip"
 
 
@@ -57,7 +58,7 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
     assert probe["final"]["top1"] == curve[-1]["top1"] and probe["oracle_top1"] == max(r["top1"] for r in curve)
     assert probe["num_train_images"] == 12 and probe["num_classes"] == 6
 
-    summary = metrics(repo, "summary.json", model=CLIP)[CLIP]  # a DVC metrics file, keys under the model's name
+    summary = metrics(repo, "summary.json", model=CLIP)[CLIP]["shapes"]  # a DVC metrics file: keys under the pair
     assert summary["zeroshot_best"]["top1"] == zeroshot["best_top1"] and summary["probe"]["top1"] == probe["top1"]
     assert summary["zeroshot"] == {key: {name: result[name] for name in ("top1", "top1_low", "top1_high")}
                                    for key, result in results.items()}
@@ -65,7 +66,7 @@ def test_repro_runs_every_stage_and_writes_sane_metrics(pipeline_run):
     assert summary["p_value"]["probe_vs_zeroshot"] == paired["probe_vs_zeroshot"]["p_value"]
     assert summary["probe_minus_zeroshot"] == pytest.approx(probe["top1"] - zeroshot["best_top1"], abs=1e-6)
     assert all(isinstance(value, (int, float)) for value in flat_values(summary))
-    assert "| zero-shot, cosine |" in (repo / "metrics" / "models" / CLIP / "summary.md").read_text()
+    assert "| zero-shot, cosine |" in (repo / "metrics" / "models" / CLIP / "shapes" / "summary.md").read_text()
     assert repro(repo) == ALWAYS_RUN  # nothing changed, nothing else reruns
 
 
@@ -83,7 +84,7 @@ def test_the_same_params_give_byte_identical_metrics_and_outputs(pipeline_run, t
     assert data_hashes(second) == data_hashes(first)
     assert sh(second, "git", "status", "--porcelain") == ""
     for model in MODELS:
-        speed = metrics(second, f"{model}.json", folder="data/speed")
+        speed = metrics(second, f"{model}/shapes.json", folder="data/speed")
         assert speed["model"] == model and speed["images_encoded"] == 24 and speed["images_per_second"] > 0
 
 
@@ -109,21 +110,21 @@ def repo(pipeline_run):
 def test_a_template_change_reruns_only_the_text_side(repo):
     set_params(repo, zeroshot__templates=["a photo of a {}", "a drawing of a {}"])
     # no probe is refit but zsinit, which starts from the zero-shot weights
-    assert repro(repo) == ALWAYS_RUN | per_model(MODELS, "zeroshot", "similarity", "zsinit", "summary", "report") | {
+    assert repro(repo) == ALWAYS_RUN | per_pair(MODELS, "zeroshot", "similarity", "zsinit", "summary", "report") | {
         "leaderboard"}
     assert set(metrics(repo, "zeroshot.json", model=CLIP)["templates"]) == {"a_photo_of_a", "a_drawing_of_a"}
 
 
 def test_a_probe_change_reruns_only_probe_and_summary(repo):
     set_params(repo, probe__epochs=2)
-    assert repro(repo) == ALWAYS_RUN | per_model(MODELS, "probe", "summary", "report") | {"leaderboard"}
+    assert repro(repo) == ALWAYS_RUN | per_pair(MODELS, "probe", "summary", "report") | {"leaderboard"}
     assert len(metrics(repo, "probe_curve.json", model=CLIP)) == 2
 
 
 def test_a_model_change_reruns_only_that_models_stages(repo, other_clip_dir):
     siglip = metrics(repo, "summary.json", model="siglip")
     set_params(repo, models__clip__name=str(other_clip_dir))
-    assert repro(repo) == ALWAYS_RUN | per_model(CLIP, *PER_MODEL) | {"leaderboard"}
+    assert repro(repo) == ALWAYS_RUN | per_pair(CLIP, *PER_MODEL) | {"leaderboard"}
     assert metrics(repo, "summary.json", model="siglip") == siglip
     assert metrics(repo, "extract.json", model=CLIP)["checkpoint"] == str(other_clip_dir)
 
@@ -131,38 +132,43 @@ def test_a_model_change_reruns_only_that_models_stages(repo, other_clip_dir):
 def test_the_leaderboard_puts_the_models_side_by_side(repo):
     board = metrics(repo, "leaderboard.json")
     rows = {row["model"]: row for row in board["models"]}
-    assert list(rows) == list(MODELS) and board["num_test_images"] == 12
+    assert list(rows) == list(MODELS) and board["datasets"]["shapes"]["num_test_images"] == 12
     assert {rows[m]["family"] for m in MODELS} == {"hf_clip", "hf_siglip"}
     for model in MODELS:
-        summary = metrics(repo, "summary.json", model=model)[model]
-        row = rows[model]
+        summary = metrics(repo, "summary.json", model=model)[model]["shapes"]
+        row = rows[model]["datasets"]["shapes"]
         assert {key: row["zeroshot"][key] for key in ("top1", "top1_low", "top1_high")} == summary["zeroshot_best"]
         assert row["probe"] == summary["probe"] and row["logreg"] == summary["logreg"]
         assert row["fewshot_16"] is None  # the fixture's shots stop before 16
-        assert row["parameters"] > 0 and row["device"] == "cpu"
-    leader = max(MODELS, key=lambda m: rows[m]["zeroshot"]["top1"])
-    assert board["leader"] == leader and set(board["vs_leader"]) == set(MODELS) - {leader}
+        assert rows[model]["parameters"] > 0 and row["device"] == "cpu"
+        across = rows[model]["across_datasets"]["zeroshot"]  # one dataset: its mean is its top-1
+        assert across["mean_top1"] == pytest.approx(row["zeroshot"]["top1"], abs=1e-6)
+    leader = max(MODELS, key=lambda m: rows[m]["datasets"]["shapes"]["zeroshot"]["top1"])
+    assert board["datasets"]["shapes"]["leader"] == leader
+    assert set(board["datasets"]["shapes"]["vs_leader"]) == set(MODELS) - {leader}
     report = (repo / "metrics" / "report.md").read_text()
-    assert "## Leaderboard" in report and "[clip](models/clip/report.md)" in report and "hf_siglip" in report
-    assert (repo / "metrics" / "figures" / "leaderboard.png").stat().st_size > 0
+    assert "## Zero-shot" in report and "(models/clip/shapes/report.md)" in report and "hf_siglip" in report
+    assert (repo / "metrics" / "figures" / "heatmap.png").stat().st_size > 0
+    table = load_results(repo / "metrics")
+    assert set(table["model"]) == set(MODELS) and set(table["dataset"]) == {"shapes"}
 
 
 def test_prompt_sweep_with_dvc_exp_run(repo):
     commit(repo)
     out = sh(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", 'zeroshot.templates=["a {}","an image of a {}"]')
-    assert "Running stage 'zeroshot@clip'" in out and "Running stage 'extract" not in out
+    assert "Running stage 'zeroshot@clip-shapes'" in out and "Running stage 'extract" not in out
     shown = sh(repo, sys.executable, "-m", "dvc", "exp", "show", "--json")
     assert "an_image_of_a" in shown and "a_photo_of_a" in shown  # the experiment's and the baseline's keys
     diff = sh(repo, sys.executable, "-m", "dvc", "metrics", "diff", "--all")  # unchanged rows too
-    assert "clip.zeroshot.an_image_of_a" in diff  # each model's summary.json, keys under its short name
+    assert "clip.shapes.zeroshot.an_image_of_a" in diff  # each pair's summary.json, keys under model and dataset
     rows = [line.split()[1] for line in diff.splitlines() if "zeroshot.an_image_of_a." in line]
-    assert sorted(rows) == [f"{model}.zeroshot.an_image_of_a.{key}" for model in MODELS
+    assert sorted(rows) == [f"{model}.shapes.zeroshot.an_image_of_a.{key}" for model in MODELS
                             for key in ("top1", "top1_high", "top1_low")]  # each model's, side by side
 
 
 def test_an_evaluation_change_rescores_without_encoding_images(repo):
     set_params(repo, evaluation__resamples=200)
-    assert repro(repo) == ALWAYS_RUN | per_model(MODELS, "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit",
+    assert repro(repo) == ALWAYS_RUN | per_pair(MODELS, "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit",
                                            "summary", "report") | {"leaderboard"}
     assert metrics(repo, "zeroshot.json", model=CLIP)["interval"]["resamples"] == 200
 
@@ -170,13 +176,13 @@ def test_an_evaluation_change_rescores_without_encoding_images(repo):
 def test_fetch_reruns_when_the_image_folder_changes_and_only_then(repo, shape_folder, tmp_path):
     folder = tmp_path / "images"
     shutil.copytree(shape_folder, folder)
-    set_params(repo, data__dataset=str(folder))
-    assert repro(repo) == ALWAYS_RUN | {"fetch"}  # the same images: the same subset, so nothing after fetch reruns
+    set_params(repo, datasets__shapes__source=str(folder))
+    assert repro(repo) == ALWAYS_RUN | {"fetch@shapes"}  # the same images: the same subset, so nothing after fetch reruns
     assert repro(repo) == ALWAYS_RUN  # nothing touched
-    chosen = {c["id"] for c in json.loads((repo / "data" / "subset" / "classes.json").read_text())}
+    chosen = {c["id"] for c in json.loads((repo / "data" / "datasets" / "shapes" / "subset" / "classes.json").read_text())}
     other = next(f for f in sorted(folder.iterdir()) if f.name not in chosen)
     Image.new("RGB", (32, 32), "red").save(other / "new.png")
-    found = metrics(repo, "fetch.json")["images_found"]
-    assert repro(repo) == ALWAYS_RUN | {"fetch"}  # an image added to a class the subset leaves out
-    assert metrics(repo, "fetch.json")["images_found"] == found + 1
+    found = metrics(repo, "datasets/shapes/fetch.json")["images_found"]
+    assert repro(repo) == ALWAYS_RUN | {"fetch@shapes"}  # an image added to a class the subset leaves out
+    assert metrics(repo, "datasets/shapes/fetch.json")["images_found"] == found + 1
     assert repro(repo) == ALWAYS_RUN
