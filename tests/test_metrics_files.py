@@ -19,6 +19,7 @@ from clip_study.metrics_files.zeroshot import ZeroshotMetrics
 from tools.imports import ROOT, files_run_by
 
 DEMO_METRICS = ROOT / "demo" / "metrics"
+DEMO_DATASETS = ("shapes", "shape_only")
 DEMO_MODELS = ("clip", "siglip")
 DEFINITIONS = sorted(path.stem for path in (ROOT / "clip_study" / "metrics_files").glob("*.py")
                      if path.stem not in ("__init__", "record", "scores"))  # one module per stage
@@ -27,11 +28,12 @@ FILES: list[MetricsFile] = [file for name in DEFINITIONS
 
 
 def demo_paths(file: MetricsFile) -> list[Path]:
-    """The demo's committed copies of ``file`` (one per model for a model's file)."""
-    relative = file.path.removeprefix("metrics/")
-    if "<model>" not in relative:
-        return [DEMO_METRICS / relative]
-    return [DEMO_METRICS / relative.replace("<model>", model) for model in DEMO_MODELS]
+    """The demo's committed copies of ``file`` (one per model, dataset or pair for such a file)."""
+    relative = [file.path.removeprefix("metrics/")]
+    for name, values in (("<model>", DEMO_MODELS), ("<dataset>", DEMO_DATASETS)):
+        relative = [path.replace(name, value) for path in relative for value in values] if name in relative[0] \
+            else relative
+    return [DEMO_METRICS / path for path in relative]
 
 
 COMMITTED = [(file, path) for file in FILES for path in demo_paths(file)]
@@ -131,7 +133,7 @@ def test_an_optional_field_is_left_out_when_none_and_a_nullable_one_written_as_n
 
 
 def test_a_file_missing_a_field_names_the_file_the_field_and_the_fix(tmp_path):
-    zeroshot = json.loads((DEMO_METRICS / "models" / "clip" / "zeroshot.json").read_text())
+    zeroshot = json.loads((DEMO_METRICS / "models" / "clip" / "shapes" / "zeroshot.json").read_text())
     del zeroshot["calibration"]["after"]["nll"]
     path = tmp_path / "zeroshot.json"
     write_json(path, zeroshot)
@@ -148,14 +150,14 @@ def test_a_file_missing_a_field_names_the_file_the_field_and_the_fix(tmp_path):
 ])
 def test_a_file_of_another_shape_is_one_line_naming_it(tmp_path, change, problem):
     path = tmp_path / "zeroshot.json"
-    write_json(path, change(json.loads((DEMO_METRICS / "models" / "clip" / "zeroshot.json").read_text())))
+    write_json(path, change(json.loads((DEMO_METRICS / "models" / "clip" / "shapes" / "zeroshot.json").read_text())))
     with pytest.raises(BadFileError) as error:
         ZeroshotMetrics.from_json(read_json(path, fix="rebuild it"))
     assert str(error.value) == f"{path}: {problem}; rebuild it"
 
 
 def test_a_dict_from_the_library_in_another_shape_is_a_type_error():
-    calibration = json.loads((DEMO_METRICS / "models" / "clip" / "probe.json").read_text())["calibration"]
+    calibration = json.loads((DEMO_METRICS / "models" / "clip" / "shapes" / "probe.json").read_text())["calibration"]
     with pytest.raises(TypeError, match="has a field 'ece_scaled' that no Calibration has"):
         Calibration.from_json({**calibration, "ece_scaled": 0.1})
 

@@ -14,7 +14,7 @@ from clip_study.reporting.figures import plot_reliability, reliability_panels
 from clip_study.reporting.results import load_model_results
 from stages import report
 
-DEMO = Path(__file__).resolve().parent.parent / "demo" / "metrics" / "models" / "clip"  # the demo's CLIP
+DEMO = Path(__file__).resolve().parent.parent / "demo" / "metrics" / "models" / "clip" / "shapes"  # the demo's CLIP on its shapes
 REAL = ("zeroshot", "similarity", "probe", "probe_curve", "summary", "heldout")
 CLASSES = ["blue circle", "blue square", "red circle", "red square", "green star", "white cross"]
 CORRECT = [4, 3, 3, 2, 1, 4]  # of 4 test images per class; each mistake is predicted as the next class

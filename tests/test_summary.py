@@ -30,11 +30,11 @@ READS = {"zeroshot": ZeroshotMetrics, "similarity": SimilarityMetrics, "probe": 
 def test_the_demos_committed_metrics_give_its_committed_summary(model):
     """The summary stage's reading of the stages' files and writing of its own, on the demo's files (the paired
     tests need the test predictions, which are not committed: paired.json stands in for them)."""
-    folder = ROOT / "demo" / "metrics" / "models" / model
+    folder = ROOT / "demo" / "metrics" / "models" / model / "shapes"
     read = {name: record.from_json(read_json(folder / f"{name}.json")) for name, record in READS.items()}
     paired = PairedMetrics.from_json(read_json(folder / "paired.json"))
     summary = build_summary(paired=paired, **read)
-    assert json.dumps({model: summary.to_json()}, indent=2) + "\n" == (folder / "summary.json").read_text()
+    assert json.dumps({model: {"shapes": summary.to_json()}}, indent=2) + "\n" == (folder / "summary.json").read_text()
     table = summary_table(summary, read["zeroshot"], read["similarity"], read["probe"], read["logreg"],
                           read["fewshot"], paired, probe_budget=TRAINING_BUDGET)
     assert table == (folder / "summary.md").read_text()
@@ -48,7 +48,7 @@ def test_the_demos_committed_metrics_give_its_committed_summary(model):
 def test_where_the_few_shot_probe_overtakes_zero_shot_says_all_when_it_is_every_labelled_image(model, sentence):
     """The demo's SigLIP overtakes zero-shot only at the curve's last point, "all" (80: every labelled image per
     class), which is no k one chose; its CLIP at k = 16."""
-    folder = ROOT / "demo" / "metrics" / "models" / model
+    folder = ROOT / "demo" / "metrics" / "models" / model / "shapes"
     read = {name: record.from_json(read_json(folder / f"{name}.json")) for name, record in READS.items()}
     paired = PairedMetrics.from_json(read_json(folder / "paired.json"))
     summary = build_summary(paired=paired, **read)
@@ -73,7 +73,7 @@ UNDERTRAINED = "The probe ends below zero-shot while still improving"
 
 def demo_clip_summary_table(probe: ProbeMetrics | None = None) -> str:
     """The summary table of the demo's committed CLIP metrics, with ``probe`` in place of its probe."""
-    folder = ROOT / "demo" / "metrics" / "models" / "clip"
+    folder = ROOT / "demo" / "metrics" / "models" / "clip" / "shapes"
     read = {name: record.from_json(read_json(folder / f"{name}.json")) for name, record in READS.items()}
     read["probe"] = probe or read["probe"]
     paired = PairedMetrics.from_json(read_json(folder / "paired.json"))
@@ -89,7 +89,7 @@ def under_trained(probe: ProbeMetrics, top1: float) -> ProbeMetrics:
 def test_a_probe_below_zero_shot_still_improving_at_its_last_epoch_is_said_to_need_more_training():
     """The main params' probe (lr 1e-4, 10 epochs) on the demo's CLIP ends 0.31 below zero-shot, its validation
     top-1 still rising at epoch 10; the committed demo probe (50 epochs at lr 0.002) chose epoch 46 of 50."""
-    probe = ProbeMetrics.from_json(read_json(ROOT / "demo" / "metrics" / "models" / "clip" / "probe.json"))
+    probe = ProbeMetrics.from_json(read_json(ROOT / "demo" / "metrics" / "models" / "clip" / "shapes" / "probe.json"))
     assert (probe.chosen_epoch, probe.epochs) == (46, 50)  # converged: no sentence
     assert UNDERTRAINED not in demo_clip_summary_table()
     table = demo_clip_summary_table(under_trained(probe, top1=0.613265))
@@ -98,7 +98,7 @@ def test_a_probe_below_zero_shot_still_improving_at_its_last_epoch_is_said_to_ne
 
 
 def test_a_probe_still_improving_is_said_so_only_below_zero_shot_and_after_two_epochs_or_more():
-    probe = ProbeMetrics.from_json(read_json(ROOT / "demo" / "metrics" / "models" / "clip" / "probe.json"))
+    probe = ProbeMetrics.from_json(read_json(ROOT / "demo" / "metrics" / "models" / "clip" / "shapes" / "probe.json"))
     assert still_improving(under_trained(probe, top1=0.5), zeroshot_top1=0.6).startswith(UNDERTRAINED)
     assert still_improving(under_trained(probe, top1=0.5), 0.6).endswith("raise its epochs or its learning rate and "
                                                                           "rerun.")  # a library caller: in words
