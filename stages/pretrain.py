@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from clip_study.demo import tinyclip
-from clip_study.demo.pretraining import preprocess_pixels, pretrain, tokenize
+from clip_study.demo.pretraining import preprocess_pixels, pretrain, tokenize, tokenize_for_last_position
 from clip_study.demo.shapes import load_pretraining_set
 from clip_study.errors import UserError
 from clip_study.files import write_json
@@ -45,9 +45,13 @@ def main(argv: list[str] | None = None) -> None:
                         "(generate.image_size)")
     tokenizer = tinyclip.train_tokenizer(captions, params["vocab_size"])
     processor = small.image_processor(image_size)
+    position_ids = None
     with for_param("pretrain.max_text_length"):
-        input_ids, attention_mask = tokenize(tokenizer, captions, sizes["max_text_length"],
-                                             pad_to_max_length=family.pad_texts_to_max_length)
+        if family.pad_texts_to_max_length:  # SigLIP: the last of max_text_length positions, in a few positions
+            input_ids, attention_mask, position_ids = tokenize_for_last_position(tokenizer, captions,
+                                                                                 sizes["max_text_length"])
+        else:
+            input_ids, attention_mask = tokenize(tokenizer, captions, sizes["max_text_length"])
     pixels = preprocess_pixels(images, processor)
     del images
     torch.manual_seed(seed)  # the initial weights
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     with for_param("pretrain.batch_size"):
         log = pretrain(model, pixels, input_ids, attention_mask, steps=steps, batch_size=batch_size, lr=lr,
-                       warmup_steps=warmup, weight_decay=weight_decay, seed=seed)
+                       warmup_steps=warmup, weight_decay=weight_decay, seed=seed, position_ids=position_ids)
     seconds = time.perf_counter() - start
 
     out = Path(args.out)

@@ -116,6 +116,35 @@ def test_tokenize_pads_to_max_length_for_last_position_pooling():
         pretraining.tokenize(tokenizer, ["a red circle"], 3, pad_to_max_length=True)
 
 
+def text_embeddings(model, **texts) -> torch.Tensor:
+    with torch.no_grad():
+        output = model.get_text_features(**texts)
+    return getattr(output, "pooler_output", output)  # transformers 5.x: an output object, 4.x: the tensor
+
+
+def test_siglip_captions_in_a_few_positions_embed_as_padded_to_max_length():
+    captions = ["a red circle", "a photo of a blue star on a dark background", "this star is blue"]
+    tokenizer = tinyclip.train_tokenizer(captions, 300)
+    longest = max(len(ids) for ids in tokenizer(captions)["input_ids"])
+    input_ids, attention_mask, position_ids = pretraining.tokenize_for_last_position(tokenizer, captions, 32)
+    assert input_ids.shape == attention_mask.shape == position_ids.shape == (3, longest + 1)
+    assert (input_ids[:, -1] == tokenizer.pad_token_id).all() and not attention_mask[:, -1].any()
+    assert position_ids[0].tolist() == [*range(longest), 31]
+    torch.manual_seed(0)
+    model = tinyclip.small_model("hf_siglip").model(tokenizer, image_size=16, **TINY_SIZES).eval()
+    padded = dict(zip(("input_ids", "attention_mask"),
+                      pretraining.tokenize(tokenizer, captions, 32, pad_to_max_length=True)))
+    expected = text_embeddings(model, **padded)  # as evaluation encodes them
+    short = text_embeddings(model, input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
+    torch.testing.assert_close(short, expected, rtol=1e-5, atol=1e-5)
+    # the position id is what makes them equal: numbered from 0, the last token is another input
+    assert not torch.allclose(text_embeddings(model, input_ids=input_ids, attention_mask=attention_mask), expected,
+                              atol=1e-3)
+    # the longest caption filling every position leaves nothing to shorten: the padding to max_length itself
+    full = pretraining.tokenize_for_last_position(tokenizer, captions, longest)
+    assert [t.shape for t in full] == [(3, longest)] * 3 and full[2][0].tolist() == list(range(longest))
+
+
 def test_a_few_steps_reduce_the_loss_and_are_deterministic():
     tokenizer, pixels, input_ids, attention_mask = tiny_set()
     model = tiny_model(tokenizer)

