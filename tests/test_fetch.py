@@ -185,7 +185,8 @@ def test_a_hub_dataset_of_100000_images_is_fetched_in_flat_memory(tmp_path):
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "stages.fetch", "--params",
                            str(tmp_path / "params.yaml"), "--out", str(tmp_path / "subset"), "--templates",
-                           str(tmp_path / "templates.json"), "--metrics", str(tmp_path / "fetch.json")], cwd=ROOT, capture_output=True, text=True, check=True,
+                           str(tmp_path / "templates.json"), "--metrics", str(tmp_path / "fetch.json")],
+                          cwd=ROOT, capture_output=True, text=True, check=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     peak_mb = int(done.stdout.split()[-1]) / 1024
     print(f"fetch of 100,000 hub-format images: peak RSS {peak_mb:.0f} MB")
