@@ -36,6 +36,7 @@ from clip_study.models.speed import machine
 from tests.dvc_repo import ROOT
 
 CLASSES = 100               # class folders of the generated dataset
+BENCH_DATASET = "bench"     # the short name the bench's params give the generated dataset (fetch --dataset bench)
 TARGET_TIME_RATIO = 0.65    # fetch's wall time / the single-process decode time
 TARGET_MEMORY_RATIO = 1.25  # fetch's peak RSS at the larger count / at the smaller
 IDLE_SAMPLE = 3.0           # seconds of doing nothing in which other processes' load is measured
@@ -71,10 +72,13 @@ def other_load(seconds: float = IDLE_SAMPLE) -> float:
 def run_fetch(dataset: Path, work: Path, idle: float = IDLE_SAMPLE) -> dict[str, float]:
     """fetch on ``dataset`` as a subprocess: its wall time, peak RSS and counts."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(dataset=str(dataset), classes="all", max_per_class=None)
+    entry = next(iter(params["datasets"].values()))  # the first dataset's split, seed and policy, on the folder
+    params["datasets"] = {BENCH_DATASET: {**entry, "source": str(dataset), "classes": "all", "max_per_class": None,
+                                          "class_names": None, "templates": None}}
     (work / "params.yaml").write_text(yaml.safe_dump(params))
-    command = [sys.executable, "-m", "stages.fetch", "--params", str(work / "params.yaml"), "--out",
-               str(work / "subset"), "--metrics", str(work / "fetch.json")]
+    command = [sys.executable, "-m", "stages.fetch", "--params", str(work / "params.yaml"), "--dataset",
+               BENCH_DATASET, "--out", str(work / "subset"), "--templates", str(work / "templates.json"),
+               "--metrics", str(work / "fetch.json")]
     load = other_load(idle)
     seconds, peak_kb, stdout = run_probed(command, f"the fetch stage on {dataset}", "bench/fetch.py:run_fetch")
     checks = float(re.search(r"decoded in ([\d.]+) s", stdout).group(1))  # fetch's own figure

@@ -13,6 +13,7 @@ from PIL import Image
 from clip_study import files
 from clip_study.data import features, sources, subset
 from clip_study.errors import UserError
+from tests.conftest import one_dataset
 
 
 def test_split_is_stratified_seeded_and_disjoint():
@@ -150,8 +151,8 @@ def test_the_scan_stage_records_a_folder_or_a_hub_id(shape_folder, tmp_path, dat
     names = tmp_path / "names.tsv"
     names.write_text("red_circle\tscarlet disc\n")
     dataset = str(shape_folder) if dataset == "folder" else dataset
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {
-        "dataset": dataset, "split": "valid", "test_size": 0.2, "seed": 0, "class_names": str(names)}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"datasets": one_dataset(
+        dataset, split="valid", class_names=str(names))}))
     scan.main(["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "source.json")])
     record = json.loads((tmp_path / "source.json").read_text())
     assert record["class_names_md5"] == hashlib.md5(names.read_bytes()).hexdigest()

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import one_dataset
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,8 +30,12 @@ def assert_one_line_error(done, *fragments: str):
 
 
 def data_params(dataset, **changes):
-    return {"data": {"dataset": str(dataset), "split": "train", "classes": "all", "max_per_class": None,
-                     "test_size": 0.2, "seed": 0, "class_names": None, **changes}}
+    return {"datasets": one_dataset(str(dataset), **changes)}
+
+
+def fetch_paths(tmp_path: Path) -> list[str]:
+    return ["--out", str(tmp_path / "s"), "--templates", str(tmp_path / "templates.json"),
+            "--metrics", str(tmp_path / "fetch.json")]
 
 
 @pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}],
@@ -46,17 +52,17 @@ def test_missing_model_offline_fails_fast(tmp_path, env):
 
 
 def test_missing_dataset_offline_fails_fast(tmp_path):
-    done = run_stage(tmp_path, "fetch", data_params("zh-plus/tiny-imagenet"), "--out", str(tmp_path / "s"),
+    done = run_stage(tmp_path, "fetch", data_params("zh-plus/tiny-imagenet"), *fetch_paths(tmp_path),
                      env={"HF_HOME": str(tmp_path / "hf")})
     assert_one_line_error(done, "dataset 'zh-plus/tiny-imagenet'",
                           "`hf download zh-plus/tiny-imagenet --repo-type dataset`",
-                          "data.dataset")
+                          "datasets.shapes.source")
 
 
 def test_class_missing_from_the_dataset(tmp_path, shape_folder):
     done = run_stage(tmp_path, "fetch", data_params(shape_folder, classes=["red circle", "pink elephant"]),
-                     "--out", str(tmp_path / "s"))
-    assert_one_line_error(done, "data.classes", "pink elephant")
+                     *fetch_paths(tmp_path))
+    assert_one_line_error(done, "datasets.shapes.classes", "pink elephant")
 
 
 @pytest.mark.parametrize("folders", [[], ["cat"]], ids=["empty", "one-class"])
@@ -67,7 +73,7 @@ def test_folder_without_two_classes(tmp_path, folders):
     for name in folders:
         (root / name).mkdir()
         Image.new("RGB", (8, 8)).save(root / name / "1.png")
-    done = run_stage(tmp_path, "fetch", data_params(root), "--out", str(tmp_path / "s"))
+    done = run_stage(tmp_path, "fetch", data_params(root), *fetch_paths(tmp_path))
     if folders:
         assert_one_line_error(done, "has 1 class folder(s)", "at least 2")
     else:  # neither an image folder nor a hub dataset's parquet folder
@@ -77,24 +83,26 @@ def test_folder_without_two_classes(tmp_path, folders):
 
 @pytest.mark.parametrize("value", [0, 1, 1.5, "0.2"])
 def test_bad_test_size(tmp_path, shape_folder, value):
-    done = run_stage(tmp_path, "fetch", data_params(shape_folder, test_size=value), "--out", str(tmp_path / "s"))
-    assert_one_line_error(done, "data.test_size", "between 0 and 1")
+    done = run_stage(tmp_path, "fetch", data_params(shape_folder, test_size=value), *fetch_paths(tmp_path))
+    assert_one_line_error(done, "datasets.shapes.test_size", "between 0 and 1")
 
 
 def zeroshot_paths(tmp_path: Path) -> list[str]:
-    return ["--subset", str(tmp_path), "--features", str(tmp_path), "--out", str(tmp_path / "zeroshot"),
+    (tmp_path / "templates.json").write_text('{"templates": null}')  # as fetch writes it for a folder
+    return ["--subset", str(tmp_path), "--own-templates", str(tmp_path / "templates.json"), "--features", str(tmp_path),
+            "--out", str(tmp_path / "zeroshot"),
             "--metrics", str(tmp_path / "zeroshot.json"), "--confusion", str(tmp_path / "confusion.json")]
 
 
 def test_template_without_placeholder(tmp_path, tiny_clip_dir):
     params = {"models": {"m": {"name": str(tiny_clip_dir)}}, "model": {"device": "cpu"},
-              "zeroshot": {"templates": ["a photo of a cat"]}}
+              **data_params(tmp_path), "zeroshot": {"templates": ["a photo of a cat"]}}
     done = run_stage(tmp_path, "zeroshot", params, *zeroshot_paths(tmp_path))
     assert_one_line_error(done, "'a photo of a cat'", "{}")
 
 
 def test_an_ensemble_named_like_a_template_key(tmp_path, tiny_clip_dir):
-    params = {"models": {"m": {"name": str(tiny_clip_dir)}}, "model": {"device": "cpu"},
+    params = {"models": {"m": {"name": str(tiny_clip_dir)}}, "model": {"device": "cpu"}, **data_params(tmp_path),
               "zeroshot": {"templates": ["a photo of a {}"], "ensembles": {"a_photo_of_a": ["a {}", "the {}"]}}}
     done = run_stage(tmp_path, "zeroshot", params, *zeroshot_paths(tmp_path))
     assert_one_line_error(done, "zeroshot.ensembles: ['a_photo_of_a'] is also the key of a template")

@@ -15,6 +15,7 @@ import yaml
 from clip_study.data import sources, subset, tables
 from clip_study.errors import UserError
 from stages import fetch
+from tests.conftest import one_dataset
 from tests.test_images import encoded, noise, truncated_jpeg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,11 +98,11 @@ def subset_files(out: Path) -> dict[str, bytes]:
 
 
 def run_fetch(tmp_path: Path, dataset: Path, out: str, **changes) -> dict:
-    params = {"data": {"dataset": str(dataset), "split": "valid", "classes": "all", "max_per_class": 30,
-                       "test_size": 0.25, "seed": 0, "class_names": None, **changes}}
+    params = {"datasets": one_dataset(str(dataset), **{"split": "valid", "max_per_class": 30, "test_size": 0.25,
+                                                       **changes})}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     fetch.main(["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / out),
-                "--metrics", str(tmp_path / f"{out}.json")])
+                "--templates", str(tmp_path / f"{out}-templates.json"), "--metrics", str(tmp_path / f"{out}.json")])
     return json.loads((tmp_path / f"{out}.json").read_text())
 
 
@@ -179,14 +180,13 @@ def test_a_hub_dataset_of_100000_images_is_fetched_in_flat_memory(tmp_path):
     labels = np.arange(100_000) % 10
     dataset = parquet_folder(tmp_path / "pq", [contents[(n * 7) % 10] for n in range(100_000)], labels.tolist(),
                              [f"class_{c}" for c in range(10)], shards=2, group=100)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {
-        "dataset": str(dataset), "split": "valid", "classes": "all", "max_per_class": None, "test_size": 0.2,
-        "seed": 0, "class_names": None}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"datasets": one_dataset(str(dataset), split="valid")}))
     probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "stages.fetch", "--params",
-                           str(tmp_path / "params.yaml"), "--out", str(tmp_path / "subset"), "--metrics",
-                           str(tmp_path / "fetch.json")], cwd=ROOT, capture_output=True, text=True, check=True,
+                           str(tmp_path / "params.yaml"), "--out", str(tmp_path / "subset"), "--templates",
+                           str(tmp_path / "templates.json"), "--metrics", str(tmp_path / "fetch.json")],
+                          cwd=ROOT, capture_output=True, text=True, check=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     peak_mb = int(done.stdout.split()[-1]) / 1024
     print(f"fetch of 100,000 hub-format images: peak RSS {peak_mb:.0f} MB")

@@ -23,6 +23,7 @@ from PIL import Image
 
 from clip_study.data import images, sources
 from stages import fetch
+from tests.conftest import one_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -147,11 +148,11 @@ EXPECTED = {
 
 
 def run_fetch(tmp_path: Path, dataset: Path, **changes):
-    params = {"data": {"dataset": str(dataset), "split": "train", "classes": "all", "max_per_class": None,
-                       "test_size": 0.5, "seed": 0, "class_names": None, **changes}}
+    params = {"datasets": one_dataset(str(dataset), **{"test_size": 0.5, **changes})}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return subprocess.run([sys.executable, "-m", "stages.fetch", "--params", str(tmp_path / "params.yaml"),
-                           "--out", str(tmp_path / "subset"), "--metrics", str(tmp_path / "fetch.json")],
+                           "--out", str(tmp_path / "subset"), "--templates", str(tmp_path / "templates.json"),
+                           "--metrics", str(tmp_path / "fetch.json")],
                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
@@ -283,8 +284,9 @@ def test_fetch_skips_bad_images_and_counts_them(messy, tmp_path):
                               "unreadable": 1},
         "skipped_per_class": {"cat": 4, "dog": 2, "lonely": 1},
         "classes_found": 4, "classes_kept": 3, "dropped_classes": {"lonely": 1}, "empty_classes": ["empty_class"],
-        "ignored_files": 4,
+        "ignored_files": 4, "damaged_samples": 0,
     }
+    assert json.loads((tmp_path / "templates.json").read_text()) == {"templates": None}  # a folder has none
     classes = json.loads((tmp_path / "subset" / "classes.json").read_text())
     assert [c["id"] for c in classes] == ["cat", "dog", "linked"]
     written = sorted((tmp_path / "subset" / "images").rglob("*.*"))
@@ -293,16 +295,17 @@ def test_fetch_skips_bad_images_and_counts_them(messy, tmp_path):
 
 def test_fetch_fails_on_the_first_bad_image_when_asked(messy, tmp_path):
     line = error_line(run_fetch(tmp_path, messy, on_bad_image="fail", classes=["lonely", "linked"]))
-    assert line == (f"error: data.on_bad_image is 'fail' and image {messy / 'lonely' / 'truncated.png'} "
+    assert line == (f"error: datasets.shapes.on_bad_image is 'fail' and image {messy / 'lonely' / 'truncated.png'} "
                     "(class 'lonely') is truncated: image file is truncated; replace or remove it, "
-                    "or set data.on_bad_image: skip")
+                    "or set datasets.shapes.on_bad_image: skip")
     assert not (tmp_path / "subset").exists()
 
 
 def test_a_listed_class_without_two_usable_images_fails(messy, tmp_path):
     line = error_line(run_fetch(tmp_path, messy, classes=["cat", "lonely"]))
-    assert line == ("error: data.classes: class 'lonely' has 1 usable image(s), 1 skipped as bad; a stratified "
-                    "train/test split needs at least 2: add images to it or remove it from data.classes")
+    assert line == ("error: datasets.shapes.classes: class 'lonely' has 1 usable image(s), 1 skipped as bad; a "
+                    "stratified train/test split needs at least 2: add images to it or remove it from "
+                    "datasets.shapes.classes")
 
 
 def test_too_few_classes_left_fails(tmp_path):
@@ -312,7 +315,7 @@ def test_too_few_classes_left_fails(tmp_path):
     write(root / "bad" / "1.png", b"")
     write(root / "bad" / "2.png", noise(8))
     line = error_line(run_fetch(tmp_path, root))
-    assert "data.dataset: 1 class(es) left with at least 2 usable images (dropped: {'bad': 1})" in line
+    assert "datasets.shapes.source: 1 class(es) left with at least 2 usable images (dropped: {'bad': 1})" in line
 
 
 def test_many_bad_images_are_listed_up_to_a_limit(tmp_path):
@@ -337,11 +340,10 @@ def test_hub_examples_go_through_the_same_checks(tmp_path, monkeypatch):
                                                   ("a", truncated_jpeg()), ("b", encoded(noise(8, 3))),
                                                   ("b", b""), ("b", encoded(Image.new("RGBA", (8, 8))))])]
     monkeypatch.setattr(sources, "load_hub_examples", lambda dataset, split: examples)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {
-        "dataset": "some/dataset", "split": "valid", "classes": "all", "max_per_class": None, "test_size": 0.5,
-        "seed": 0, "class_names": None}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"datasets": one_dataset(
+        "some/dataset", split="valid", test_size=0.5)}))
     fetch.main(["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "subset"),
-                "--metrics", str(tmp_path / "fetch.json")])
+                "--templates", str(tmp_path / "templates.json"), "--metrics", str(tmp_path / "fetch.json")])
     metrics = json.loads((tmp_path / "fetch.json").read_text())
     assert metrics["images_used"] == 4 and metrics["skipped_per_class"] == {"a": 1, "b": 1}
     assert metrics["skipped_by_reason"]["truncated"] == metrics["skipped_by_reason"]["empty"] == 1

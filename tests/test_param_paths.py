@@ -16,8 +16,10 @@ from clip_study import hub
 from clip_study.pipeline import paths, schema
 from clip_study.pipeline.keys import LocalPath
 from clip_study.pipeline.schema import ALL_SECTIONS
+from clip_study.pipeline.sections.datasets import DATASET_KEYS
 from clip_study.pipeline.sections.models import MODEL_KEYS
 from stages.check import declared_outputs
+from tests.conftest import one_dataset
 from tests.test_params_validation import DEMO, ROOT, edited, write
 
 DEMO_DIR = ROOT / "demo"
@@ -65,9 +67,11 @@ def test_the_demo_params_pass_with_what_the_demo_stages_write(demo_outputs, monk
     assert demo_problems(demo_outputs, monkeypatch) == []
 
 
-def test_the_check_stage_names_a_missing_dataset_folder_and_missing_model_folders(tmp_path):
-    """From the demo's folder, as dvc repro runs it: a dataset folder and checkpoints no stage writes."""
-    params = edited(DEMO, "data.dataset", "data/my_images")
+def test_the_check_stage_names_missing_dataset_folders_and_missing_model_folders(tmp_path):
+    """From the demo's folder, as dvc repro runs it: dataset folders (of each dataset) and checkpoints no stage
+    writes."""
+    params = edited(edited(DEMO, "datasets.shapes.source", "data/my_images"), "datasets.shape_only.source",
+                    "/nowhere/shape_only")
     params["models"]["clip"]["name"], params["models"]["siglip"]["name"] = "checkpoints/clip", "data/checkpoints/other"
     path = write(tmp_path, params)
     done = subprocess.run([sys.executable, "-m", "stages.check", "--params", str(path), "--out",
@@ -75,13 +79,14 @@ def test_the_check_stage_names_a_missing_dataset_folder_and_missing_model_folder
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")})
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     lines = done.stderr.splitlines()
-    assert len(lines) == 3, done.stderr
-    dataset, clip, siglip = (line.removeprefix(f"error: {path}: ") for line in lines)
+    assert len(lines) == 4, done.stderr
+    dataset, second, clip, siglip = (line.removeprefix(f"error: {path}: ") for line in lines)
     assert dataset == (
-        f"data.dataset: no such folder data/my_images (relative to {DEMO_DIR}), and dataset 'data/my_images' is not "
-        "in the local Hugging Face cache and HF_HUB_OFFLINE is set: download it once on a machine with network "
-        "(`hf download data/my_images --repo-type dataset`, then copy ~/.cache/huggingface) or give the path of a "
-        "local directory instead")
+        f"datasets.shapes.source: no such folder data/my_images (relative to {DEMO_DIR}), and dataset 'data/my_images' "
+        "is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: download it once on a machine with "
+        "network (`hf download data/my_images --repo-type dataset`, then copy ~/.cache/huggingface) or give the path "
+        "of a local directory instead")
+    assert second == "datasets.shape_only.source: no such folder /nowhere/shape_only: correct the path"
     assert clip.startswith(f"models.clip.name: no such folder checkpoints/clip (relative to {DEMO_DIR}), and model "
                            "'checkpoints/clip' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
     assert siglip == f"models.siglip.name: no such folder data/checkpoints/other (relative to {DEMO_DIR}): correct the path"
@@ -90,22 +95,39 @@ def test_the_check_stage_names_a_missing_dataset_folder_and_missing_model_folder
 
 def test_paths_the_pipeline_writes_may_be_absent_and_existing_ones_pass(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    params = edited(edited(DEMO, "data.class_names", "data/shapes/names.tsv"), "zeroshot.ensembles", None)
-    named = ["data.dataset", "data.class_names", "models.clip.name", "models.siglip.name"]
+    params = edited(DEMO, "datasets.shapes.class_names", "data/shapes/names.tsv")
+    params = edited(params, "datasets.shape_only.templates", "data/shape_only/templates.txt")
+    params = edited(params, "zeroshot.ensembles", None)
+    named = ["datasets.shapes.source", "datasets.shapes.class_names", "datasets.shape_only.source",
+             "datasets.shape_only.templates", "models.clip.name", "models.siglip.name"]
     assert [line.split(":")[0] for line in schema.problems(params, written=[])] == named
-    written = [str(tmp_path / folder) for folder in ("data/shapes", "data/checkpoints/clip", "data/checkpoints/siglip")]
-    assert schema.problems(params, written=written) == []  # names.tsv too: it lies inside an output
-    for folder in ("data/shapes", "data/checkpoints/clip", "data/checkpoints/siglip"):
+    folders = ("data/shapes", "data/shape_only", "data/checkpoints/clip", "data/checkpoints/siglip")
+    written = [str(tmp_path / folder) for folder in folders]
+    assert schema.problems(params, written=written) == []  # names.tsv and templates.txt too: inside an output
+    for folder in folders:
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "data" / "shapes" / "names.tsv").write_text("red_circle\tred disc\n")
+    (tmp_path / "data" / "shape_only" / "templates.txt").write_text("a photo of a {}\n")
     assert schema.problems(params, written=[]) == []
 
 
 @pytest.mark.parametrize("dotted, value, expected", [
-    ("data.class_names", "nowhere.tsv", "data.class_names: no such file nowhere.tsv (relative to {demo}): give a tsv "
-                                        "of 'id<TAB>name' lines or null"),
-    ("data.class_names", "/nowhere/names.tsv", "data.class_names: no such file /nowhere/names.tsv: give a tsv"),
-    ("data.class_names", "metrics", "data.class_names: metrics is a folder, not a file: give a tsv"),
+    ("datasets.shapes.class_names", "nowhere.tsv",
+     "datasets.shapes.class_names: no such file nowhere.tsv (relative to {demo}): give a tsv of 'id<TAB>name' lines "
+     "or null"),
+    ("datasets.shapes.class_names", "/nowhere/names.tsv",
+     "datasets.shapes.class_names: no such file /nowhere/names.tsv: give a tsv"),
+    ("datasets.shapes.class_names", "metrics",
+     "datasets.shapes.class_names: metrics is a folder, not a file: give a tsv"),
+    ("datasets.shapes.templates", "nowhere.txt",
+     "datasets.shapes.templates: no such file nowhere.txt (relative to {demo}): give a file of templates"),
+    # every entry's paths are checked, the second dataset's too
+    ("datasets.shape_only.class_names", "nowhere.tsv",
+     "datasets.shape_only.class_names: no such file nowhere.tsv (relative to {demo}): give a tsv"),
+    ("datasets.shape_only.templates", "metrics",
+     "datasets.shape_only.templates: metrics is a folder, not a file: give a file of templates"),
+    ("datasets.shape_only.source", "../README.md",
+     "datasets.shape_only.source: ../README.md is a file, not a folder: correct the path"),
     ("zeroshot.class_prompts", "nowhere.json", "zeroshot.class_prompts: no such file nowhere.json (relative to {demo})"),
     ("zeroshot.ensembles", {"mine": "nowhere.txt", "inline": ["a {}"]},
      "zeroshot.ensembles.mine: no such file nowhere.txt (relative to {demo}): correct the path, or list the templates "
@@ -113,8 +135,10 @@ def test_paths_the_pipeline_writes_may_be_absent_and_existing_ones_pass(tmp_path
     ("zeroshot.ensembles", {"clip_80": "stages/assets/clip_imagenet_templates.txt"},
      "zeroshot.ensembles.clip_80: no such file stages/assets/clip_imagenet_templates.txt (relative to {demo}): the "
      "shipped template files moved to clip_study/assets/; write clip_study/assets/clip_imagenet_templates.txt"),
-    ("data.dataset", "../README.md", "data.dataset: ../README.md is a file, not a folder: correct the path"),
-    ("data.dataset", "/nowhere/images", "data.dataset: no such folder /nowhere/images: correct the path"),
+    ("datasets.shapes.source", "../README.md",
+     "datasets.shapes.source: ../README.md is a file, not a folder: correct the path"),
+    ("datasets.shapes.source", "/nowhere/images", "datasets.shapes.source: no such folder /nowhere/images: correct the "
+                                                  "path"),
 ])
 def test_a_path_no_stage_writes_must_be_there(demo_outputs, monkeypatch, dotted, value, expected):
     found = demo_problems(demo_outputs, monkeypatch, (dotted, value))
@@ -123,11 +147,11 @@ def test_a_path_no_stage_writes_must_be_there(demo_outputs, monkeypatch, dotted,
 
 def test_offline_a_hub_id_must_be_cached_and_the_hub_is_not_asked(tmp_path, monkeypatch, empty_hub_cache):
     monkeypatch.chdir(tmp_path)
-    problem = paths.path_problem("data.dataset", "owner/TinySet", DATASET, [])
-    assert problem.startswith(f"data.dataset: no such folder owner/TinySet (relative to {tmp_path}), and dataset "
-                              "'owner/TinySet' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
+    problem = paths.path_problem("datasets.tiny.source", "owner/TinySet", DATASET, [])
+    assert problem.startswith(f"datasets.tiny.source: no such folder owner/TinySet (relative to {tmp_path}), and "
+                              "dataset 'owner/TinySet' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
     (empty_hub_cache / "datasets" / "owner___tiny_set").mkdir(parents=True)  # as datasets prepared it
-    assert paths.path_problem("data.dataset", "owner/TinySet", DATASET, []) is None
+    assert paths.path_problem("datasets.tiny.source", "owner/TinySet", DATASET, []) is None
     assert paths.path_problem("models.m.name", "owner/clip", MODEL, []) is not None
     (empty_hub_cache / "hub" / "models--owner--clip" / "snapshots" / "abc123").mkdir(parents=True)
     assert paths.path_problem("models.m.name", "owner/clip", MODEL, []) is None
@@ -141,14 +165,14 @@ def test_online_a_hub_id_not_cached_passes_when_the_hub_answers_within_the_check
         monkeypatch.delenv(name, raising=False)
     asked = []
     monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: asked.append(timeout) or answers)
-    params = {"data": {"dataset": "owner/images", "test_size": 0.2, "seed": 0},
+    params = {"datasets": one_dataset("owner/images"),
               "models": {"a": {"name": "owner/clip"}, "b": {"name": "owner/siglip"}}}
     found = schema.problems(params, written=[])
     assert asked == [paths.HUB_TIMEOUT] and paths.HUB_TIMEOUT <= 1.0  # asked once, never for the hub's own timeout
     if answers:
         assert found == []  # fetch and extract download them
     else:
-        assert [line.split(":")[0] for line in found] == ["data.dataset", "models.a.name", "models.b.name"]
+        assert [line.split(":")[0] for line in found] == ["datasets.shapes.source", "models.a.name", "models.b.name"]
         assert found[1].endswith("model 'owner/clip' is not in the local Hugging Face cache and the Hugging Face hub "
                                  "is unreachable: download it once on a machine with network (`hf download "
                                  "owner/clip`, then copy ~/.cache/huggingface) or give the path of a local directory "
@@ -158,12 +182,14 @@ def test_online_a_hub_id_not_cached_passes_when_the_hub_answers_within_the_check
 def test_every_key_that_names_a_path_has_its_path_checked():
     """A key whose allowed values speak of a file, folder or directory declares its path check."""
     keys = {f"{section.name}.{key}": rule for section in ALL_SECTIONS for key, rule in section.keys.items()
-            if not section.per_entry} | {f"models.<name>.{key}": rule for key, rule in MODEL_KEYS.items()}
+            if not section.per_entry} | {f"models.<name>.{key}": rule for key, rule in MODEL_KEYS.items()} \
+        | {f"datasets.<name>.{key}": rule for key, rule in DATASET_KEYS.items()}
     speaks_of_paths = {name for name, rule in keys.items()
                        if any(word in rule.allowed for word in ("file", "folder", "directory", "path"))}
     checked = {name for name, rule in keys.items() if rule.path is not None}
-    assert speaks_of_paths == checked == {"data.dataset", "data.class_names", "models.<name>.name",
-                                          "zeroshot.ensembles", "zeroshot.class_prompts"}
+    assert speaks_of_paths == checked == {"datasets.<name>.source", "datasets.<name>.class_names",
+                                          "datasets.<name>.templates", "models.<name>.name", "zeroshot.ensembles",
+                                          "zeroshot.class_prompts"}
 
 
 def test_a_hub_whose_name_lookup_hangs_is_unreachable_after_the_timeout(monkeypatch):

@@ -21,7 +21,8 @@ from stages import generate, pretrain
 TINY_SIZES = {"vision_hidden": 32, "vision_layers": 1, "patch_size": 8, "text_hidden": 32, "text_layers": 1,
               "heads": 2, "projection_dim": 16, "max_text_length": 32}
 TINY_PARAMS = {
-    "generate": {"seed": 0, "pretrain_images": 96, "eval_per_class": 2, "image_size": 16, "held_out": 7},
+    "generate": {"seed": 0, "pretrain_images": 96, "eval_per_class": 2, "image_size": 16, "held_out": 7,
+                 "shape_only_per_class": 3},
     "pretrain": {"seed": 0, "steps": 4, "batch_size": 16, "lr": 0.002, "warmup_steps": 2, "weight_decay": 0.1,
                  "vocab_size": 300, **TINY_SIZES},
 }
@@ -164,10 +165,10 @@ def test_a_few_steps_reduce_the_loss_and_are_deterministic():
 
 def test_generate_and_pretrain_stages_end_to_end(tmp_path):
     params = write_params(tmp_path / "params.yaml", TINY_PARAMS)
-    npz, images, held_out, out = (tmp_path / "pretrain.npz", tmp_path / "shapes", tmp_path / "held_out.json",
-                                  tmp_path / "model")
+    npz, images, shape_only, held_out, out = (tmp_path / "pretrain.npz", tmp_path / "shapes",
+                                              tmp_path / "shape_only", tmp_path / "held_out.json", tmp_path / "model")
     run_stage(generate.main, "--params", str(params), "--pretrain", str(npz),
-              "--images", str(images), "--held-out", str(held_out))
+              "--images", str(images), "--shape-only", str(shape_only), "--held-out", str(held_out))
 
     with np.load(npz, allow_pickle=False) as data:
         assert data["images"].shape == (96, 16, 16, 3) and data["images"].dtype == np.uint8
@@ -180,6 +181,12 @@ def test_generate_and_pretrain_stages_end_to_end(tmp_path):
     folders = sorted(path.name for path in images.iterdir())
     assert len(folders) == 49 and set(record["folders"]) <= set(folders)
     assert len(list((images / record["folders"][0]).glob("*.png"))) == 2
+    # the second dataset: the 7 shapes alone, each in random colours
+    assert sorted(path.name for path in shape_only.iterdir()) == sorted(shapes.SHAPES)
+    for shape in shapes.SHAPES:
+        files = sorted((shape_only / shape).iterdir())
+        assert [path.name for path in files] == ["0000.png", "0001.png", "0002.png"]
+        assert all(Image.open(path).size == (16, 16) for path in files)
 
     run_stage(pretrain.main, "--params", str(params), "--pretrain", str(npz), "--out", str(out), "--family", "hf_clip")
     model = CLIPModel.from_pretrained(out)
@@ -198,13 +205,15 @@ def test_generate_and_pretrain_stages_end_to_end(tmp_path):
     ("held_out", 8, "generate.held_out"),
     ("pretrain_images", 0, "generate.pretrain_images"),
     ("eval_per_class", 1.5, "generate.eval_per_class"),
+    ("shape_only_per_class", 1, "generate.shape_only_per_class"),
 ])
 def test_generate_rejects_bad_params(tmp_path, key, value, match):
     params = write_params(tmp_path / "params.yaml", {"generate": {**TINY_PARAMS["generate"], key: value}})
     with pytest.raises(UserError, match=match):
         run_stage(generate.main, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
-                  "--images", str(tmp_path / "shapes"), "--held-out", str(tmp_path / "held_out.json"))
-    assert not (tmp_path / "p.npz").exists()
+                  "--images", str(tmp_path / "shapes"), "--shape-only", str(tmp_path / "shape_only"),
+                  "--held-out", str(tmp_path / "held_out.json"))
+    assert not (tmp_path / "p.npz").exists() and not (tmp_path / "shape_only").exists()
 
 
 @pytest.mark.parametrize("key, value, match", [
