@@ -40,7 +40,7 @@ def set_top1(scores, top1):
 
 def write_pair(folder, model, dataset):
     """The demo model's files; on tiles, each classifier's top-1 is TILES_HITS's. Returns the test hits."""
-    shutil.copytree(DEMO_MODELS / model, folder, ignore=shutil.ignore_patterns("figures", "*.md"))
+    shutil.copytree(DEMO_MODELS / model / "shapes", folder, ignore=shutil.ignore_patterns("figures", "*.md"))
     files = {name: json.loads((folder / f"{name}.json").read_text()) for name in ("zeroshot", "probe", "logreg")}
     zeroshot = files["zeroshot"]
     chosen = {**zeroshot["templates"], **zeroshot.get("ensembles", {})}[zeroshot["best"]]

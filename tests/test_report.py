@@ -144,7 +144,7 @@ def test_report_with_every_input(tmp_path):
 @pytest.mark.parametrize("model", ["clip", "siglip"])
 def test_the_report_of_the_demos_committed_metrics_is_the_committed_report(tmp_path, model):
     """The report stage's reading of every metrics file, on the demo's: the same markdown and per-class file."""
-    committed = DEMO.parent / model
+    committed = DEMO.parent.parent / model / "shapes"
     folder = tmp_path / "metrics"
     folder.mkdir()
     for path in committed.glob("*.json"):
@@ -200,7 +200,7 @@ def demo_report(tmp_path: Path, model: str) -> str:
     """The report of one of the demo's models, from its committed metrics files."""
     folder = tmp_path / model
     folder.mkdir()
-    for path in (DEMO.parent / model).glob("*.json"):
+    for path in (DEMO.parent.parent / model / "shapes").glob("*.json"):
         shutil.copy(path, folder / path.name)
     return run_report(folder)
 
@@ -229,7 +229,7 @@ def test_missing_required_input_is_one_line_error(tmp_path):
 @pytest.mark.parametrize("model", ["clip", "siglip"])
 def test_the_reliability_diagrams_show_how_many_test_images_each_bin_holds(tmp_path, model):
     """Each diagram's strip counts every test image once per line: the bins' counts sum to the test images."""
-    results = load_model_results(DEMO.parent / model)
+    results = load_model_results(DEMO.parent.parent / model / "shapes")
     panels = reliability_panels(results)
     assert [panel.title for panel in panels] == ["zero-shot", "probe", "logreg probe"]
     for panel in panels:

@@ -24,7 +24,7 @@ def metrics(tmp_path_factory):
     folder = tmp_path_factory.mktemp("metrics")
     for model in MODELS:
         for dataset in DATASETS:
-            shutil.copytree(DEMO_MODELS / model, folder / "models" / model / dataset,
+            shutil.copytree(DEMO_MODELS / model / "shapes", folder / "models" / model / dataset,
                             ignore=shutil.ignore_patterns("figures", "*.md"))
     table = results_table({(model, dataset): read_pair(folder / "models" / model / dataset)
                            for model in MODELS for dataset in DATASETS})
