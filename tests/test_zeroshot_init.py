@@ -108,7 +108,7 @@ def test_alpha_grid():
 
 def zeroshot_record(**fields) -> dict:
     """A zeroshot.json whose chosen classifier is "photo", at SCALE (the demo's CLIP's record otherwise)."""
-    record = read_json(Path(__file__).parents[1] / "demo" / "metrics" / "models" / "clip" / "zeroshot.json")
+    record = read_json(Path(__file__).parents[1] / "demo" / "metrics" / "models" / "clip" / "shapes" / "zeroshot.json")
     return {**record, "best": "photo", "logit_scale": SCALE, **fields}
 
 
