@@ -2,7 +2,8 @@
 best template and the ensembles, the linear and logistic probes, few-shot at 16 per class), each model's mean
 top-1 and average rank over the datasets with paired bootstrap intervals, each model compared with each
 dataset's leader on the same test images; every score of every pair in one table (results.csv); and the study's
-front page, metrics/report.md, with its figures."""
+front page, metrics/report.md, with its figures and the study's own notes (``--notes``: a markdown file, shown
+under the tables)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from clip_study.files import load_npz, write_json
+from clip_study.files import load_npz, read_text, write_json
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import load_params, section
 from clip_study.pipeline.sections.datasets import DATASETS
@@ -35,7 +36,7 @@ def rebuild_pair(model: str, dataset: str) -> Callable[[str], str]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"metrics_dir": "metrics/models", "predictions": "data/predictions",
                                 "out": "metrics/leaderboard.json", "results": "metrics/results.csv",
-                                "report": "metrics/report.md", "figures": "metrics/figures"}, argv)
+                                "report": "metrics/report.md", "figures": "metrics/figures", "notes": ""}, argv)
     params = load_params(args.params, MODELS, DATASETS, EVALUATION)
     models = list(section(params, "models"))
     datasets = list(section(params, "datasets"))
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
                for model in models for dataset in datasets}
     write_json(args.out, board.to_json())
     write_results(table, args.results)
-    report.write_text(leaderboard_report(board, links, reports))
+    notes = read_text(args.notes) if args.notes else ""
+    report.write_text(leaderboard_report(board, links, reports, notes))
     print(f"leaderboard: {len(models)} model(s) on {len(datasets)} dataset(s), leader {board.leader} -> {args.out}, "
           f"{args.results}, {report}")
 

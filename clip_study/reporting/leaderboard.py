@@ -183,9 +183,11 @@ def details_section(board: Leaderboard, reports: dict[tuple[str, str], str]) -> 
     return out
 
 
-def leaderboard_report(board: Leaderboard, figures: dict[str, str], reports: dict[tuple[str, str], str]) -> str:
-    """The study's front page in markdown: ``figures`` (file name -> its relative path, as the plots name them)
-    and each pair's report link ((model, dataset) -> relative path)."""
+def leaderboard_report(board: Leaderboard, figures: dict[str, str], reports: dict[tuple[str, str], str],
+                       notes: str = "") -> str:
+    """The study's front page in markdown: ``figures`` (file name -> its relative path, as the plots name them),
+    each pair's report link ((model, dataset) -> relative path) and the study's own ``notes`` (markdown: what the
+    numbers cannot say themselves, e.g. how the models were trained), under the tables."""
     models, datasets = len(board.models), len(board.datasets)
     confidence = round(100 * board.interval.confidence)
     out = [f"# CLIP study: {models} model{'s' if models > 1 else ''} on {datasets} dataset{'s' if datasets > 1 else ''}"
@@ -204,6 +206,8 @@ def leaderboard_report(board: Leaderboard, figures: dict[str, str], reports: dic
         out += [f"## {name[0].upper()}{name[1:]}\n", *classifier_table(board, key)]
     out += [f"![{alt}]({figures[name]})\n" for name, alt in (("heatmap.png", "zero-shot top-1 per model and dataset"),
                                                              ("leaderboard.png", "mean top-1 over the datasets"))]
+    if notes.strip():
+        out += ["## Reading these numbers\n", notes.strip() + "\n"]
     if models > 1:
         out += paired_section(board)
     out += details_section(board, reports)
