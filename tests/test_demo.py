@@ -125,6 +125,8 @@ def test_the_front_page_is_a_leaderboard_of_two_models_on_two_datasets(demo):
             sum(row["datasets"][d]["zeroshot"]["top1"] for d in DEMO_DATASETS) / 2, abs=1e-6)
     with Image.open(folder / "figures" / "heatmap.png") as image:
         assert image.format == "PNG"
+    notes = (ROOT / "demo" / "notes.md").read_text().strip()  # what the SigLIP gap is made of, measured
+    assert f"## Reading these numbers\n\n{notes}\n" in report
 
 
 def test_the_second_dataset_has_its_own_class_space_and_no_held_out_class(demo):

@@ -19,7 +19,7 @@ from clip_study.files import save_npz
 from clip_study.metrics_files.leaderboard import Leaderboard
 from clip_study.metrics_files.scores import CLASSIFIERS
 from clip_study.pipeline.stage import rebuild
-from clip_study.reporting.leaderboard import shared_labels
+from clip_study.reporting.leaderboard import leaderboard_report, shared_labels
 from stages import leaderboard as stage
 from tests.conftest import one_dataset
 from tools.imports import ROOT
@@ -169,8 +169,9 @@ def test_the_front_page_has_the_tables_the_verdicts_the_links_and_the_figures(st
     assert report.startswith("# CLIP study: 2 models on 2 datasets\n")
     for name in ("Zero-shot", "Linear probe", "Logistic probe"):
         assert f"## {name}\n\n| model | family | shapes | tiles | mean [interval] | average rank [interval] |" in report
-    clip = board.models[0].across_datasets.zeroshot
-    assert (f"| **clip** | hf_clip | 0.9214 [0.9071, 0.9367] | 0.7143 [0.6843, 0.7443] | "
+    clip, shapes = board.models[0].across_datasets.zeroshot, board.models[0].datasets["shapes"].zeroshot.test
+    assert (f"| **clip** | hf_clip | {shapes.top1:.4f} [{shapes.top1_low:.4f}, {shapes.top1_high:.4f}] | "
+            "0.7143 [0.6843, 0.7443] | "
             f"{clip.mean_top1:.4f} [{clip.mean_top1_low:.4f}, {clip.mean_top1_high:.4f}] | 1.50 [") in report
     assert "### tiles: leader **siglip** (49 classes, 980 test images)" in report
     assert "| clip | not distinguishable at 980 test images (p = 0.062) | better, p < 0.001 | better, p < 0.001 |" \
@@ -224,3 +225,15 @@ def test_the_fix_for_a_damaged_file_names_the_pairs_stage(monkeypatch):
     monkeypatch.setenv("DVC_STAGE", "demo/dvc.yaml:leaderboard")
     assert rebuild("zeroshot@siglip-shapes").endswith(
         "`dvc repro --force --single-item demo/dvc.yaml:zeroshot@siglip-shapes`")
+
+
+def test_the_studys_own_notes_come_under_the_tables(study):
+    _, board, _, _ = study
+    figures = {name: f"figures/{name}" for name in ("heatmap.png", "leaderboard.png")}
+    reports = {(entry.model, dataset): "report.md" for entry in board.models for dataset in board.datasets}
+    plain = leaderboard_report(board, figures, reports)
+    noted = leaderboard_report(board, figures, reports, notes="Both models were trained here.\n")
+    assert "Reading these numbers" not in plain
+    section = "## Reading these numbers\n\nBoth models were trained here.\n\n"
+    assert section in noted and noted.replace(section, "") == plain
+    assert noted.index(section) > noted.index("## Logistic probe")
