@@ -1,7 +1,7 @@
 """The docs' generated tables, each read from the file that holds its figures (``python -m tools.sync``).
 
-- README.md, ``demo-results``: the offline demo's models side by side, from ``demo/metrics/leaderboard.json``
-  and each model's committed metrics files.
+- README.md, ``demo-results``: the offline demo's models x datasets, from ``demo/metrics/leaderboard.json`` and
+  each pair's committed metrics files (``demo/metrics/models/<model>/<dataset>/``).
 - docs/performance.md, ``bench-extract``, ``bench-fetch``, ``bench-ray``: the benchmarks' figures, from the
   result files they write (``bench/results.json``, ``bench/fetch_results.json``, ``bench/ray_results.json``),
   each with the machine and date the file records, and saying so where it records none.
@@ -65,42 +65,70 @@ def provenance(data: dict[str, Any], extra: tuple[str, ...] = ()) -> str:
 
 # -- README: the demo's results ---------------------------------------------------------------------------
 
+CLASSIFIERS = {"zeroshot": "zero-shot", "probe": "linear probe", "logreg": "logistic probe"}
+"""The leaderboard's classifiers (its PairRow and AcrossDatasets keys), as the README's table names them."""
+
+
+def rank(low_high: dict[str, float], key: str) -> str:
+    return f"{low_high[key]:.2f} [{low_high[f'{key}_low']:.2f}, {low_high[f'{key}_high']:.2f}]"
+
+
+def verdicts(comparison: dict[str, dict[str, Any]]) -> str:
+    """One model's paired tests against a dataset's leader, classifier by classifier, in a few words."""
+    found = {kind: test["verdict"] for kind, test in comparison.items()}
+    if len(set(found.values())) == 1:
+        return f"{next(iter(found.values()))}, all three"
+    return "; ".join(f"{CLASSIFIERS.get(kind, kind)} {verdict}" for kind, verdict in found.items())
+
+
 def demo_results(root: Path = ROOT) -> str:
-    """The demo's leaderboard as a markdown table, with its test set and chance level above it."""
+    """The demo's leaderboard (``metrics/leaderboard.json``, ``clip_study/metrics_files/leaderboard.py``) as a
+    models x datasets table of the three classifiers' test top-1 with each model's mean and average rank over the
+    datasets, then per dataset its test set, its leader and the paired tests against it, the held-out classes
+    where the dataset has them, and each pair's report."""
     folder = "demo/metrics"
     board = read_json(root, f"{folder}/leaderboard.json")
-    leader = board["leader"]
-    first = read_json(root, f"{folder}/models/{leader}/zeroshot.json")
-    confidence = round(100 * first["interval"]["confidence"])
-    heldout = {row["model"]: read_json(root, f"{folder}/models/{row['model']}/heldout.json")
-               for row in board["models"] if (root / folder / "models" / row["model"] / "heldout.json").exists()}
-    columns = ["model", "family", f"zero-shot [{confidence} % interval]"]
-    if heldout:
-        held = {len(h["held_out_classes"]) for h in heldout.values()}
-        columns.append(f"zero-shot on the {'/'.join(map(str, sorted(held)))} held-out classes")
-    columns += ["linear probe", "logistic probe", "few-shot, 16 per class", f"against {leader} (McNemar)",
-                "parameters"]
+    datasets = list(board["datasets"])
+    confidence = round(100 * board["interval"]["confidence"])
+    columns = ["classifier", "model", *datasets,
+               f"mean [{confidence} % interval]", f"average rank [{confidence} % interval]"]
     rows = []
-    for row in board["models"]:
-        name = row["model"]
-        cells = [f"[{name}]({folder}/models/{name}/report.md)", row["family"], interval(row["zeroshot"])]
-        if heldout:
-            h = heldout.get(name)
-            cells.append(number(h["templates"][h["best"]]["held_out_top1"]) if h else "")
-        cells += [interval(row["probe"]), interval(row["logreg"]), interval(row["fewshot_16"])]
-        verdicts = board["vs_leader"].get(name)
-        if verdicts is None:
-            cells.append("leader")
-        elif len({v["verdict"] for v in verdicts.values()}) == 1:
-            cells.append(f"{next(iter(verdicts.values()))['verdict']}, all three")
-        else:
-            cells.append("; ".join(f"{kind} {v['verdict']}" for kind, v in verdicts.items()))
-        cells.append(f"{row['parameters']:,}")
-        rows.append(cells)
-    head = (f"{board['num_classes']} classes, {board['num_test_images']} test images, chance top-1 "
-            f"{number(first['chance_top1'])}; zero-shot is the classifier chosen on the train images (from "
-            f"[`{folder}/leaderboard.json`]({folder}/leaderboard.json)).")
-    return "\n".join([head, "", table(columns, rows)])
+    for kind, label in CLASSIFIERS.items():
+        for entry in board["models"]:
+            cells = [label, entry["model"]]
+            cells += [interval(entry["datasets"][dataset][kind]) for dataset in datasets]  # top-1s inline
+            across = entry["across_datasets"][kind]
+            cells += [f"{number(across['mean_top1'])} [{number(across['mean_top1_low'])}, "
+                      f"{number(across['mean_top1_high'])}]", rank(across, "average_rank")]
+            rows.append(cells)
+    head = (f"Test top-1 with its {confidence} % interval, from [`{folder}/leaderboard.json`]({folder}/leaderboard.json) "
+            f"(the front page: [`{folder}/report.md`]({folder}/report.md)). Zero-shot is the classifier chosen on each "
+            f"dataset's train images; the mean weighs each dataset the same; the average rank ranks the models on "
+            f"each dataset (1: the best) and averages the ranks; both have paired bootstrap intervals. Leader: "
+            f"**{board['leader']}** (best zero-shot average rank).")
+    sets = []
+    for dataset in datasets:
+        info = board["datasets"][dataset]
+        leader = info["leader"]
+        zeroshot = read_json(root, f"{folder}/models/{leader}/{dataset}/zeroshot.json")
+        against = "<br>".join(f"{model}: {verdicts(comparison)}" for model, comparison in info["vs_leader"].items())
+        held = {}
+        for entry in board["models"]:
+            path = root / folder / "models" / entry["model"] / dataset / "heldout.json"
+            if path.exists():
+                record = json.loads(path.read_text())  # the chosen classifier's top-1 (null: none held out)
+                if record["cosine"]["held_out_top1"] is not None:
+                    held[entry["model"]] = (len(record["held_out_classes"]), record["cosine"]["held_out_top1"])
+        counts = sorted({count for count, _ in held.values()})
+        reports = ", ".join(f"[{entry['model']}]({folder}/models/{entry['model']}/{dataset}/report.md)"
+                            for entry in board["models"])
+        sets.append([f"{dataset}", str(info["num_classes"]), str(info["num_test_images"]),
+                     number(zeroshot["chance_top1"]), leader, against or "-",
+                     (", ".join(f"{model} {number(top1)}" for model, (_, top1) in held.items())
+                      + f" ({'/'.join(map(str, counts))} classes)") if held else "-", reports])
+    datasets_table = table(["dataset", "classes", "test images", "chance top-1", "leader (zero-shot)",
+                            "against the leader (McNemar)", "zero-shot on the held-out classes", "reports"], sets)
+    return "\n".join([head, "", table(columns, rows), "", datasets_table])
 
 
 def readme(text: str, root: Path = ROOT) -> str:
@@ -266,6 +294,22 @@ def keys(params: dict[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
+# a stage's placeholders as the tables write them: matrix items, and a foreach's key by what it loops over
+PLACEHOLDERS = {"${item.model}": "<model>", "${item.dataset}": "<dataset>"}
+FOREACH_NAMES = {"${models}": "<model>", "${datasets}": "<dataset>"}
+
+
+def placeholders(stage: dict[str, Any]) -> dict[str, str]:
+    """``${...}`` -> its name in the tables, for one stage of dvc.yaml."""
+    return {**PLACEHOLDERS, "${key}": FOREACH_NAMES.get(str(stage.get("foreach")), "<name>")}
+
+
+def named(text: str, names: dict[str, str]) -> str:
+    for placeholder, name in names.items():
+        text = text.replace(placeholder, name)
+    return text
+
+
 def params_cell(listed: list[str], all_keys: list[str]) -> str:
     """A stage's params, a whole section as ``section.*`` when the stage reads every key of it."""
     shown, done = [], set()
@@ -278,36 +322,45 @@ def params_cell(listed: list[str], all_keys: list[str]) -> str:
             shown.append(f"`{section}.*`")
             done.add(section)
         else:
-            shown.append(f"`{key.replace('${key}', '<name>')}`")
+            shown.append(f"`{key}`")
     return ", ".join(shown) or "none"
 
 
-def outputs_cell(body: dict[str, Any]) -> str:
+def outputs_cell(body: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    names = names or placeholders({})
     cells = []
     for kind, label in (("outs", ""), ("metrics", " (metrics)"), ("plots", " (plot)")):
         for out in body.get(kind, []):
             path = out if isinstance(out, str) else next(iter(out))
             if path == "${item.name}":
-                cells.append("the checkpoint directory named by `models.<name>.name`")
+                cells.append(f"the checkpoint directory named by `models.{names['${key}']}.name`")
                 continue
-            cells.append(f"`{path.replace('${key}', '<name>')}`{label}")
+            cells.append(f"`{named(path, names)}`{label}")
     return ", ".join(cells)
 
 
-def stage_rows(dvc_yaml: dict[str, Any], params: dict[str, Any], names: list[str] | None = None) -> list[list[str]]:
-    import re
+def runs_cell(name: str, stage: dict[str, Any]) -> str:
+    """How often a stage runs, with the name of one of its runs."""
+    if "matrix" in stage:
+        axes = [PLACEHOLDERS.get(f"${{item.{axis}}}", f"<{axis}>") for axis in stage["matrix"]]
+        runs = f"per {' and '.join(axis.strip('<>') for axis in axes)}: `{name}@{'-'.join(axes)}`"
+    elif "foreach" in stage:
+        axis = placeholders(stage)["${key}"]
+        runs = f"per {axis.strip('<>')}: `{name}@{axis}`"
+    else:
+        runs = "once"
+    return runs + (", at every `dvc repro`" if stage.get("do", stage).get("always_changed") else "")
 
+
+def stage_rows(dvc_yaml: dict[str, Any], params: dict[str, Any], names: list[str] | None = None) -> list[list[str]]:
     all_keys = keys(params)
     rows = []
     for name, stage in dvc_yaml["stages"].items():
         if names is not None and name not in names:
             continue
-        body = stage.get("do", stage)
-        runs = f"per model: `{name}@<name>`" if "foreach" in stage else "once"
-        if stage.get("always_changed"):
-            runs += ", at every `dvc repro`"
-        listed = [re.sub(r"\$\{key\}", "<name>", key) for key in body.get("params", [])]
-        rows.append([f"`{name}`", runs, params_cell(listed, all_keys), outputs_cell(body)])
+        body, words = stage.get("do", stage), placeholders(stage)
+        listed = [named(key, words) for key in body.get("params", [])]
+        rows.append([f"`{name}`", runs_cell(name, stage), params_cell(listed, all_keys), outputs_cell(body, words)])
     return rows
 
 
@@ -323,8 +376,10 @@ def stage_tables(root: Path = ROOT) -> tuple[str, str]:
         """Whether the demo's stage reads and writes what the main pipeline's stage of that name does."""
         if name not in main["stages"]:
             return False
-        ours, theirs = (stages[name].get("do", stages[name]) for stages in (demo["stages"], main["stages"]))
-        return ours.get("params") == theirs.get("params") and outputs_cell(ours) == outputs_cell(theirs)
+        ours, theirs = (stages[name] for stages in (demo["stages"], main["stages"]))
+        return (runs_cell(name, ours) == runs_cell(name, theirs)
+                and ours.get("do", ours).get("params") == theirs.get("do", theirs).get("params")
+                and outputs_cell(ours.get("do", ours)) == outputs_cell(theirs.get("do", theirs)))
 
     own = [name for name in demo["stages"] if not same(name)]
     shared = [name for name in demo["stages"] if name not in own]
@@ -345,12 +400,14 @@ def stages(text: str, root: Path = ROOT) -> str:
 # -- docs/python.md: what the notebook example prints ---------------------------------------------------------
 
 PYTHON_EXAMPLE = {"a photo of a {}": ("templates", "a_photo_of_a"), "CLIP's 7 templates": ("ensembles", "clip_7")}
+PYTHON_PAIR = "clip/shapes"
+"""The (model, dataset) pair of docs/python.md's example: ``demo/metrics/models/<model>/<dataset>/``."""
 
 
 def python_output(text: str, root: Path = ROOT) -> str:
-    """The lines the example of docs/python.md prints: the demo's CLIP zeroshot stage's numbers for the same
-    template and ensemble (tests/test_demo.py runs the example and compares)."""
-    zeroshot = read_json(root, "demo/metrics/models/clip/zeroshot.json")
+    """The lines the example of docs/python.md prints: the demo's zeroshot stage's numbers for CLIP on shapes,
+    the same template and ensemble (tests/test_demo.py runs the example and compares)."""
+    zeroshot = read_json(root, f"demo/metrics/models/{PYTHON_PAIR}/zeroshot.json")
     lines = []
     for label, (kind, key) in PYTHON_EXAMPLE.items():
         result = zeroshot[kind][key]
