@@ -5,7 +5,7 @@ resumable shards (see clip_study/models/extraction.py): an interrupted run loses
 With ``extract.engine: ray`` the encoding runs on a Ray cluster instead (clip_study/models/ray_extraction.py),
 into the same shards, giving the same features. The metrics file records the model (family, parameters)
 and how it encoded: only what a rerun reproduces. The speed this run measured, and the machine it ran on, are
-printed and written to ``--speed`` (``data/speed/<model>.json`` in the pipelines), a log nothing tracks.
+printed and written to ``--speed`` (``data/speed/<model>/<dataset>.json`` in the pipelines), a log nothing tracks.
 """
 
 from __future__ import annotations

@@ -232,10 +232,11 @@ def test_the_documented_sweeps_and_way_back_keep_every_output(demo, tmp_path):
 
     ran, table, diff = printed[0], printed[1], printed[5]
     assert "Running stage 'probe@clip-shapes'" in ran and "Running stage 'extract" not in ran  # seconds, not a rerun
-    assert "probe.lr" in table and "clip.probe.top1_low" in table and "siglip" not in table and "…" not in table
-    assert max(len(line) for line in table.splitlines()) <= 160  # the docs' command fits a terminal
+    assert all(f"{model}.{dataset}.probe.top1" in table for model in DEMO_MODELS for dataset in DEMO_DATASETS)
+    assert "…" not in table and max(len(line) for line in table.splitlines()) <= 150  # fits a 150-column terminal
     assert "Running stage 'probe@clip-shapes'" in printed[3] and "Running stage 'pretrain" not in printed[3]
-    assert re.search(r"clip\.zeroshot\.a_sketch_of_a\.top1\b", diff) and "clip.zsinit" in diff
+    assert re.search(r"clip\.shapes\.zeroshot\.a_sketch_of_a\.top1\b", diff) and "clip.shapes.zsinit" in diff
+    assert "siglip" not in diff and max(len(line) for line in diff.splitlines()) <= 150  # one pair's, as documented
     assert not re.search(r"\.probe\.top1\b", diff), diff  # the template sweep did not stack on probe.lr
     probe_sweep = re.search(r"Ran experiment\(s\): (\S+)", ran).group(1)
 

@@ -2,7 +2,7 @@
 
 A measured time differs between two runs of the same code on the same machine, so it never goes into a file
 DVC tracks (their bytes are what a rerun reproduces): the extract stage writes it to a log beside the data,
-``data/speed/<model>.json``, which neither DVC nor git tracks. Timing as such is the benchmark's job
+``data/speed/<model>/<dataset>.json``, which neither DVC nor git tracks. Timing as such is the benchmark's job
 (``python -m bench.benchmark``), which measures the same code under controlled load.
 """
 

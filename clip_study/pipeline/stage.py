@@ -14,7 +14,7 @@ from typing import Callable
 from clip_study.errors import UserError
 
 
-REQUIRED = None  # a path option without a default: no one path is right for every model (dvc.yaml passes each)
+REQUIRED = None  # a path option without a default: no one path is right for every pair (dvc.yaml passes each)
 
 
 def parse_args(description: str, paths: dict[str, str | None], argv: list[str] | None = None,
@@ -35,7 +35,7 @@ def parse_args(description: str, paths: dict[str, str | None], argv: list[str] |
     for name, default in paths.items():
         option = f"--{name.replace('_', '-')}"
         if default is REQUIRED:
-            parser.add_argument(option, dest=name, required=True, help="(required: one per model)")
+            parser.add_argument(option, dest=name, required=True, help="(required: one per model, dataset or pair)")
         else:
             parser.add_argument(option, dest=name, default=default, help=f"(default: {default or 'none'})")
     return parser.parse_args(argv)
