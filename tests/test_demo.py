@@ -30,7 +30,8 @@ LONG_TEMPLATE = "beneath_the_fading_sunset_the_etc"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     # as a clone: the main pipeline there too, never run (nobody can offline)
-    repo = project_copy(tmp_path_factory.mktemp("demo"), "dvc.yaml", "params.yaml", "demo/dvc.yaml", "demo/params.yaml")
+    repo = project_copy(tmp_path_factory.mktemp("demo"), "dvc.yaml", "params.yaml", "demo/dvc.yaml", "demo/params.yaml",
+                        "demo/notes.md")
     return repo, repro(repo / "demo")
 
 

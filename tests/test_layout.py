@@ -219,7 +219,7 @@ def test_the_committed_demo_lock_records_the_code_and_params_in_the_tree(tmp_pat
     """demo/dvc.lock must be the record of a run of the committed code and params, so that a fresh clone
     sees the demo up to date (only its data, never committed, is missing) and its metrics are what this code
     makes. A code change without rerunning the demo fails here, naming the stage and the files."""
-    repo = project_copy(tmp_path, "demo/dvc.yaml", "demo/params.yaml", "demo/dvc.lock")
+    repo = project_copy(tmp_path, "demo/dvc.yaml", "demo/params.yaml", "demo/dvc.lock", "demo/notes.md")
     stale = changed_stages(repo / "demo")
     assert stale == {}, f"demo/dvc.lock does not record the code and params in the tree: {stale}; rerun the demo " \
                         "(cd demo && dvc repro) and commit demo/dvc.lock and demo/metrics"
@@ -228,7 +228,7 @@ def test_the_committed_demo_lock_records_the_code_and_params_in_the_tree(tmp_pat
 @pytest.mark.parametrize("edited", ["clip_study/evaluation/calibration.py", "clip_study/pipeline/sections/zeroshot.py"])
 def test_an_edit_to_the_calibration_or_the_zeroshot_checks_reruns_no_heavy_stage(tmp_path, edited):
     """What ``dvc status`` lists after an edit: the stages that score, never fetch, extract or pretraining."""
-    repo = project_copy(tmp_path, "demo/dvc.yaml", "demo/params.yaml", "demo/dvc.lock")
+    repo = project_copy(tmp_path, "demo/dvc.yaml", "demo/params.yaml", "demo/dvc.lock", "demo/notes.md")
     with open(repo / edited, "a") as file:
         file.write("\n# an edit\n")
     changed = changed_stages(repo / "demo")
@@ -242,7 +242,7 @@ def test_an_edit_to_the_calibration_or_the_zeroshot_checks_reruns_no_heavy_stage
 def test_adding_a_dataset_or_a_model_reruns_its_own_stages_and_the_leaderboard_only(tmp_path, added):
     """A new entry of params datasets (or models) makes new stages of its own (fetch@<dataset>, every
     <stage>@<model>-<dataset> of it) and changes the leaderboard's params: nothing else of the demo reruns."""
-    repo = project_copy(tmp_path, "demo/dvc.yaml", "demo/params.yaml", "demo/dvc.lock")
+    repo = project_copy(tmp_path, "demo/dvc.yaml", "demo/params.yaml", "demo/dvc.lock", "demo/notes.md")
     params = yaml.safe_load((repo / "demo" / "params.yaml").read_text())
     if added == "dataset":
         new = "shapes_again"

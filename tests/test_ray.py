@@ -20,7 +20,7 @@ from clip_study.data.subset import read_split, split_indices, write_subset
 from clip_study.errors import UserError
 from clip_study.models import loading, ray_extraction
 from clip_study.models.extraction import extract_features
-from tests.dvc_repo import ROOT, commit, extract_command, per_model, repro, set_params, write_extract_params
+from tests.dvc_repo import ROOT, commit, extract_command, per_pair, repro, set_params, write_extract_params
 from tests.dvc_repo import PIPELINE_MODELS as MODELS
 
 pytestmark = pytest.mark.slow  # starts Ray clusters
@@ -196,12 +196,12 @@ def test_the_pipeline_on_ray_gives_the_local_pipelines_features_and_metrics_byte
     commit(repo)
     # the same features: DVC reruns nothing downstream but the leaderboard, whose dependency metrics/models holds
     # extract.json, which names the engine
-    assert repro(repo) - {"check", "scan"} == per_model(MODELS, "extract") | {"leaderboard"}
+    assert repro(repo) - {"check", "scan@shapes"} == per_pair(MODELS, "extract") | {"leaderboard"}
     for model in MODELS:  # a CLIP and a SigLIP: each actor loads the model's family
         for split in ("train", "test"):
-            assert same_bytes(repo / f"data/models/{model}/features", local / f"data/models/{model}/features",
-                              f"{split}.npz")
-        assert json.loads((repo / f"metrics/models/{model}/extract.json").read_text())["engine"] == "ray"
+            assert same_bytes(repo / f"data/models/{model}/shapes/features",
+                              local / f"data/models/{model}/shapes/features", f"{split}.npz")
+        assert json.loads((repo / f"metrics/models/{model}/shapes/extract.json").read_text())["engine"] == "ray"
     metrics = sorted(path.relative_to(local) for path in (local / "metrics").rglob("*")
                      if path.is_file() and path.name != "extract.json")  # its engine: ray against local
     assert metrics
