@@ -223,6 +223,9 @@ def test_the_committed_demo_lock_records_the_code_and_params_in_the_tree(tmp_pat
     stale = changed_stages(repo / "demo")
     assert stale == {}, f"demo/dvc.lock does not record the code and params in the tree: {stale}; rerun the demo " \
                         "(cd demo && dvc repro) and commit demo/dvc.lock and demo/metrics"
+    locked = set(yaml.safe_load((repo / "demo" / "dvc.lock").read_text())["stages"])
+    declared = set(sh(repo / "demo", sys.executable, "-m", "dvc", "stage", "list", "--name-only").split())
+    assert locked == declared, f"demo/dvc.lock records stages dvc.yaml no longer has: {sorted(locked - declared)}"
 
 
 @pytest.mark.parametrize("edited", ["clip_study/evaluation/calibration.py", "clip_study/pipeline/sections/zeroshot.py"])
