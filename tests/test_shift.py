@@ -142,7 +142,8 @@ def test_the_logit_fit_recovers_an_exact_line_and_the_effective_robustness_of_a_
     assert float(result.fit.slope.value) == pytest.approx(slope) and float(result.fit.intercept.value) == \
         pytest.approx(intercept)
     hand = 0.75 - 1 / (1 + math.exp(-(0.8 * math.log(0.7 / 0.3) - 0.5)))  # 0.75 - expit(0.1778) = 0.75 - 0.5443
-    assert float(result.effective_robustness.value[5]) == pytest.approx(hand) and hand == pytest.approx(0.20566, abs=1e-5)
+    assert hand == pytest.approx(0.20566, abs=1e-5)
+    assert float(result.effective_robustness.value[5]) == pytest.approx(hand)
     assert np.allclose(result.effective_robustness.value[:5], 0, atol=1e-12)
     assert result.fit.predicted(np.array([0.7]))[0] == pytest.approx(0.75 - hand)
     assert float(result.drop.value[5]) == pytest.approx(-0.05)

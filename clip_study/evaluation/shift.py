@@ -222,7 +222,8 @@ def evaluate_shift(source: TestSet, shifts: Sequence[TestSet], bootstrap: Bootst
             slope = np.where(spread > 0, (dx * dy).sum(-1) / spread, np.nan)
         intercept = fy.mean(-1) - slope * fx.mean(-1)
         drop = src - shf
-        found = {"source": src, "shift": shf, "drop": drop, "drop_vs_reference": drop - drop[..., reference:reference + 1],
+        found = {"source": src, "shift": shf, "drop": drop,
+                 "drop_vs_reference": drop - drop[..., reference:reference + 1],
                  "effective_robustness": shf - _expit(slope[..., None] * x + intercept[..., None]),
                  "slope": slope, "intercept": intercept}
         for j, curve in enumerate(curves):
