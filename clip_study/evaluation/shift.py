@@ -117,11 +117,12 @@ def resampled_accuracies(test: TestSet, resamples: int, seed: int) -> np.ndarray
     cost is O(R x N x H) multiply-adds in BLAS and no (H, N) gather per resample."""
     n, heads = len(test.labels), len(test.correct)
     draws, out = stratified_resamples(test.labels, resamples, seed), np.empty((resamples, heads))
+    ones = np.ones(RESAMPLE_CHUNK * n)  # weights: bincount then counts in float64 directly (a third of the time)
     for start in range(0, resamples, RESAMPLE_CHUNK):
         block = np.stack(list(islice(draws, RESAMPLE_CHUNK)))
         offsets = np.arange(len(block))[:, None] * n
-        counts = np.bincount((block + offsets).ravel(), minlength=block.size).reshape(block.shape)
-        out[start:start + len(block)] = counts.astype(np.float64) @ test.correct.T / n
+        counts = np.bincount((block + offsets).ravel(), weights=ones[:block.size], minlength=block.size)
+        out[start:start + len(block)] = counts.reshape(block.shape) @ test.correct.T / n
     return out
 
 
