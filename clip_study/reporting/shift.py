@@ -24,8 +24,8 @@ from clip_study.metrics_files.shift import (CurveCheck, DropComparison, FitPoint
 from clip_study.metrics_files.shift import Estimate as EstimateRecord
 
 HEAD_FILES = ("zeroshot", "probe", "logreg", "fewshot", "zsinit", "wiseft")
-"""The heads files of a source, in the order their classifiers are reported; zeroshot is required, the others are
-scored when their stage ran."""
+"""The heads files of a source, in the order their classifiers are reported: every one is required (the pipeline
+runs every fitting stage), so a shift table never lacks a classifier silently."""
 FIT_KINDS = ("fewshot", "logreg_sweep")
 """Kinds whose every head is a point of the logit-axis fit: probes fitted on the source alone, across k and C."""
 UNREPORTED = ("logreg_sweep",)
@@ -61,11 +61,9 @@ class ShiftScores:
 
 
 def read_heads(folder: str | Path, fix: str) -> dict[str, Heads]:
-    """The heads files of one source that exist, by file name; all must score the same classes and test images."""
+    """The heads files of one source, by file name; all must score the same classes and test images."""
     folder = Path(folder)
-    if not (folder / "zeroshot.npz").exists():
-        raise BadFileError(folder / "zeroshot.npz", "not found: the shift stage needs the zero-shot heads", fix)
-    found = {name: load_heads(folder / f"{name}.npz", fix) for name in HEAD_FILES if (folder / f"{name}.npz").exists()}
+    found = {name: load_heads(folder / f"{name}.npz", fix) for name in HEAD_FILES}
     first = found["zeroshot"]
     chosen = len(first.where(classifier="zeroshot", chosen=True))
     if chosen != 1:
