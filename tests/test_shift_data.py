@@ -152,6 +152,46 @@ def test_scores_are_read_on_the_covered_source_classes_and_any_matched_class_is_
     assert class_map.covered(matches).tolist() == [0, 1, 2]
 
 
+# -- the ImageNet maps shipped in clip_study/assets -------------------------------------------------------------
+
+ASSETS = ROOT / "clip_study" / "assets"
+IMAGENET = [{"id": row[1], "name": row[2]} for row in
+            (line.split("\t") for line in (ASSETS / "imagenet_classes.tsv").read_text().splitlines()[1:])]
+
+
+@pytest.mark.parametrize("name, shift_classes, pairs", [("imagenet_r_classes.tsv", 200, 200),
+                                                        ("imagenet_a_classes.tsv", 200, 200),
+                                                        ("imagenetv2_classes.tsv", 1000, 1000),
+                                                        ("objectnet_imagenet.tsv", 113, 125)])
+def test_a_shipped_imagenet_map_pairs_every_line_with_an_imagenet_class(name, shift_classes, pairs):
+    lines = class_map.map_lines(ASSETS / name)
+    shift = [{"id": c, "name": c} for c in dict.fromkeys(left for _, left, _ in lines)]
+    assert (len(shift), len(lines)) == (shift_classes, pairs)
+    assert {right for _, _, right in lines} <= {entry["id"] for entry in IMAGENET}
+    matching = match_classes(shift, IMAGENET, ASSETS / name)
+    assert matching.unused_lines == [] and all(matching.matches) and sum(map(len, matching.matches)) == pairs
+    # a study of some of ImageNet's classes reads the lines of its classes, and leaves the others unused
+    some = match_classes(shift, IMAGENET[:300], ASSETS / name)
+    assert len(some.unused_lines) + sum(map(len, some.matches)) == pairs and all(
+        label < 300 for labels in some.matches for label in labels)
+
+
+@pytest.mark.parametrize("name", ["imagenet_r_classes.tsv", "imagenet_a_classes.tsv"])
+def test_imagenet_r_and_a_are_named_by_clips_imagenet_names_so_wnid_folders_match_alike(name):
+    """The original tars' folders are wnids, CLIP_benchmark's copies name the classes: both match the same way."""
+    lines = class_map.map_lines(ASSETS / name)
+    names = {entry["id"]: entry["name"] for entry in IMAGENET}
+    assert all(names[wnid] == left for _, left, wnid in lines)
+    folders = [{"id": wnid, "name": names[wnid]} for _, _, wnid in lines]
+    assert match_classes(folders, IMAGENET, ASSETS / name).matches == match_classes(folders, IMAGENET).matches
+
+
+def test_objectnets_folder_names_give_the_names_its_map_pairs():
+    rows = [line.split("\t") for line in (ASSETS / "objectnet_class_names.tsv").read_text().splitlines()]
+    assert len(rows) == 313 and all(len(row) == 2 for row in rows) and len({name for _, name in rows}) == 313
+    assert {left for _, left, _ in class_map.map_lines(ASSETS / "objectnet_imagenet.tsv")} <= {name for _, name in rows}
+
+
 # -- fetch_shift ----------------------------------------------------------------------------------------------
 
 def image_folder(root: Path, per_class: dict[str, int]) -> Path:
