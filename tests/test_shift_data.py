@@ -406,3 +406,17 @@ def test_a_small_shape_covers_far_fewer_pixels_and_goes_nearer_the_edges():
 def test_an_unknown_shift_is_refused():
     with pytest.raises(ValueError, match="shift must be one of"):
         shapes.shift_classes("blurry")
+
+
+@pytest.mark.parametrize("running, stage, target", [
+    ("demo/dvc.yaml:fetch_shift@small", "fetch_shift", "demo/dvc.yaml:fetch_shift@small"),
+    ("extract_shift@clip-outline", "fetch_shift", "fetch_shift@outline"),
+    ("shift@clip_b32-imagenet_r", "extract_shift", "extract_shift@clip_b32-imagenet_r"),
+    ("shift@clip-outline", "probe@clip-shapes", "probe@clip-shapes"),  # the source dataset's stage, named in full
+    ("extract@clip-shapes", "fetch", "fetch@shapes"),
+])
+def test_a_shift_stages_fix_names_the_stage_to_rerun(monkeypatch, running, stage, target):
+    from clip_study.pipeline.stage import rebuild
+
+    monkeypatch.setenv("DVC_STAGE", running)
+    assert rebuild(stage) == f"rebuild it with `dvc repro --force --single-item {target}`"
