@@ -1,4 +1,5 @@
-"""Stage extract: image embeddings (projected, unnormalised) of the train and test images, for one model.
+"""Stage extract: image embeddings (projected, unnormalised) of the train and test images, for one model (of a
+shift set's subset, its test images: the only ones it has).
 
 Images are decoded and preprocessed in DataLoader workers while the model encodes, and features go to
 resumable shards (see clip_study/models/extraction.py): an interrupted run loses at most one shard of work.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from clip_study.data.subset import read_split
+from clip_study.data.subset import read_split, split_names
 from clip_study.files import write_json
 from clip_study.metrics_files.extract import ExtractMetrics
 from clip_study.models.extraction import default_workers, extract_features
@@ -55,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     with for_param(f"models.{short}.name"):
         model = load_model(checkpoint, device, family)
         processor = load_image_processor(checkpoint)
-    splits = {split: read_split(args.subset, split, fix=rebuild("fetch")) for split in ("train", "test")}
+    names = split_names(args.subset)  # a shift set's subset: its test split alone
+    splits = {split: read_split(args.subset, split, fix=rebuild("fetch" if "train" in names else "fetch_shift"))
+              for split in names}
     name = short + (f" on {args.dataset}" if args.dataset else "")
     log, shard_size = (lambda message: print(f"extract {name}: {message}")), settings["shard_size"]
     if engine == "ray":

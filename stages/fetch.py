@@ -11,34 +11,19 @@ when the dataset's ``classes`` lists it by name. ``--metrics`` receives the coun
 
 from __future__ import annotations
 
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from clip_study.data import images, sources, subset
+from clip_study.data import subset
 from clip_study.errors import UserError
 from clip_study.files import write_json
 from clip_study.metrics_files.fetch import FetchMetrics
+from clip_study.pipeline.fetching import check_images, open_source, warn
 from clip_study.pipeline.params import for_param, load_params, named_entry
 from clip_study.pipeline.sections.datasets import DATASETS
 from clip_study.pipeline.stage import REQUIRED, parse_args, run
-
-WARNING_LINES = 20  # bad images listed one per line; the rest are counted
-
-
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def warn_each(lines: list[str], rest: str) -> None:
-    """A warning per line, the first WARNING_LINES of them, then how many more (``rest``: what they are)."""
-    for line in lines[:WARNING_LINES]:
-        warn(line)
-    if len(lines) > WARNING_LINES:
-        warn(f"... and {len(lines) - WARNING_LINES} {rest}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,15 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     short, params = named_entry(load_params(args.params, DATASETS), "datasets", args.dataset)  # checked
     key = f"datasets.{short}"
     seed, test_size, max_per_class = params["seed"], params["test_size"], params["max_per_class"]
-    policy, spec = params["on_bad_image"], params["classes"]
+    spec = params["classes"]
     subset.import_splitter_early()
 
-    with for_param(f"{key}.source"):
-        source = sources.load_source(str(params["source"]), str(params["split"]))
-    if source.damaged and policy == "fail":
-        raise UserError(f"{key}.on_bad_image is 'fail' and {source.damaged[0]}; download or rebuild the shard, "
-                        f"or set {key}.on_bad_image: skip")
-    warn_each(source.warnings(), "more damaged shards or samples skipped")
+    source = open_source(key, params)
     available = list(dict.fromkeys(example.class_id for example in source.examples))
     with for_param(f"{key}.class_names"):
         names = subset.class_names(available, params["class_names"])
@@ -63,17 +43,9 @@ def main(argv: list[str] | None = None) -> None:
         subset.check_distinct_names(chosen, names)
     wanted = set(chosen)
 
-    start, staging = time.perf_counter(), subset.start_subset(Path(args.out))  # hub images are staged there
-    usable, bad = sources.check_examples([e for e in source.examples if e.class_id in wanted], policy == "fail",
-                                         staging)
-    seconds = time.perf_counter() - start
-    if policy == "fail" and bad:
-        example, problem = bad[0]
-        raise UserError(f"{key}.on_bad_image is 'fail' and image {example.where()} (class '{example.class_id}') "
-                        f"is {problem}; replace or remove it, or set {key}.on_bad_image: skip")
-    warn_each([f"skipped image {example.where()} (class '{example.class_id}'): {problem}" for example, problem in bad],
-              f"more bad images skipped ({len(bad)} in all, counted by reason and class in {args.metrics})")
-    bad_per_class = Counter(example.class_id for example, _ in bad)
+    checked = check_images(key, params, [e for e in source.examples if e.class_id in wanted], Path(args.out),
+                           args.metrics)  # hub images are staged in the subset folder
+    usable, bad, bad_per_class = checked.usable, checked.bad, checked.bad_per_class()
 
     count = Counter(example.class_id for example in usable)
     dropped = {class_id: count[class_id] for class_id in chosen if count[class_id] < 2}
@@ -104,14 +76,14 @@ def main(argv: list[str] | None = None) -> None:
         images_found=len(source.examples), images_checked=len(usable) + len(bad),
         images_skipped=len(bad), images_used=len(train) + len(test),
         train_images=len(train), test_images=len(test),
-        skipped_by_reason={reason: sum(problem.reason == reason for _, problem in bad) for reason in images.REASONS},
+        skipped_by_reason=checked.skipped_by_reason(),
         skipped_per_class=dict(sorted(bad_per_class.items())),
         classes_found=len(available), classes_kept=len(classes), dropped_classes=dropped,
         empty_classes=source.empty_classes, ignored_files=len(source.ignored_files),
         damaged_samples=len(source.damaged),
     ).to_json())
     print(f"fetch {short}: {len(classes)} classes, {len(train)} train / {len(test)} test images -> {args.out} "
-          f"({len(usable) + len(bad)} images decoded in {seconds:.1f} s, {len(bad)} skipped)")
+          f"({len(usable) + len(bad)} images decoded in {checked.seconds:.1f} s, {len(bad)} skipped)")
 
 
 if __name__ == "__main__":

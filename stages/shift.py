@@ -18,31 +18,31 @@ from clip_study.evaluation.shift import acceptance, evaluate_shift
 from clip_study.files import write_json
 from clip_study.pipeline.params import load_params, named_entry, section
 from clip_study.pipeline.sections.evaluation import EVALUATION
+from clip_study.pipeline.sections.shifts import SHIFTS
 from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 from clip_study.reporting.shift import alpha_rows, read_heads, save_predictions, score, shift_metrics
 from clip_study.reporting.shift_figure import plot_robustness
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"shift": REQUIRED, "heads": REQUIRED, "subset": REQUIRED, "features": REQUIRED,
-                                "metrics": REQUIRED, "curve": REQUIRED, "figures": REQUIRED, "predictions": REQUIRED},
-                      argv, per_model=True)
-    params = load_params(args.params, EVALUATION)
+    args = parse_args(__doc__, {"heads": REQUIRED, "subset": REQUIRED, "features": REQUIRED, "metrics": REQUIRED,
+                                "curve": REQUIRED, "figures": REQUIRED, "predictions": REQUIRED},
+                      argv, per_model=True, per_shift=True)
+    params = load_params(args.params, SHIFTS, EVALUATION)  # `of` names a dataset: checked there
     evaluation = section(params, "evaluation")
     shift, entry = named_entry(params, "shifts", args.shift)
-    of = entry.get("of") if isinstance(entry, dict) else None
-    if not isinstance(of, str) or not of:
-        raise UserError(f"shifts.{shift}.of = {of!r} must be the short name of the dataset the shift is a shift of")
-    mapped_of, num_source_classes, matches = read_class_map(args.subset, fix=rebuild("fetch"))
+    of = entry["of"]
+    mapped_of, num_source_classes, matches = read_class_map(args.subset, fix=rebuild("fetch_shift"))
     if mapped_of != of:
         raise UserError(f"shifts.{shift}.of is {of!r} but {args.subset}/class_map.json maps to {mapped_of!r}: "
                         "make them one (fetch the shift again after changing 'of')")
-    heads = read_heads(Path(args.heads) / of, fix=f"rerun the fitting stages of {of}")
+    fitted_by = f"the stages that fit {args.model or 'the model'}'s classifiers on {of}"
+    heads = read_heads(Path(args.heads) / of, fix=f"rebuild it with `dvc repro` ({fitted_by})")
     first = heads["zeroshot"].heads[0].weights
     if first.shape[0] != num_source_classes:
         raise UserError(f"{args.subset}/class_map.json counts {num_source_classes} classes of {of}, its heads "
                         f"{first.shape[0]}: fetch the shift again")
-    features, labels = load_features(Path(args.features) / "test.npz", rebuild("extract"), len(matches))
+    features, labels = load_features(Path(args.features) / "test.npz", rebuild("extract_shift"), len(matches))
     if features.shape[1] != first.shape[1]:
         raise UserError(f"{args.features}/test.npz holds {features.shape[1]}-d features, the heads of {of} score "
                         f"{first.shape[1]}-d ones: extract the shift with the same model")

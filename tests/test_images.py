@@ -22,6 +22,7 @@ import yaml
 from PIL import Image
 
 from clip_study.data import images, sources
+from clip_study.pipeline import fetching
 from stages import fetch
 from tests.conftest import one_dataset
 
@@ -328,7 +329,7 @@ def test_many_bad_images_are_listed_up_to_a_limit(tmp_path):
     done = run_fetch(tmp_path, root)
     assert done.returncode == 0, done.stderr
     skipped = [line for line in done.stderr.splitlines() if line.startswith("warning: skipped image")]
-    assert len(skipped) == fetch.WARNING_LINES
+    assert len(skipped) == fetching.WARNING_LINES
     assert (f"warning: ... and 6 more bad images skipped (26 in all, counted by reason and class in "
             f"{tmp_path / 'fetch.json'})") in done.stderr
     assert json.loads((tmp_path / "fetch.json").read_text())["skipped_by_reason"]["empty"] == 26

@@ -106,7 +106,7 @@ def path_options(module_name_: str) -> dict[str, str | None]:
 
     module, declared = importlib.import_module(module_name_), {}
 
-    def record(description, paths, argv=None, per_model=False, per_dataset=False):
+    def record(description, paths, argv=None, **per_entry):
         declared.update(paths)
         raise Declared
 

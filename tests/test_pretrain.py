@@ -22,7 +22,7 @@ TINY_SIZES = {"vision_hidden": 32, "vision_layers": 1, "patch_size": 8, "text_hi
               "heads": 2, "projection_dim": 16, "max_text_length": 32}
 TINY_PARAMS = {
     "generate": {"seed": 0, "pretrain_images": 96, "eval_per_class": 2, "image_size": 16, "held_out": 7,
-                 "shape_only_per_class": 3},
+                 "shape_only_per_class": 3, "shift_per_class": 2},
     "pretrain": {"seed": 0, "steps": 4, "batch_size": 16, "lr": 0.002, "warmup_steps": 2, "weight_decay": 0.1,
                  "vocab_size": 300, **TINY_SIZES},
 }
@@ -167,8 +167,8 @@ def test_generate_and_pretrain_stages_end_to_end(tmp_path):
     params = write_params(tmp_path / "params.yaml", TINY_PARAMS)
     npz, images, shape_only, held_out, out = (tmp_path / "pretrain.npz", tmp_path / "shapes",
                                               tmp_path / "shape_only", tmp_path / "held_out.json", tmp_path / "model")
-    run_stage(generate.main, "--params", str(params), "--pretrain", str(npz),
-              "--images", str(images), "--shape-only", str(shape_only), "--held-out", str(held_out))
+    run_stage(generate.main, "--params", str(params), "--pretrain", str(npz), "--images", str(images),
+              "--shape-only", str(shape_only), "--held-out", str(held_out), "--shift-sets", str(tmp_path / "shifts"))
 
     with np.load(npz, allow_pickle=False) as data:
         assert data["images"].shape == (96, 16, 16, 3) and data["images"].dtype == np.uint8
@@ -187,6 +187,13 @@ def test_generate_and_pretrain_stages_end_to_end(tmp_path):
         files = sorted((shape_only / shape).iterdir())
         assert [path.name for path in files] == ["0000.png", "0001.png", "0002.png"]
         assert all(Image.open(path).size == (16, 16) for path in files)
+    # the shift sets: the evaluation set's folder names, 2 images a class (the small one: 21 classes)
+    assert sorted(path.name for path in (tmp_path / "shifts").iterdir()) == sorted(shapes.SHIFT_SETS)
+    for shift in shapes.SHIFT_SETS:
+        shifted = sorted((tmp_path / "shifts" / shift).iterdir())
+        expected = sorted(shapes.folder_name(*pair) for pair in shapes.shift_classes(shift))
+        assert [path.name for path in shifted] == expected
+        assert all(len(list(folder.glob("*.png"))) == 2 for folder in shifted)
 
     run_stage(pretrain.main, "--params", str(params), "--pretrain", str(npz), "--out", str(out), "--family", "hf_clip")
     model = CLIPModel.from_pretrained(out)
@@ -206,13 +213,14 @@ def test_generate_and_pretrain_stages_end_to_end(tmp_path):
     ("pretrain_images", 0, "generate.pretrain_images"),
     ("eval_per_class", 1.5, "generate.eval_per_class"),
     ("shape_only_per_class", 1, "generate.shape_only_per_class"),
+    ("shift_per_class", 0, "generate.shift_per_class"),
 ])
 def test_generate_rejects_bad_params(tmp_path, key, value, match):
     params = write_params(tmp_path / "params.yaml", {"generate": {**TINY_PARAMS["generate"], key: value}})
     with pytest.raises(UserError, match=match):
         run_stage(generate.main, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
                   "--images", str(tmp_path / "shapes"), "--shape-only", str(tmp_path / "shape_only"),
-                  "--held-out", str(tmp_path / "held_out.json"))
+                  "--held-out", str(tmp_path / "held_out.json"), "--shift-sets", str(tmp_path / "shifts"))
     assert not (tmp_path / "p.npz").exists() and not (tmp_path / "shape_only").exists()
 
 

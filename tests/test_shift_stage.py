@@ -20,11 +20,14 @@ from clip_study.files import load_npz, read_json, write_json
 from clip_study.metrics_files.shift import FILES, ShiftAlphaRow, ShiftMetrics
 from clip_study.reporting.shift import load_predictions
 from stages import shift as shift_stage
+from tests.conftest import one_dataset
 
 DIM, CLASSES = 4, 6
 MATCHES = [[0], [2, 4]]  # shift class 0 is source class 0; shift class 1 is source 2 or 4 (many-to-one)
 ALPHAS = [round(0.1 * i, 1) for i in range(11)]
-PARAMS = {"shifts": {"sketch": {"of": "src"}},
+SHIFT = {"of": "src", "source": "sketches", "split": "train", "max_per_class": None, "seed": 0, "class_names": None,
+         "class_map": None, "on_bad_image": "skip"}
+PARAMS = {"datasets": one_dataset("images", name="src"), "shifts": {"sketch": SHIFT},
           "evaluation": {"val_fraction": 0.25, "resamples": 200, "confidence": 0.9, "seed": 3, "calibration_bins": 10}}
 
 
@@ -206,6 +209,6 @@ def test_mistakes_in_the_inputs_are_one_line_errors(study):
     write_json(root / "subset" / "class_map.json", {"of": "src", "source_classes": 5, "matches": MATCHES})
     with pytest.raises(UserError, match="counts 5 classes of src, its heads 6"):
         run_stage(root)
-    (root / "params.yaml").write_text(yaml.safe_dump({**PARAMS, "shifts": {"other": {"of": "src"}}}))
+    (root / "params.yaml").write_text(yaml.safe_dump({**PARAMS, "shifts": {"other": SHIFT}}))
     with pytest.raises(UserError, match="--shift sketch: not among the shifts"):
         run_stage(root)

@@ -13,8 +13,8 @@ from clip_study.metrics_files.record import MetricsFile, Record, field_types, js
 from tools.sync import ROOT
 
 PATH = "docs/metrics.md"
-PIPELINE_ORDER = ("fetch", "extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit",
-                  "shift", "summary", "report", "leaderboard")
+PIPELINE_ORDER = ("fetch", "fetch_shift", "extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot",
+                  "zsinit", "shift", "summary", "report", "leaderboard")
 """The stages whose files are documented, in the order the pipeline runs them (one definition module each)."""
 HOLDS = {"object": "one object with the fields below",
          "rows": "a list of objects, one per row (a DVC plot), each with the fields below",
@@ -29,7 +29,7 @@ not this file -->
 
 What every metrics file of the pipelines holds, field by field. Paths are relative to the pipeline's folder: the
 repository root for `dvc.yaml`, `demo/` for `demo/dvc.yaml`; `<model>` is a model's short name, its key under
-`models` in the params. The definitions in `clip_study/metrics_files/` (one module per stage) are what the stages
+`models` in the params (`<dataset>`, `<shift>`: under `datasets`, `shifts`). The definitions in `clip_study/metrics_files/` (one module per stage) are what the stages
 write and every reader reads: a field's order there is its order in the file.
 
 The last sections are the logs a stage writes beside its data that no pipeline declares (the speed extract

@@ -4,6 +4,7 @@ stratified train/test split, written once as
     <subset>/classes.json          [{"id": "n01443537", "name": "goldfish"}, ...]  (label = index)
     <subset>/train.csv, test.csv   file,label  (file relative to <subset>)
     <subset>/images/<split>/...    the original image bytes, never re-encoded
+    <subset>/class_map.json        a shift set's alone (its test split alone): see clip_study/data/class_map.py
 
 so every later step reads the same images whatever the source was. A local image file is hard-linked
 where the filesystem allows (no bytes copied); a hub image's bytes, staged in ``<subset>/.staging`` while
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 IMAGENET_CLASSES = Path(__file__).resolve().parents[1] / "assets" / "imagenet_classes.tsv"
 STAGING = ".staging"  # inside the subset: the same filesystem, so moving a staged image is a rename
+CLASS_MAP = "class_map.json"  # a shift set's subset: its classes' match to another dataset's (data/class_map.py)
 
 
 def class_names(class_ids: list[str], names_file: str | None = None) -> dict[str, str]:
@@ -196,6 +198,11 @@ def link_or_copy(source: Path, target: Path | str) -> None:
             os.close(folder)
     except OSError:
         shutil.copyfile(source, target)
+
+
+def split_names(subset: str | Path) -> tuple[str, ...]:
+    """The splits of a written subset: a shift set's (it holds a class_map.json) has its test split alone."""
+    return ("test",) if (Path(subset) / CLASS_MAP).is_file() else ("train", "test")
 
 
 def read_split(subset: str | Path, split: str, fix: str | None = None) -> tuple[list[Path], np.ndarray]:

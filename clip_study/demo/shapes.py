@@ -33,6 +33,16 @@ SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "dia
 MAX_ROTATION = {"circle": 0, "square": 15, "triangle": 60, "star": 36, "cross": 20, "diamond": 15, "hexagon": 30}
 SUPERSAMPLE = 4  # draw at 4x and box-downsample for anti-aliasing
 BARE_LABEL_PROBABILITY = 0.03
+SHAPE_SCALE = (0.45, 0.85)  # a shape's width, as a fraction of the image's
+
+# The demo's shift sets: test-only folders of the same classes drawn otherwise, scored with the classifiers fitted
+# on the evaluation images (docs/shift.md): the shapes as outlines, on textured backgrounds, or small
+SHIFT_SETS = ("outline", "noisy", "small")
+OUTLINE_WIDTH = 2  # pixels of an outline's stroke
+TEXTURE_CELLS = 4  # a noisy background: 4 x 4 patches of random colours, blended, plus pixel noise
+TEXTURE_NOISE = 25.0  # its pixel noise (standard deviation; the plain dark background's: 7)
+SMALL_SCALE = (0.2, 0.35)  # the small set's shape width (SHAPE_SCALE's: 0.45 to 0.85), placed anywhere
+SMALL_COLOURS = ("red", "green", "blue")  # the small set holds these colours' 21 classes alone
 
 # Caption phrasings; {a} is the article matching the next word, {c} the class name.
 TEMPLATES = (
@@ -107,37 +117,55 @@ def held_out_pairs(seed: int, count: int = 7) -> list[tuple[str, str]]:
     return [(colour, SHAPES[perm[i]]) for i, colour in enumerate(COLOURS)][:count]
 
 
-def _shape_mask(shape: str, rng: np.random.Generator, size: int) -> np.ndarray:
-    """Anti-aliased coverage (0..1, float32, size x size) of one randomly placed, scaled, rotated shape."""
+def _shape_mask(shape: str, rng: np.random.Generator, size: int, scale: tuple[float, float] = SHAPE_SCALE,
+                outline: int = 0) -> np.ndarray:
+    """Anti-aliased coverage (0..1, float32, size x size) of one randomly placed, scaled, rotated shape: filled, or
+    with ``outline`` its outline alone, a stroke of that many pixels."""
     big = size * SUPERSAMPLE
-    half = rng.uniform(0.45, 0.85) * big / 2
+    half = rng.uniform(*scale) * big / 2
     centre = rng.uniform(0.8 * half, big - 0.8 * half, 2)  # fully or mostly inside
     angle = np.deg2rad(rng.uniform(-1.0, 1.0) * MAX_ROTATION[shape])
     canvas = Image.new("L", (big, big), 0)
     draw = ImageDraw.Draw(canvas)
+    paint = {"outline": 255, "width": outline * SUPERSAMPLE} if outline else {"fill": 255}
     if shape == "circle":
         x, y = centre
-        draw.ellipse((x - half, y - half, x + half, y + half), fill=255)
+        draw.ellipse((x - half, y - half, x + half, y + half), **paint)
     else:
         cos, sin = np.cos(angle), np.sin(angle)
         points = OUTLINES[shape] @ np.array([[cos, sin], [-sin, cos]]) * half + centre
-        draw.polygon([tuple(p) for p in points.tolist()], fill=255)
+        draw.polygon([tuple(p) for p in points.tolist()], **paint)
     return np.asarray(canvas.reduce(SUPERSAMPLE), dtype=np.float32)[:, :, None] / 255.0
 
 
-def _render_array(colour: str, shape: str, rng: np.random.Generator, size: int) -> np.ndarray:
-    """render() as a uint8 (size, size, 3) array, so batches skip the PIL round trip."""
-    base = rng.uniform(0, 50, 3).astype(np.float32)
-    background = base + 7.0 * rng.standard_normal((size, size, 3), dtype=np.float32)
+def _textured_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A noisy background (float32, size x size x 3): patches of random colours, any brightness, blended into each
+    other, plus strong pixel noise."""
+    cells = rng.uniform(0, 255, (TEXTURE_CELLS, TEXTURE_CELLS, 3)).astype(np.uint8)
+    patches = np.asarray(Image.fromarray(cells, mode="RGB").resize((size, size), Image.BILINEAR), dtype=np.float32)
+    return patches + TEXTURE_NOISE * rng.standard_normal((size, size, 3), dtype=np.float32)
+
+
+def _render_array(colour: str, shape: str, rng: np.random.Generator, size: int, shift: str | None = None,
+                  ) -> np.ndarray:
+    """render() as a uint8 (size, size, 3) array, so batches skip the PIL round trip; ``shift``: one of SHIFT_SETS,
+    drawn otherwise (None: as the pretraining and evaluation images, from the same draws as ever)."""
+    if shift == "noisy":
+        background = _textured_background(rng, size)
+    else:
+        base = rng.uniform(0, 50, 3).astype(np.float32)
+        background = base + 7.0 * rng.standard_normal((size, size, 3), dtype=np.float32)
     fill = (np.array(COLOURS[colour]) + rng.integers(-15, 16, 3)).astype(np.float32)
-    cover = _shape_mask(shape, rng, size)
+    cover = _shape_mask(shape, rng, size, SMALL_SCALE if shift == "small" else SHAPE_SCALE,
+                        OUTLINE_WIDTH if shift == "outline" else 0)
     pixels = background * (1.0 - cover) + fill * cover
     return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
-def render(colour: str, shape: str, rng: np.random.Generator, size: int = 32) -> Image.Image:
-    """One RGB image of a coloured shape on a dark noisy background; deterministic given rng's state."""
-    return Image.fromarray(_render_array(colour, shape, rng, size), mode="RGB")
+def render(colour: str, shape: str, rng: np.random.Generator, size: int = 32, shift: str | None = None) -> Image.Image:
+    """One RGB image of a coloured shape on a dark noisy background (``shift``: drawn as that shift set's);
+    deterministic given rng's state."""
+    return Image.fromarray(_render_array(colour, shape, rng, size, shift), mode="RGB")
 
 
 def _article(word: str) -> str:
@@ -197,6 +225,30 @@ def write_shape_folder(root: Path, per_shape: int, seed: int, size: int = 32) ->
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(per_shape):
             render(colours[rng.integers(len(colours))], shape, rng, size).save(folder / f"{index:04d}.png")
+
+
+def shift_classes(shift: str) -> list[tuple[str, str]]:
+    """The (colour, shape) classes of a shift set, in all_classes() order: every one, or for the small set those
+    of SMALL_COLOURS alone (so that its scores are read on the source classes it matches)."""
+    if shift not in SHIFT_SETS:
+        raise ValueError(f"shift must be one of {SHIFT_SETS}, got {shift!r}")
+    return [(colour, shape) for colour, shape in all_classes() if shift != "small" or colour in SMALL_COLOURS]
+
+
+def write_shift_sets(root: Path, per_class: int, seed: int, size: int = 32) -> dict[str, int]:
+    """The shift sets as image folders root/<shift>/<folder_name>/<index:04d>.png (the evaluation set's folder
+    names, so a class matches its source class by id), each from a seed stream of its own; their image counts."""
+    counts = {}
+    for stream, shift in enumerate(SHIFT_SETS, start=4):  # streams 1-3: the evaluation sets and held-out pairs
+        rng = np.random.default_rng([seed, stream])
+        classes = shift_classes(shift)
+        for colour, shape in classes:
+            folder = Path(root) / shift / folder_name(colour, shape)
+            folder.mkdir(parents=True, exist_ok=True)
+            for index in range(per_class):
+                render(colour, shape, rng, size, shift).save(folder / f"{index:04d}.png")
+        counts[shift] = per_class * len(classes)
+    return counts
 
 
 def held_out_record(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:

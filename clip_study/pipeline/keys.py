@@ -58,7 +58,9 @@ class Key:
 @dataclass(frozen=True)
 class Section:
     """One section of a params file: its keys in file order, a check across them (run once each key is
-    valid), or a function that lists the section's problems itself (``models``, a mapping of named entries)."""
+    valid), or a function that lists the section's problems itself (``models``, a mapping of named entries), and
+    the problems that need other sections of the file (``across``: given the whole file, run once the section
+    itself is valid; ``shifts``: each entry's ``of`` names a dataset)."""
 
     name: str
     doc: str
@@ -67,6 +69,7 @@ class Section:
     own_problems: Callable[[dict[Any, Any]], list[str]] | None = field(default=None, repr=False)
     per_entry: bool = False  # the keys are those of each named entry (models: short name -> {name, family})
     moved: dict[str, str] = field(default_factory=dict)  # a key of before -> how to write it now ({value}: its value)
+    across: Callable[[dict[Any, Any]], list[str]] | None = field(default=None, repr=False)
 
     def problems(self, values: dict[Any, Any], elsewhere: Callable[[str], list[str]] | None = None) -> list[str]:
         """One line per unknown, invalid or missing key of ``values``, in file order (``elsewhere``: the

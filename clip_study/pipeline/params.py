@@ -37,7 +37,7 @@ def read_params(path: str | Path) -> dict[Any, Any]:
 def sections_problems(params: dict[Any, Any], sections: Iterable[Section],
                       elsewhere: Callable[[str], list[str]] | None = None) -> list[str]:
     """One line per problem of each of ``sections`` that the file has (an absent one: the stage that needs
-    it says so)."""
+    it says so); a section's problems across the file once it is valid itself."""
     found = []
     for section in sections:
         values = params.get(section.name)
@@ -45,8 +45,9 @@ def sections_problems(params: dict[Any, Any], sections: Iterable[Section],
             continue
         if not isinstance(values, dict):
             found.append(f"{section.name}: {shown(values)} must be a mapping of its keys ({', '.join(section.keys)})")
-        else:
-            found += section.problems(values, elsewhere)
+            continue
+        own = section.problems(values, elsewhere)
+        found += own or (section.across(params) if section.across is not None else [])
     return found
 
 

@@ -26,13 +26,14 @@ from clip_study.pipeline.sections.model import MODEL
 from clip_study.pipeline.sections.models import MODELS
 from clip_study.pipeline.sections.pretrain import PRETRAIN
 from clip_study.pipeline.sections.probe import PROBE
+from clip_study.pipeline.sections.shifts import SHIFTS
 from clip_study.pipeline.sections.zeroshot import ZEROSHOT
 from clip_study.pipeline.sections.zsinit import ZSINIT
 
 # Every section, in params-file order (generate and pretrain: the demo's). The stages reading each are in
 # dvc.yaml / demo/dvc.yaml, and in docs/params.md, which python -m tools.sync generates from this.
-ALL_SECTIONS: tuple[Section, ...] = (DATASETS, MODELS, MODEL, EXTRACT, ZEROSHOT, PROBE, LOGREG, FEWSHOT, ZSINIT,
-                                     EVALUATION, GENERATE, PRETRAIN)
+ALL_SECTIONS: tuple[Section, ...] = (DATASETS, SHIFTS, MODELS, MODEL, EXTRACT, ZEROSHOT, PROBE, LOGREG, FEWSHOT,
+                                     ZSINIT, EVALUATION, GENERATE, PRETRAIN)
 SECTIONS: dict[str, dict[str, Key]] = {section.name: section.keys for section in ALL_SECTIONS}
 RETIRED_SECTIONS = {"data": RETIRED}
 """Sections of an older params file, each with how to write it now."""

@@ -18,10 +18,11 @@ REQUIRED = None  # a path option without a default: no one path is right for eve
 
 
 def parse_args(description: str, paths: dict[str, str | None], argv: list[str] | None = None,
-               per_model: bool = False, per_dataset: bool = False) -> argparse.Namespace:
+               per_model: bool = False, per_dataset: bool = False, per_shift: bool = False) -> argparse.Namespace:
     """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path, with its default (the path
     the pipelines use, relative to the folder they run in; '': none) or REQUIRED, and for a stage that runs once
-    per model, ``--model SHORT_NAME`` (default: the only model listed), once per dataset, ``--dataset``."""
+    per model, ``--model SHORT_NAME`` (default: the only model listed), once per dataset, ``--dataset``, once per
+    shift set, ``--shift``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     if per_model:
@@ -30,6 +31,9 @@ def parse_args(description: str, paths: dict[str, str | None], argv: list[str] |
     if per_dataset:
         parser.add_argument("--dataset", default=None, help="the short name of one of the params' datasets "
                                                             "(default: the only one)")
+    if per_shift:
+        parser.add_argument("--shift", default=None, help="the short name of one of the params' shifts "
+                                                          "(default: the only one)")
     parser.add_argument("--verbose", action="store_true",
                         help="on an error, show the traceback (as CLIP_STUDY_DEBUG=1 does)")
     for name, default in paths.items():
@@ -58,18 +62,21 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
         sys.exit(2)
 
 
-# stages that run once per (model, dataset) pair (``matrix``: extract@clip_b32-tiny_imagenet, ...), once per dataset
-# (``foreach``: fetch@tiny_imagenet) and once per model (the demo's pretrain@clip)
-PER_PAIR_STAGES = {"extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "shift",
-                   "summary", "report"}
-PER_DATASET_STAGES = {"scan", "fetch"}
+# stages that run once per (model, dataset) pair (``matrix``: extract@clip_b32-tiny_imagenet, ...) or (model, shift
+# set) pair (extract_shift@clip_b32-imagenet_r), once per dataset or shift set (``foreach``: fetch@tiny_imagenet,
+# fetch_shift@imagenet_r) and once per model (the demo's pretrain@clip); a shift set's short name has no '-' either
+PER_PAIR_STAGES = {"extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "summary",
+                   "report", "extract_shift", "shift"}
+PER_DATASET_STAGES = {"scan", "fetch", "fetch_shift"}
 PER_MODEL_STAGES = {"pretrain"}
 
 
 def rebuild(stage: str) -> str:
     """The fix for a damaged or missing file that ``stage`` writes: rerun that stage alone. DVC names the
     stage it runs in ``DVC_STAGE`` (``demo/dvc.yaml:similarity@clip-shapes``), which gives the pipeline file and
-    the model and dataset (a dataset's short name has no '-'); run by hand, a stage names the one in ``dvc.yaml``."""
+    the model and dataset or shift set (a short name of either has no '-'); run by hand, a stage names the one in
+    ``dvc.yaml``. A stage of another pair (a shift stage reading its source dataset's probe) is named in full:
+    ``rebuild("probe@clip-shapes")``."""
     pipeline, _, running = os.environ.get("DVC_STAGE", "").rpartition(":")
     suffix = running.partition("@")[2]
     model, _, dataset = suffix.rpartition("-") if running.partition("@")[0] in PER_PAIR_STAGES else ("", "", "")

@@ -55,6 +55,7 @@ DATASET_KEYS = {
 # a short name becomes the last part of DVC stage names (extract@<model>-NAME: no '-', so the pair splits back),
 # a folder and a metric key
 SHORT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
+SHORT_NAME_RULE = "a letter then up to 39 letters, digits or '_'"
 RETIRED = ("the data section is now one entry of datasets: write 'datasets: {<short name>: {source: <data.dataset>, "
            "split: ..., classes: ..., max_per_class: ..., test_size: ..., seed: ..., class_names: ..., templates: null, "
            "on_bad_image: ...}}' (docs/params.md#datasets)")
@@ -64,15 +65,19 @@ RETIRED = ("the data section is now one entry of datasets: write 'datasets: {<sh
 def datasets_problems(datasets: dict[Any, Any]) -> list[str]:
     """One line per bad entry of the datasets section. DVC needs every key a stage declares, so a key with a
     default must be written too: its line gives the default to write."""
-    found = named_entries_problems("datasets", datasets, DATASET_KEYS, SHORT_NAME,
-                                   "a letter then up to 39 letters, digits or '_', e.g. tiny_imagenet",
-                                   "tiny_imagenet: {source: zh-plus/tiny-imagenet, split: valid, ...}")
-    for short, entry in (datasets or {}).items():
-        if isinstance(entry, dict):
-            found += [f"datasets.{short}.{key}: missing; add '{key}: {shown_yaml(rule.default)}' (the default: "
-                      "DVC needs every key a stage declares)"
-                      for key, rule in DATASET_KEYS.items() if not rule.required and key not in entry]
-    return found
+    return named_entries_problems("datasets", datasets, DATASET_KEYS, SHORT_NAME,
+                                  f"{SHORT_NAME_RULE}, e.g. tiny_imagenet",
+                                  "tiny_imagenet: {source: zh-plus/tiny-imagenet, split: valid, ...}") + \
+        missing_defaults("datasets", datasets, DATASET_KEYS)
+
+
+def missing_defaults(section: str, entries: dict[Any, Any], keys: dict[str, Key]) -> list[str]:
+    """One line per optional key an entry leaves out, giving the default to write: DVC needs every key a stage
+    declares (datasets, shifts)."""
+    return [f"{section}.{short}.{key}: missing; add '{key}: {shown_yaml(rule.default)}' (the default: "
+            "DVC needs every key a stage declares)"
+            for short, entry in (entries or {}).items() if isinstance(entry, dict)
+            for key, rule in keys.items() if not rule.required and key not in entry]
 
 
 def shown_yaml(value: Any) -> str:

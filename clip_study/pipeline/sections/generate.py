@@ -15,4 +15,6 @@ GENERATE = Section("generate", "the demo's generated images of coloured shapes a
                                            "split of zero-shot accuracy"),
     "shape_only_per_class": whole(2, doc="images per shape of the second dataset, whose classes are the shapes "
                                          "alone (each image in a random colour)"),
+    "shift_per_class": whole(1, doc="images per class of each shift set (outline, noisy, small: test-only, "
+                                    "docs/shift.md)"),
 })
