@@ -7,7 +7,7 @@ image is opened), and the hash of its ``class_names`` file. fetch depends on the
 when an image is added, removed, replaced or edited, or the names change, and only then. A folder of a hub
 dataset's parquet files is recorded by its files' names, sizes and modification times, and the split; a
 webdataset folder by its split's shards likewise and the hashes of its class-names and templates files; a hub
-dataset by id and split.
+dataset by id and split. A shift set (``--shift``) is scanned the same way, with the hash of its ``class_map`` file.
 """
 
 from __future__ import annotations
@@ -19,27 +19,32 @@ from clip_study.data import sources, webdataset
 from clip_study.files import read_bytes, write_json
 from clip_study.pipeline.params import for_param, load_params, named_entry
 from clip_study.pipeline.sections.datasets import DATASETS
+from clip_study.pipeline.sections.shifts import SHIFTS
 from clip_study.pipeline.stage import REQUIRED, parse_args, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"out": REQUIRED}, argv, per_dataset=True)
-    short, params = named_entry(load_params(args.params, DATASETS), "datasets", args.dataset)  # checked
-    dataset, names = str(params["source"]), params["class_names"]
-    with for_param(f"datasets.{short}.source"):
+    args = parse_args(__doc__, {"out": REQUIRED}, argv, per_dataset=True, per_shift=True)
+    kind = "shifts" if args.shift else "datasets"
+    short, params = named_entry(load_params(args.params, DATASETS, SHIFTS), kind,
+                                args.shift or args.dataset)  # checked
+    key, dataset = f"{kind}.{short}", str(params["source"])
+    with for_param(f"{key}.source"):
         folder = sources.is_folder(dataset)
         shards = folder and sources.is_webdataset(Path(dataset))
         parquet = folder and not shards and sources.is_parquet_folder(Path(dataset))
         listing = sources.folder_listing(Path(dataset)) if folder and not (parquet or shards) else None
         files = sources.files_listing(Path(dataset)) if parquet else None
     if shards:
-        with for_param(f"datasets.{short}.split"):  # a missing split or a bad nshards.txt is the split's problem
+        with for_param(f"{key}.split"):  # a missing split or a bad nshards.txt is the split's problem
             files = webdataset.shards_listing(Path(dataset), str(params["split"]))
-    with for_param(f"datasets.{short}.class_names"):
-        names_md5 = hashlib.md5(read_bytes(names)).hexdigest() if names else None
+    digests = {}
+    for name in ("class_names", "class_map") if args.shift else ("class_names",):
+        with for_param(f"{key}.{name}"):
+            digests[f"{name}_md5"] = hashlib.md5(read_bytes(params[name])).hexdigest() if params[name] else None
     write_json(args.out, {
         "dataset": dataset, "split": None if folder and not (parquet or shards) else str(params["split"]),
-        "class_names_md5": names_md5,
+        **digests,
         "classes": listing, "files": files,
     })
     if listing:
