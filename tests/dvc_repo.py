@@ -13,6 +13,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_MODELS = ("clip", "siglip")  # the models of the pipeline_run fixture (conftest.py)
 PIPELINE_DATASET = "shapes"  # its one dataset
+DEMO_FILES = ("demo/dvc.yaml", "demo/params.yaml", "demo/notes.md", "demo/small_classes.tsv")
+"""What a copy of the demo needs beside the library: its pipeline, params and the files they name."""
 
 
 def run(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.dvc_repo import ROOT, commit, metrics, per_model, per_pair, project_copy, repro, run, sh
+from tests.dvc_repo import DEMO_FILES, ROOT, commit, metrics, per_model, per_pair, project_copy, repro, run, sh
 
 pytestmark = pytest.mark.slow  # runs the whole demo with dvc repro (pretraining included)
 
@@ -30,8 +30,7 @@ LONG_TEMPLATE = "beneath_the_fading_sunset_the_etc"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     # as a clone: the main pipeline there too, never run (nobody can offline)
-    repo = project_copy(tmp_path_factory.mktemp("demo"), "dvc.yaml", "params.yaml", "demo/dvc.yaml", "demo/params.yaml",
-                        "demo/notes.md")
+    repo = project_copy(tmp_path_factory.mktemp("demo"), "dvc.yaml", "params.yaml", *DEMO_FILES)
     return repo, repro(repo / "demo")
 
 

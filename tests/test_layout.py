@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from clip_study.pipeline.schema import SECTIONS
-from tests.dvc_repo import project_copy, sh
+from tests.dvc_repo import DEMO_FILES, project_copy, sh
 from tools.codedeps import stage_modules, with_code_deps
 from tools.imports import ROOT, files_run_by, imported_modules, module_file
 
@@ -219,7 +219,7 @@ def test_the_committed_demo_lock_records_the_code_and_params_in_the_tree(tmp_pat
     """demo/dvc.lock must be the record of a run of the committed code and params, so that a fresh clone
     sees the demo up to date (only its data, never committed, is missing) and its metrics are what this code
     makes. A code change without rerunning the demo fails here, naming the stage and the files."""
-    repo = project_copy(tmp_path, "demo/dvc.yaml", "demo/params.yaml", "demo/dvc.lock", "demo/notes.md")
+    repo = project_copy(tmp_path, *DEMO_FILES, "demo/dvc.lock")
     stale = changed_stages(repo / "demo")
     assert stale == {}, f"demo/dvc.lock does not record the code and params in the tree: {stale}; rerun the demo " \
                         "(cd demo && dvc repro) and commit demo/dvc.lock and demo/metrics"
@@ -231,7 +231,7 @@ def test_the_committed_demo_lock_records_the_code_and_params_in_the_tree(tmp_pat
 @pytest.mark.parametrize("edited", ["clip_study/evaluation/calibration.py", "clip_study/pipeline/sections/zeroshot.py"])
 def test_an_edit_to_the_calibration_or_the_zeroshot_checks_reruns_no_heavy_stage(tmp_path, edited):
     """What ``dvc status`` lists after an edit: the stages that score, never fetch, extract or pretraining."""
-    repo = project_copy(tmp_path, "demo/dvc.yaml", "demo/params.yaml", "demo/dvc.lock", "demo/notes.md")
+    repo = project_copy(tmp_path, *DEMO_FILES, "demo/dvc.lock")
     with open(repo / edited, "a") as file:
         file.write("\n# an edit\n")
     changed = changed_stages(repo / "demo")
@@ -245,7 +245,7 @@ def test_an_edit_to_the_calibration_or_the_zeroshot_checks_reruns_no_heavy_stage
 def test_adding_a_dataset_or_a_model_reruns_its_own_stages_and_the_leaderboard_only(tmp_path, added):
     """A new entry of params datasets (or models) makes new stages of its own (fetch@<dataset>, every
     <stage>@<model>-<dataset> of it) and changes the leaderboard's params: nothing else of the demo reruns."""
-    repo = project_copy(tmp_path, "demo/dvc.yaml", "demo/params.yaml", "demo/dvc.lock", "demo/notes.md")
+    repo = project_copy(tmp_path, *DEMO_FILES, "demo/dvc.lock")
     params = yaml.safe_load((repo / "demo" / "params.yaml").read_text())
     if added == "dataset":
         new = "shapes_again"
@@ -262,3 +262,25 @@ def test_adding_a_dataset_or_a_model_reruns_its_own_stages_and_the_leaderboard_o
     stages = {stage.split("@")[0] for stage in own}
     assert {"extract", "zeroshot", "probe", "logreg", "summary", "report"} <= stages
     assert ("fetch" in stages) == (added == "dataset") and ("pretrain" in stages) == (added == "model")
+
+
+FITTING = {"zeroshot", "probe", "logreg", "fewshot", "zsinit", "wiseft"}  # the stages whose heads shift sets are scored with
+
+
+def test_adding_or_changing_a_shift_set_reruns_its_extraction_and_scoring_never_a_fit(tmp_path):
+    """A new shift set (and a change to one) makes its own fetch_shift, extract_shift and shift stages run, and the
+    leaderboard's params change: no probe or any other classifier is fitted again, no dataset fetched or extracted
+    again, no other shift set touched."""
+    repo = project_copy(tmp_path, *DEMO_FILES, "demo/dvc.lock")
+    params = yaml.safe_load((repo / "demo" / "params.yaml").read_text())
+    assert set(params["shifts"]) == {"outline", "noisy", "small"}
+    params["shifts"]["noisy_again"] = dict(params["shifts"]["noisy"], seed=1)  # a new shift set
+    params["shifts"]["outline"]["max_per_class"] = 10  # a changed one
+    (repo / "demo" / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = set(changed_stages(repo / "demo"))
+    print(f"dvc status after adding noisy_again and changing outline: {sorted(changed)}")
+    own = {f"fetch_shift@{shift}" for shift in ("noisy_again", "outline")} | {
+        f"{stage}@{model}-{shift}" for stage in ("extract_shift", "shift") for model in ("clip", "siglip")
+        for shift in ("noisy_again", "outline")}
+    assert changed == own | {"leaderboard"}, sorted(changed ^ (own | {"leaderboard"}))
+    assert not {stage.split("@")[0] for stage in changed} & (FITTING | HEAVY)
