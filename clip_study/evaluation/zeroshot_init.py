@@ -18,6 +18,7 @@ import numpy as np
 
 from clip_study.errors import UserError, shown
 from clip_study.evaluation.fewshot import few_shot_indices
+from clip_study.evaluation.heads import best_alpha
 from clip_study.evaluation.intervals import Bootstrap
 from clip_study.evaluation.metrics import spread
 from clip_study.evaluation.similarity import l2_normalize
@@ -104,11 +105,9 @@ def interpolate(start: Head, end: Head, alpha: float) -> Head:
 
 def choose_alpha(val_x: np.ndarray, val_y: np.ndarray, start: Head, end: Head, logit_scale: float,
                  alphas: tuple[float, ...]) -> tuple[float, float]:
-    """The alpha with the best validation top-1, and that top-1. On a tie the smaller alpha: the head closer
-    to zero-shot, which the few training images had less chance to overfit."""
-    scored = [(float(np.mean(predict(val_x, interpolate(start, end, a), logit_scale) == val_y)), a) for a in alphas]
-    top1, alpha = min(scored, key=lambda pair: (-pair[0], pair[1]))
-    return alpha, top1
+    """The alpha of the mix of ``start`` and ``end`` with the best validation top-1, and that top-1 (``best_alpha``)."""
+    return best_alpha({a: float(np.mean(predict(val_x, interpolate(start, end, a), logit_scale) == val_y))
+                       for a in alphas})
 
 
 def zsinit_point(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
