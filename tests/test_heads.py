@@ -218,3 +218,15 @@ def test_a_heads_file_that_does_not_fit_is_one_line_naming_the_stage_that_rebuil
     assert "\n" not in str(error.value) and str(error.value).startswith(str(path))
     assert str(error.value).endswith(f"dvc repro --force --single-item {name}`")
     assert not (study / "wiseft.json").exists()
+
+
+def test_run_by_dvc_the_fix_names_the_pairs_own_stage(study, monkeypatch):
+    """wiseft is a per-pair stage: the rebuild hint of a file it reads names the same pair's stage in the same
+    pipeline file."""
+    path = study / "heads" / "logreg.npz"
+    path.write_bytes(b"not an npz")
+    monkeypatch.setenv("DVC_STAGE", "demo/dvc.yaml:wiseft@clip-shapes")
+    with pytest.raises(UserError) as error:
+        run_wiseft(study)
+    assert str(error.value).startswith(f"{path}: is not a readable npz file")
+    assert str(error.value).endswith("dvc repro --force --single-item demo/dvc.yaml:logreg@clip-shapes`")

@@ -60,8 +60,8 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
 
 # stages that run once per (model, dataset) pair (``matrix``: extract@clip_b32-tiny_imagenet, ...), once per dataset
 # (``foreach``: fetch@tiny_imagenet) and once per model (the demo's pretrain@clip)
-PER_PAIR_STAGES = {"extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "summary",
-                   "report"}
+PER_PAIR_STAGES = {"extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "wiseft",
+                   "summary", "report"}
 PER_DATASET_STAGES = {"scan", "fetch"}
 PER_MODEL_STAGES = {"pretrain"}
 
