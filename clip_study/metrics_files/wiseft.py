@@ -29,8 +29,9 @@ class WiseftCurve(Record):
     chosen_alpha: float = meaning("the alpha with the best validation top-1, the smaller on a tie")
     chosen_val_top1: float = meaning("its validation top-1")
     chosen_test: Top1Interval = meaning("its mix's test top-1 with the bootstrap interval")
-    interior_beats_ends: bool = meaning("whether an alpha strictly between 0 and 1 has a test top-1 above both zero-shot "
-                                        "(alpha = 0) and the fitted head (alpha = 1): point values, no interval")
+    interior_beats_ends: bool = meaning("whether an alpha strictly between 0 and 1 has a test top-1 above both "
+                                        "zero-shot (alpha = 0) and the fitted head (alpha = 1): point values, no "
+                                        "interval")
     rows: list[WiseftRow] = meaning("one row per alpha, ascending")
 
 
