@@ -1,7 +1,8 @@
 """Stage fewshot: the paper's few-shot curve. The logistic probe trained on k random train images per
 class (several seeds per k), then on all of them, each tested on the full test set. The summary stage
 compares it with zero-shot (how many labelled images per class does the probe need to win?), so that a
-prompt sweep never refits these probes."""
+prompt sweep never refits these probes. Its heads file keeps every run's probe, so shift sets are scored without
+fitting again."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from clip_study.data.features import count_classes, load_splits
 from clip_study.errors import BadFileError
+from clip_study.evaluation.heads import Heads, save_heads
 from clip_study.evaluation.fewshot import curve_point, shot_counts
 from clip_study.files import read_json, write_json
 from clip_study.metrics_files.fewshot import CurvePoint, FewshotMetrics, FewshotPlotRow
@@ -30,7 +32,7 @@ def chosen_C(path: str) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"features": REQUIRED, "logreg_metrics": REQUIRED, "metrics": REQUIRED,
-                                "curve": REQUIRED}, argv)
+                                "curve": REQUIRED, "heads": REQUIRED}, argv)
     all_params = load_params(args.params, FEWSHOT, EVALUATION)  # ranges checked there
     params, bootstrap = section(all_params, "fewshot"), bootstrap_settings(all_params)
     seeds, seed = params["seeds"], params["seed"]
@@ -43,13 +45,19 @@ def main(argv: list[str] | None = None) -> None:
     # split of k images per class, too small to judge by) would cost 13x the fits.
     C = chosen_C(args.logreg_metrics)
 
-    curve = []
+    curve, heads, info, predictions = [], [], [], []
     for k, label in [*((k, str(k)) for k in shots), (k_all, "all")]:
         runs = [seed] if label == "all" else [seed + s for s in range(seeds)]
-        curve.append(CurvePoint.from_json(curve_point(train_x, train_y, test_x, test_y, k, label, C, runs, bootstrap)))
+        point = curve_point(train_x, train_y, test_x, test_y, k, label, C, runs, bootstrap)
+        curve.append(CurvePoint.from_json(point.point))
+        heads += point.heads
+        predictions.append(point.predictions)
+        info += [{"name": f"fewshot/k={label}/seed={run}", "classifier": "fewshot", "k": int(k), "label": label,
+                  "seed": int(run)} for run in runs]
         print(f"fewshot: k={label}  {len(runs)} run(s)  test top-1 {curve[-1].test.mean_top1:.4f} "
               f"± {curve[-1].test.std_top1:.4f}")
 
+    save_heads(args.heads, Heads(heads, info, np.concatenate(predictions), test_y))
     write_json(args.curve, [FewshotPlotRow.of(point).to_json() for point in curve])
     write_json(args.metrics, FewshotMetrics(num_classes=count_classes(train_y, test_y), C=C, curve=curve).to_json())
 

@@ -8,6 +8,7 @@ so all of them are held-out data for it), never on test; the test-picked one is 
 Every test score carries a bootstrap interval, every classifier is compared with the chosen one on the
 same test images (McNemar), and the chosen one's probabilities (softmax over the classes of the model's
 logits: logit scale x cosine, plus SigLIP's bias) are calibrated by a temperature fitted on the train images.
+Every classifier is kept as a head (logit scale folded in), so shift sets are scored without encoding text again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from clip_study.data.subset import read_classes
 from clip_study.errors import UserError
 from clip_study.evaluation import zeroshot
 from clip_study.evaluation.calibration import calibration_report
+from clip_study.evaluation.heads import save_heads
 from clip_study.evaluation.metrics import confusion_rows
 from clip_study.evaluation.prompts import read_templates, template_keys
 from clip_study.evaluation.similarity import similarity_scores
@@ -38,7 +40,8 @@ from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"subset": REQUIRED, "own_templates": REQUIRED, "features": REQUIRED, "out": REQUIRED,
-                                "metrics": REQUIRED, "confusion": REQUIRED}, argv, per_model=True, per_dataset=True)
+                                "metrics": REQUIRED, "confusion": REQUIRED, "heads": REQUIRED},
+                      argv, per_model=True, per_dataset=True)
     params = load_params(args.params, MODELS, DATASETS, MODEL, ZEROSHOT, EVALUATION)  # templates checked there
     short, checkpoint, family = model_entry(params, args.model)
     dataset, entry = named_entry(params, "datasets", args.dataset)
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
 
     save_npz(Path(args.out) / "text_features.npz", **weights)
     save_npz(Path(args.out) / "test_predictions.npz", labels=test_y, **predictions)
+    save_heads(args.heads, zeroshot.zero_shot_heads(weights, head, best, predictions, test_y))
     confusion = [ConfusionRow(**row) for row in confusion_rows(test_y, predictions[best], names)]
     metrics = ZeroshotMetrics(
         num_classes=len(names), num_test_images=int(len(test_y)), chance_top1=round(1 / len(names), 6),

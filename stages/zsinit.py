@@ -1,6 +1,7 @@
 """Stage zsinit: the few-shot curve of a linear head that starts as the zero-shot classifier (the zeroshot stage's
 chosen template or ensemble) and is trained on k images per class, and of its mix with zero-shot, the mixing
-weight chosen on a validation split. Same k and seeds as the fewshot stage, same test images."""
+weight chosen on a validation split. Same k and seeds as the fewshot stage, same test images. Its heads file keeps
+every run's trained head and mix (the logit scale folded in), so shift sets are scored without training again."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from clip_study.data.features import count_classes, load_splits
 from clip_study.data.subset import validation_split
 from clip_study.errors import BadFileError
 from clip_study.evaluation.fewshot import shot_counts
+from clip_study.evaluation.heads import Heads, save_heads
 from clip_study.evaluation.intervals import Bootstrap
-from clip_study.evaluation.zeroshot_init import (HeadTraining, alpha_grid, head_from_text_features, predict,
+from clip_study.evaluation.zeroshot_init import (HeadTraining, alpha_grid, head_from_text_features, predict, run_heads,
                                                  zsinit_point)
 from clip_study.files import load_npz, read_json, write_json
 from clip_study.metrics_files.zeroshot import ZeroshotMetrics
@@ -42,7 +44,7 @@ def read_chosen_classifier(metrics: str, folder: str, num_classes: int, dim: int
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"features": REQUIRED, "zeroshot": REQUIRED, "zeroshot_metrics": REQUIRED,
-                                "metrics": REQUIRED, "curve": REQUIRED}, argv)
+                                "metrics": REQUIRED, "curve": REQUIRED, "heads": REQUIRED}, argv)
     params = load_params(args.params, FEWSHOT, ZSINIT, EVALUATION)  # ranges checked there
     shots, settings, evaluation = (section(params, name) for name in ("fewshot", "zsinit", "evaluation"))
     (train_x, train_y), (test_x, test_y) = load_splits(args.features, rebuild("extract"))
@@ -64,17 +66,20 @@ def main(argv: list[str] | None = None) -> None:
     test_zero_shot = float(np.mean(predict(test_x, start, logit_scale) == test_y))
     print(f"zsinit: zero-shot '{key}' test top-1 {test_zero_shot:.4f}, validation {val_zero_shot:.4f}")
 
-    curve = []
+    curve, heads, info, predictions = [], [], [], []
     for k, label in [*((k, str(k)) for k in ks), (k_all, "all")]:
         runs = [shots["seed"]] if label == "all" else [shots["seed"] + s for s in range(shots["seeds"])]
-        point = ZsinitPoint.from_json(zsinit_point((train_x[fit], train_y[fit]), (train_x[val], train_y[val]),
-                                                   (test_x, test_y), start, logit_scale, k, label, runs, training,
-                                                   bootstrap))
+        result = zsinit_point((train_x[fit], train_y[fit]), (train_x[val], train_y[val]), (test_x, test_y), start,
+                              logit_scale, k, label, runs, training, bootstrap)
+        point = ZsinitPoint.from_json(result.point)
         curve.append(point)
+        saved = run_heads(result, runs, start, logit_scale, test_y)
+        heads, info, predictions = heads + saved.heads, info + saved.info, [*predictions, saved.predictions]
         print(f"zsinit: k={label}  {len(runs)} run(s)  init {point.init.mean_top1:.4f}  mix "
               f"{point.mix.mean_top1:.4f} [{point.mix.top1_low:.4f}, {point.mix.top1_high:.4f}]"
               f"  mean alpha {point.mix.mean_alpha:.2f}")
 
+    save_heads(args.heads, Heads(heads, info, np.concatenate(predictions), test_y, val))
     write_json(args.curve, [ZsinitPlotRow.of(point).to_json() for point in curve])
     write_json(args.metrics, ZsinitMetrics(
         num_classes=num_classes, zero_shot=key, logit_scale=logit_scale,

@@ -19,7 +19,11 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
+from clip_study.data.features import load_splits
 from clip_study.demo import tinyclip
+from clip_study.evaluation.heads import load_heads
+from clip_study.evaluation.similarity import l2_normalize
+from clip_study.files import load_npz
 from clip_study.pipeline import stage as stage_entry
 from stages import extract, fetch, fewshot, logreg, probe, similarity, zeroshot
 from tests.conftest import one_dataset, shape_prompts
@@ -58,16 +62,19 @@ STAGES = {  # the stages that make the study, in order, with their arguments ({s
     extract: [P, "--subset={s}/subset", "--out={s}/features"],
     zeroshot: [P, "--subset={s}/subset", "--own-templates={s}/templates.json", "--features={s}/features",
                "--out={s}/zeroshot",
-               "--metrics={s}/metrics/zeroshot.json", "--confusion={s}/metrics/confusion_zeroshot.json"],
+               "--metrics={s}/metrics/zeroshot.json", "--confusion={s}/metrics/confusion_zeroshot.json",
+               "--heads={s}/heads/zeroshot.npz"],
     similarity: [P, "--features={s}/features", "--zeroshot={s}/zeroshot",
                  "--zeroshot-metrics={s}/metrics/zeroshot.json", "--metrics={s}/metrics/similarity.json"],
     probe: [P, "--subset={s}/subset", "--features={s}/features", "--out={s}/probe", "--metrics={s}/metrics/probe.json",
-            "--curve={s}/metrics/probe_curve.json", "--confusion={s}/metrics/confusion_probe.json"],
+            "--curve={s}/metrics/probe_curve.json", "--confusion={s}/metrics/confusion_probe.json",
+            "--heads={s}/heads/probe.npz"],
     logreg: [P, "--features={s}/features", "--subset={s}/subset", "--out={s}/logreg",
              "--metrics={s}/metrics/logreg.json", "--sweep={s}/metrics/logreg_sweep.json",
-             "--confusion={s}/metrics/confusion_logreg.json"],
+             "--confusion={s}/metrics/confusion_logreg.json", "--heads={s}/heads/logreg.npz"],
     fewshot: [P, "--features={s}/features", "--logreg-metrics={s}/metrics/logreg.json",
-              "--metrics={s}/metrics/fewshot.json", "--curve={s}/metrics/fewshot_curve.json"],
+              "--metrics={s}/metrics/fewshot.json", "--curve={s}/metrics/fewshot_curve.json",
+              "--heads={s}/heads/fewshot.npz"],
 }
 # a stage run again on a damaged copy writes to new paths, so that "no metrics file written" can be checked
 RERUN = {
@@ -75,14 +82,17 @@ RERUN = {
     "extract": [P, "--subset={s}/subset", "--out={s}/again/features"],
     "zeroshot": [P, "--subset={s}/subset", "--own-templates={s}/templates.json", "--features={s}/features",
                  "--out={s}/again/zeroshot",
-                 "--metrics={s}/again/zeroshot.json", "--confusion={s}/again/confusion.json"],
+                 "--metrics={s}/again/zeroshot.json", "--confusion={s}/again/confusion.json",
+                 "--heads={s}/again/heads/zeroshot.npz"],
     "similarity": [P, "--features={s}/features", "--zeroshot={s}/zeroshot",
                    "--zeroshot-metrics={s}/metrics/zeroshot.json", "--metrics={s}/again/similarity.json"],
     "probe": [P, "--subset={s}/subset", "--features={s}/features", "--out={s}/again/probe",
               "--metrics={s}/again/probe.json",
-              "--curve={s}/again/curve.json", "--confusion={s}/again/confusion.json"],
+              "--curve={s}/again/curve.json", "--confusion={s}/again/confusion.json",
+              "--heads={s}/again/heads/probe.npz"],
     "fewshot": [P, "--features={s}/features", "--logreg-metrics={s}/metrics/logreg.json",
-                "--metrics={s}/again/fewshot.json", "--curve={s}/again/curve.json"],
+                "--metrics={s}/again/fewshot.json", "--curve={s}/again/curve.json",
+                "--heads={s}/again/heads/fewshot.npz"],
     "summary": ["--zeroshot={s}/metrics/zeroshot.json", "--similarity={s}/metrics/similarity.json",
                 "--probe={s}/metrics/probe.json", "--logreg={s}/metrics/logreg.json",
                 "--fewshot={s}/metrics/fewshot.json", "--zeroshot-predictions={s}/zeroshot/test_predictions.npz",
@@ -391,6 +401,38 @@ def test_the_study_itself_is_sound(study):
     """The undamaged study that every case above starts from runs through: the damage is what fails."""
     assert json.loads((study / "metrics" / "fewshot.json").read_text())["curve"][-1]["label"] == "all"
     assert torch.from_numpy(np.load(study / "features" / "test.npz")["features"]).isfinite().all()
+
+
+def test_each_heads_file_gives_the_test_predictions_its_stage_saved(study):
+    """The heads a stage saves score the test features alone (no model, no refit) into exactly the predictions the
+    stage made itself: what lets a shift set be scored by them."""
+    _, (test_x, test_y) = load_splits(study / "features")
+    heads = {name: load_heads(study / "heads" / f"{name}.npz") for name in ("zeroshot", "probe", "logreg", "fewshot")}
+    for saved in heads.values():
+        np.testing.assert_array_equal(saved.labels, test_y)
+        for head, predicted in zip(saved.heads, saved.predictions):
+            np.testing.assert_array_equal(head.predict(test_x), predicted)
+
+    metrics = json.loads((study / "metrics" / "zeroshot.json").read_text())
+    keys = [*metrics["templates"], *metrics["ensembles"]]
+    assert heads["zeroshot"].info == [{"name": f"zeroshot/{key}", "classifier": "zeroshot", "key": key,
+                                       "chosen": key == metrics["best"]} for key in keys]
+    stage_predictions, text = (load_npz(study / "zeroshot" / name) for name in ("test_predictions.npz",
+                                                                                "text_features.npz"))
+    for key, head, predicted in zip(keys, heads["zeroshot"].heads, heads["zeroshot"].predictions):
+        np.testing.assert_array_equal(predicted, stage_predictions[key])
+        assert head.normalize and (head.bias == np.float32(metrics["logit_bias"])).all()
+        np.testing.assert_allclose(head.weights, metrics["logit_scale"] * l2_normalize(text[key]), rtol=1e-5, atol=1e-6)
+
+    probe = json.loads((study / "metrics" / "probe.json").read_text())
+    assert heads["probe"].info == [{"name": "probe", "classifier": "probe", "epoch": probe["chosen_epoch"]}]
+    assert not heads["probe"].heads[0].normalize
+    np.testing.assert_array_equal(heads["probe"].predictions[0],
+                                  load_npz(study / "probe" / "test_predictions.npz")["chosen"])
+    logreg = load_npz(study / "logreg" / "test_predictions.npz")
+    assert heads["logreg"].info[0]["name"] == "logreg"
+    np.testing.assert_array_equal(heads["logreg"].predictions[0], logreg["chosen"])
+    assert [entry["name"] for entry in heads["fewshot"].info] == ["fewshot/k=1/seed=0", "fewshot/k=all/seed=0"]
 
 
 def test_the_fallback_tokenizer_of_a_checkpoint_without_tokenizer_files_never_encodes(tiny_clip_dir, tmp_path):

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow  # runs the whole demo with dvc repro (pretraining
 
 DEMO_MODELS = ("clip", "siglip")  # demo/params.yaml: the same small model trained with either loss
 DEMO_DATASETS = ("shapes", "shape_only")  # the 49 colour-shape classes; the 7 shapes alone
-PER_PAIR = ("extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "summary", "report")
+PER_PAIR = ("extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "wiseft", "summary",
+            "report")
 DEMO_STAGES = {"check", "generate", *per_model(DEMO_MODELS, "pretrain"), *(f"fetch@{d}" for d in DEMO_DATASETS),
                *per_pair(DEMO_MODELS, *PER_PAIR, datasets=DEMO_DATASETS), "leaderboard"}
 LONG_TEMPLATE = "beneath_the_fading_sunset_the_etc"
@@ -81,7 +82,7 @@ def structure(value):
 
 
 @pytest.mark.parametrize("name", ["zeroshot.json", "similarity.json", "probe.json", "probe_curve.json",
-                                  "logreg.json", "logreg_sweep.json", "fewshot.json", "summary.json",
+                                  "logreg.json", "logreg_sweep.json", "fewshot.json", "wiseft.json", "summary.json",
                                   "per_class.json"])
 def test_demo_metrics_have_the_main_pipelines_structure(demo, pipeline_run, name):
     demo_side, main_side = demo_metrics(demo, name), metrics(pipeline_run[0], name, model="clip")

@@ -15,6 +15,7 @@ from clip_study.data import features, subset
 from clip_study.errors import UserError
 from clip_study.evaluation import logistic
 from clip_study.evaluation.fewshot import few_shot_indices
+from clip_study.evaluation.heads import load_heads
 from clip_study.files import load_npz, read_json, write_json
 from stages import fewshot, logreg
 
@@ -51,8 +52,8 @@ def test_sweep_picks_the_C_with_the_best_validation_top1():
     train_x, train_y = noisy_imbalanced(30, seed=1, flip=0.2)
     val_x, val_y = noisy_imbalanced(2000, seed=101, flip=0.0)
     Cs = np.logspace(-3, 3, 7)
-    sweep = logistic.sweep_C(train_x, train_y, val_x, val_y, Cs, seed=0)
-    assert [row["C"] for row in sweep] == pytest.approx(Cs)
+    sweep, models = logistic.sweep_C(train_x, train_y, val_x, val_y, Cs, seed=0)
+    assert [row["C"] for row in sweep] == pytest.approx(Cs) and [model.C for model in models] == pytest.approx(Cs)
     assert [row["log10_C"] for row in sweep] == pytest.approx(np.arange(-3, 4))
     top1 = np.array([row["val_top1"] for row in sweep])
     assert 0 < top1.argmax() < len(Cs) - 1  # a middle C wins, neither end of the grid
@@ -83,6 +84,23 @@ def test_decision_scores_cover_every_class():
     assert scores.shape == (15, 3)
     assert (scores[:, 2] < scores[:, :2].min(axis=1)).all()
     assert (scores[y < 2].argmax(axis=1) == y[y < 2]).mean() > 0.8
+
+
+@pytest.mark.parametrize("seen", [(0, 2), (0, 2, 3), (0, 1, 2, 3)], ids=["two classes", "one absent", "all"])
+def test_the_head_of_a_probe_scores_as_its_decision_scores(seen):
+    """sklearn's two-class single column split in halves, a class the fit never saw below every other."""
+    x, y = clusters(per_class=10, num_classes=4, seed=3)
+    kept = np.isin(y, seen)
+    model = logistic.fit_logistic(x[kept], y[kept], C=1.0, seed=0)
+    scores, head = logistic.decision_scores(model, x, num_classes=4), logistic.linear_head(model, num_classes=4)
+    assert head.normalize and head.weights.shape == (4, 8) and head.bias.shape == (4,)
+    np.testing.assert_allclose(head.logits(x)[:, seen], scores[:, seen], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(head.predict(x), scores.argmax(axis=1))
+    absent = [c for c in range(4) if c not in seen]
+    assert (head.weights[absent] == 0).all()
+    anything = np.random.default_rng(0).normal(size=(2000, 8)) * 10  # any image, not only these: below every time
+    logits = head.logits(anything)
+    assert (logits[:, absent].max(axis=1, initial=-np.inf) < logits[:, seen].min(axis=1)).all()
 
 
 def test_few_shot_indices_take_k_per_class_seeded():
@@ -124,13 +142,14 @@ def run_logreg(study: Path) -> None:
     run_stage(logreg.main, "--params", str(study / "params.yaml"), "--features", str(study / "features"),
               "--subset", str(study / "subset"), "--out", str(study / "logreg"),
               "--metrics", str(study / "logreg.json"), "--sweep", str(study / "sweep.json"),
-              "--confusion", str(study / "confusion.json"))
+              "--confusion", str(study / "confusion.json"), "--heads", str(study / "heads" / "logreg.npz"))
 
 
 def run_fewshot(study: Path) -> None:
     run_stage(fewshot.main, "--params", str(study / "params.yaml"), "--features", str(study / "features"),
               "--logreg-metrics", str(study / "logreg.json"),
-              "--metrics", str(study / "fewshot.json"), "--curve", str(study / "curve.json"))
+              "--metrics", str(study / "fewshot.json"), "--curve", str(study / "curve.json"),
+              "--heads", str(study / "heads" / "fewshot.npz"))
 
 
 @pytest.mark.filterwarnings("error")
@@ -155,6 +174,24 @@ def test_logreg_and_fewshot_stages_end_to_end(study):
     assert {row["predicted"] for row in confusion} <= {f"class {i}" for i in range(4)}
     assert np.mean([row["actual"] == row["predicted"] for row in confusion]) == pytest.approx(metrics["top1"])
 
+    # the heads file: the refitted probe, then every probe of the sweep, each giving its saved test predictions
+    (train_x, train_y), (test_x, test_y) = features.load_splits(study / "features")
+    fit, val = subset.validation_split(train_y, LOGREG["val_fraction"], LOGREG["seed"])
+    heads = load_heads(study / "heads" / "logreg.npz")
+    np.testing.assert_array_equal(heads.labels, test_y)
+    np.testing.assert_array_equal(heads.validation, val)
+    Cs = [row["C"] for row in sweep]
+    assert heads.info == [{"name": "logreg", "classifier": "logreg", "C": metrics["C"]},
+                          *({"name": f"logreg/C={C:.4g}", "classifier": "logreg_sweep", "C": C,
+                             "chosen": C == metrics["C"]} for C in Cs)]
+    for head, predicted in zip(heads.heads, heads.predictions):
+        assert head.normalize and head.weights.shape == (4, 8)
+        np.testing.assert_array_equal(head.predict(test_x), predicted)
+    np.testing.assert_array_equal(heads.predictions[0], load_npz(study / "logreg" / "test_predictions.npz")["chosen"])
+    for C, predicted in zip(Cs, heads.predictions[1:]):  # fitted without the validation images
+        model = logistic.fit_logistic(train_x[fit], train_y[fit], C, LOGREG["seed"])
+        np.testing.assert_array_equal(predicted, logistic.decision_scores(model, test_x, 4).argmax(axis=1))
+
     run_fewshot(study)
     result = read_json(study / "fewshot.json")
     assert (result["num_classes"], result["C"]) == (4, metrics["C"])
@@ -166,6 +203,22 @@ def test_logreg_and_fewshot_stages_end_to_end(study):
         assert row["top1_low"] <= row["mean_top1"] <= row["top1_high"]
     assert curve[-1]["mean_top1"] == metrics["top1"]  # same C, same train images, same test set
     assert curve[-1]["std_top1"] == 0
+    shots = load_heads(study / "heads" / "fewshot.npz")
+    runs = [(k, str(k), seed) for k in (1, 2, 4) for seed in range(3)] + [(20, "all", 0)]
+    assert shots.info == [{"name": f"fewshot/k={label}/seed={seed}", "classifier": "fewshot", "k": k,
+                           "label": label, "seed": seed} for k, label, seed in runs]
+    assert shots.validation is None
+    np.testing.assert_array_equal(shots.labels, test_y)
+    for head, predicted in zip(shots.heads, shots.predictions):
+        np.testing.assert_array_equal(head.predict(test_x), predicted)
+    for row, first in zip(curve, (0, 3, 6, 9)):  # each point's runs, in order: the curve's top-1s
+        top1 = (shots.predictions[first:first + row["runs"]] == test_y).mean(axis=1)
+        assert (row["min_top1"], row["max_top1"]) == (round(top1.min(), 6), round(top1.max(), 6))
+    np.testing.assert_array_equal(shots.predictions[-1], heads.predictions[0])  # "all": the logreg probe again
+    indices = few_shot_indices(train_y, 2, seed=1)
+    model = logistic.fit_logistic(train_x[indices], train_y[indices], metrics["C"], 1)
+    _, _, predicted = shots.named("fewshot/k=2/seed=1")
+    np.testing.assert_array_equal(predicted, logistic.decision_scores(model, test_x, 4).argmax(axis=1))
     assert read_json(study / "curve.json", expect=list) == [
         {key: row[key] for key in ("k", "mean_top1", "min_top1", "max_top1", "top1_low", "top1_high")} for row in curve]
 

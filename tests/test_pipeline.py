@@ -13,7 +13,8 @@ from tests.dvc_repo import PIPELINE_MODELS as MODELS, commit, metrics, per_pair,
 
 pytestmark = pytest.mark.slow  # runs the main pipeline with dvc repro in a project copy
 
-PER_MODEL = ("extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "summary", "report")
+PER_MODEL = ("extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "wiseft", "summary",
+             "report")
 ALL_STAGES = {"check", "scan@shapes", "fetch@shapes", *per_pair(MODELS, *PER_MODEL), "leaderboard"}
 ALWAYS_RUN = {"check", "scan@shapes"}  # always run: check reads the params file, scan lists the image folder (DVC cannot watch it)
 CLIP = "clip"
@@ -109,9 +110,9 @@ def repo(pipeline_run):
 
 def test_a_template_change_reruns_only_the_text_side(repo):
     set_params(repo, zeroshot__templates=["a photo of a {}", "a drawing of a {}"])
-    # no probe is refit but zsinit, which starts from the zero-shot weights
-    assert repro(repo) == ALWAYS_RUN | per_pair(MODELS, "zeroshot", "similarity", "zsinit", "summary", "report") | {
-        "leaderboard"}
+    # no probe is refit but zsinit, which starts from the zero-shot weights; wiseft mixes the new zero-shot heads
+    assert repro(repo) == ALWAYS_RUN | per_pair(MODELS, "zeroshot", "similarity", "zsinit", "wiseft", "summary",
+                                                "report") | {"leaderboard"}
     assert set(metrics(repo, "zeroshot.json", model=CLIP)["templates"]) == {"a_photo_of_a", "a_drawing_of_a"}
 
 
@@ -169,7 +170,7 @@ def test_prompt_sweep_with_dvc_exp_run(repo):
 def test_an_evaluation_change_rescores_without_encoding_images(repo):
     set_params(repo, evaluation__resamples=200)
     assert repro(repo) == ALWAYS_RUN | per_pair(MODELS, "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit",
-                                           "summary", "report") | {"leaderboard"}
+                                                "wiseft", "summary", "report") | {"leaderboard"}
     assert metrics(repo, "zeroshot.json", model=CLIP)["interval"]["resamples"] == 200
 
 

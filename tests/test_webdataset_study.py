@@ -37,12 +37,14 @@ def study(folder: Path, source: Path, checkpoint: Path) -> Path:
         fetch.main([p, f"--out={s}/subset", f"--templates={s}/templates.json", f"--metrics={s}/fetch.json"])
         extract.main([p, f"--subset={s}/subset", f"--out={s}/features"])
         zeroshot.main([p, f"--subset={s}/subset", f"--own-templates={s}/templates.json", f"--features={s}/features",
-                       f"--out={s}/zeroshot", f"--metrics={s}/zeroshot.json", f"--confusion={s}/confusion_zeroshot.json"])
+                       f"--out={s}/zeroshot", f"--metrics={s}/zeroshot.json", f"--confusion={s}/confusion_zeroshot.json",
+                       f"--heads={s}/heads/zeroshot.npz"])
         probe.main([p, f"--subset={s}/subset", f"--features={s}/features", f"--out={s}/probe",
-                    f"--metrics={s}/probe.json", f"--curve={s}/probe_curve.json", f"--confusion={s}/confusion_probe.json"])
+                    f"--metrics={s}/probe.json", f"--curve={s}/probe_curve.json", f"--confusion={s}/confusion_probe.json",
+                    f"--heads={s}/heads/probe.npz"])
         logreg.main([p, f"--features={s}/features", f"--subset={s}/subset", f"--out={s}/logreg",
                      f"--metrics={s}/logreg.json", f"--sweep={s}/logreg_sweep.json",
-                     f"--confusion={s}/confusion_logreg.json"])
+                     f"--confusion={s}/confusion_logreg.json", f"--heads={s}/heads/logreg.npz"])
     finally:
         os.chdir(cwd)
     return folder

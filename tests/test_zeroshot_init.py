@@ -15,6 +15,7 @@ from clip_study.data import features
 from clip_study.data.subset import validation_split
 from clip_study.errors import UserError
 from clip_study.evaluation import zeroshot_init as zsinit_lib
+from clip_study.evaluation.heads import load_heads
 from clip_study.evaluation.similarity import similarity_scores
 from clip_study.files import read_json, save_npz, write_json
 from stages import zsinit
@@ -127,7 +128,8 @@ def study(tmp_path) -> Path:
 def run_zsinit(study: Path) -> None:
     zsinit.main(["--params", str(study / "params.yaml"), "--features", str(study / "features"),
                  "--zeroshot", str(study / "zeroshot"), "--zeroshot-metrics", str(study / "zeroshot.json"),
-                 "--metrics", str(study / "zsinit.json"), "--curve", str(study / "curve.json")])
+                 "--metrics", str(study / "zsinit.json"), "--curve", str(study / "curve.json"),
+                 "--heads", str(study / "heads" / "zsinit.npz")])
 
 
 def test_zsinit_stage_end_to_end(study):
@@ -173,6 +175,30 @@ def test_zsinit_stage_end_to_end(study):
     assert read_json(study / "curve.json", expect=list) == [
         {"k": row["k"], "init_mean_top1": row["init"]["mean_top1"], "mix_mean_top1": row["mix"]["mean_top1"]}
         for row in curve]
+
+    # the heads file: per run the trained head and its mix, the scale folded in, giving the curve's test scores
+    heads = load_heads(study / "heads" / "zsinit.npz")
+    np.testing.assert_array_equal(heads.validation, val)
+    np.testing.assert_array_equal(heads.labels, test_y)
+    runs = [(row["k"], row["label"], seed, alpha) for row in curve for seed, alpha in enumerate(row["mix"]["alphas"])]
+    assert heads.info == [entry for k, label, seed, alpha in runs for entry in (
+        {"name": f"zsinit/k={label}/seed={seed}", "classifier": "zsinit", "k": k, "label": label, "seed": seed},
+        {"name": f"zsinit_mix/k={label}/seed={seed}", "classifier": "zsinit_mix", "k": k, "label": label,
+         "seed": seed, "alpha": alpha})]
+    for head, predicted in zip(heads.heads, heads.predictions):
+        assert head.normalize
+        np.testing.assert_array_equal(head.predict(test_x), predicted)
+    for row in curve:
+        for name, classifier in (("init", "zsinit"), ("mix", "zsinit_mix")):
+            runs = heads.where(classifier=classifier, label=row["label"])
+            assert row[name]["mean_top1"] == round(float(np.mean(heads.predictions[runs] == test_y)), 6)
+    head, _, predicted = heads.named("zsinit/k=all/seed=0")
+    np.testing.assert_allclose(head.weights, SCALE * trained[0], rtol=1e-6)  # the scale folded into the weights
+    np.testing.assert_array_equal(head.bias, trained[1])
+    np.testing.assert_array_equal(predicted, zsinit_lib.predict(test_x, trained, SCALE))
+    mix, _, predicted = heads.named("zsinit_mix/k=all/seed=0")
+    np.testing.assert_allclose(mix.weights, SCALE * zsinit_lib.interpolate(start, trained, alpha)[0], rtol=1e-6)
+    np.testing.assert_array_equal(predicted, mixed)
 
 
 @pytest.mark.parametrize("section, key, value, message", [

@@ -9,6 +9,7 @@ the source's test images, so that a shift set is scored by applying them, never 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,13 @@ def mix(zero_shot: LinearHead, fitted: LinearHead, alpha: float) -> LinearHead:
         raise UserError(f"mix: alpha = {shown(alpha)} must be a number from 0 (zero-shot) to 1 (the fitted head)")
     return LinearHead((1 - alpha) * zero_shot.weights + alpha * fitted.weights,
                       (1 - alpha) * zero_shot.bias + alpha * fitted.bias, True)
+
+
+def best_alpha(val_top1: Mapping[float, float]) -> tuple[float, float]:
+    """The mixing weight with the best validation top-1 (alpha -> top-1), and that top-1. On a tie the smaller
+    alpha: the head closer to zero-shot, which the training images had less chance to overfit."""
+    alpha = min(val_top1, key=lambda a: (-val_top1[a], a))
+    return alpha, val_top1[alpha]
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,16 @@ from typing import Iterator
 
 import numpy as np
 
+from clip_study.evaluation.heads import LinearHead
+
 
 def train_linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, num_classes: int,
                        epochs: int, lr: float, batch_size: int, weight_decay: float,
-                       seed: int) -> Iterator[tuple[int, float, np.ndarray]]:
+                       seed: int) -> Iterator[tuple[int, float, np.ndarray, LinearHead]]:
     """Train one ``nn.Linear`` with Adam on frozen features (the study's probe).
 
-    Yields ``(epoch, mean train loss, test scores)`` after each epoch, so callers can log a curve.
+    Yields ``(epoch, mean train loss, test scores, the layer as a head on raw features)`` after each epoch, so
+    callers can log a curve and keep the chosen epoch's weights (copied: training goes on).
     Seeded initialisation and shuffling make it deterministic on CPU.
     """
     import torch  # imported here: the stages that only score embeddings need no torch (~2 s to import)
@@ -37,6 +40,8 @@ def train_linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndar
                 total += loss.item() * len(batch)
             model.eval()
             with torch.inference_mode():
-                yield epoch, total / len(x), model(test).numpy()
+                weights, bias = (tensor.detach().numpy().copy() for tensor in (model.weight, model.bias))
+                head = LinearHead(weights, bias, False)
+                yield epoch, total / len(x), model(test).numpy(), head
     finally:
         torch.set_num_threads(threads)

@@ -4,6 +4,7 @@ image embeddings, its inverse regularisation C chosen on a validation split carv
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -11,6 +12,7 @@ from sklearn.metrics import accuracy_score
 from threadpoolctl import threadpool_limits  # installed with scikit-learn, which uses it itself
 
 from clip_study.data.features import count_classes
+from clip_study.evaluation.heads import Heads, LinearHead
 from clip_study.evaluation.similarity import l2_normalize
 
 
@@ -46,16 +48,54 @@ def decision_scores(model: LogisticRegression, x: np.ndarray, num_classes: int) 
     return scores
 
 
+def linear_head(model: LogisticRegression, num_classes: int) -> LinearHead:
+    """The fitted probe as a head on L2-normalised features, ranking the classes as ``decision_scores`` does, so
+    that other images can be scored without sklearn or a refit: sklearn's weights and intercepts (its one column
+    of two classes split into -/+ halves, as there); a class the fit never saw gets zero weights and a bias below
+    every other class's logit for any unit-norm image (each logit is at least its bias minus its weights' norm),
+    as ``decision_scores`` puts its column below the rest."""
+    coef, intercept = np.asarray(model.coef_, dtype=np.float64), np.asarray(model.intercept_, dtype=np.float64)
+    if coef.shape[0] == 1:  # two classes: sklearn keeps the second's column only
+        coef, intercept = np.concatenate([-coef, coef]) / 2, np.concatenate([-intercept, intercept]) / 2
+    weights = np.zeros((num_classes, coef.shape[1]))
+    bias = np.full(num_classes, float(np.min(intercept - np.linalg.norm(coef, axis=1))) - 1.0)
+    weights[model.classes_], bias[model.classes_] = coef, intercept
+    return LinearHead(weights, bias, True)
+
+
+class Sweep(NamedTuple):
+    """The C sweep: one row {"C", "log10_C", "val_top1"} per C, and the probe fitted at each (kept: its heads
+    are saved, and the chosen one's validation scores calibrate the refit)."""
+
+    rows: list[dict[str, float]]
+    models: list[LogisticRegression]
+
+
 def sweep_C(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
-            Cs: np.ndarray, seed: int) -> list[dict[str, float]]:
-    """Validation top-1 for each C: one row {"C", "log10_C", "val_top1"} per C, in the order given."""
+            Cs: np.ndarray, seed: int) -> Sweep:
+    """Validation top-1 for each C, in the order given, with the probes fitted."""
     num_classes = count_classes(train_y, val_y)
-    rows = []
+    rows, models = [], []
     for C in Cs:
-        scores = decision_scores(fit_logistic(train_x, train_y, float(C), seed), val_x, num_classes)
+        models.append(fit_logistic(train_x, train_y, float(C), seed))
+        scores = decision_scores(models[-1], val_x, num_classes)
         rows.append({"C": float(C), "log10_C": round(float(np.log10(C)), 6),
                      "val_top1": round(float(accuracy_score(val_y, scores.argmax(axis=1))), 6)})
-    return rows
+    return Sweep(rows, models)
+
+
+def logreg_heads(refit: LogisticRegression, C: float, sweep: Sweep, test: tuple[np.ndarray, np.ndarray],
+                 num_classes: int, validation: np.ndarray) -> Heads:
+    """The logreg stage's heads file: the headline probe (refitted on all train at the chosen ``C``) and every
+    probe of the sweep (fitted without the ``validation`` images, so a mixing weight can be chosen on them), each
+    with its predictions on the ``test`` images."""
+    test_x, test_y = test
+    models = [refit, *sweep.models]
+    info = [{"name": "logreg", "classifier": "logreg", "C": float(C)},
+            *({"name": f"logreg/C={row['C']:.4g}", "classifier": "logreg_sweep", "C": float(row["C"]),
+               "chosen": row["C"] == C} for row in sweep.rows)]
+    predictions = np.stack([decision_scores(model, test_x, num_classes).argmax(axis=1) for model in models])
+    return Heads([linear_head(model, num_classes) for model in models], info, predictions, test_y, validation)
 
 
 def best_C(sweep: list[dict[str, float]]) -> float:

@@ -10,10 +10,11 @@ import numpy as np
 
 from clip_study.errors import UserError, shown
 from clip_study.evaluation.calibration import softmax
+from clip_study.evaluation.heads import Heads, LinearHead
 from clip_study.evaluation.prompts import class_prompts
 from clip_study.evaluation.intervals import Bootstrap, compared
 from clip_study.evaluation.metrics import chosen_key, scored
-from clip_study.evaluation.similarity import ensemble_weights, similarity_scores
+from clip_study.evaluation.similarity import ensemble_weights, l2_normalize, similarity_scores
 from clip_study.models.encoding import encode_texts
 from clip_study.models.families import family_of
 
@@ -121,3 +122,15 @@ def zero_shot_head(model: Any) -> ZeroShotHead:
     bias = getattr(model, "logit_bias", None)
     return ZeroShotHead(scale=float(model.logit_scale.detach().exp()),
                         bias=0.0 if bias is None else float(bias.detach()), probabilities=family_of(model).probabilities)
+
+
+def zero_shot_heads(class_weights: dict[str, np.ndarray], head: ZeroShotHead, chosen: str,
+                    predictions: dict[str, np.ndarray], labels: np.ndarray) -> Heads:
+    """Every zero-shot classifier as a saved head ("zeroshot/<key>", the chosen one marked): the L2-normalised
+    class weights times the logit scale, the family's bias for every class, so its logits are the model's and it
+    mixes with a fitted head by weight alone; with its test ``predictions``."""
+    heads = [LinearHead(head.scale * l2_normalize(weights), np.full(len(weights), head.bias), True)
+             for weights in class_weights.values()]
+    info = [{"name": f"zeroshot/{key}", "classifier": "zeroshot", "key": key, "chosen": key == chosen}
+            for key in class_weights]
+    return Heads(heads, info, np.stack([predictions[key] for key in class_weights]), labels)

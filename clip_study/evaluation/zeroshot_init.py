@@ -12,12 +12,13 @@ validation says it helps.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from clip_study.errors import UserError, shown
 from clip_study.evaluation.fewshot import few_shot_indices
+from clip_study.evaluation.heads import Heads, LinearHead, best_alpha
 from clip_study.evaluation.intervals import Bootstrap
 from clip_study.evaluation.metrics import spread
 from clip_study.evaluation.similarity import l2_normalize
@@ -63,6 +64,13 @@ def predict(x: np.ndarray, head: Head, logit_scale: float) -> np.ndarray:
     return head_scores(x, head, logit_scale).argmax(axis=1)
 
 
+def as_linear_head(head: Head, logit_scale: float) -> LinearHead:
+    """``head`` with its logit scale folded into the weights: the same logits (up to rounding) on any images, on
+    the scale of every other saved head, so that it mixes with them by weight alone."""
+    weights, bias = head
+    return LinearHead(logit_scale * weights, bias, True)
+
+
 def train_head(x: np.ndarray, y: np.ndarray, start: Head, logit_scale: float, training: HeadTraining,
                seed: int) -> Head:
     """The head fitted to (x, y) from ``start``: cross-entropy on the full batch, Adam, plus
@@ -104,26 +112,37 @@ def interpolate(start: Head, end: Head, alpha: float) -> Head:
 
 def choose_alpha(val_x: np.ndarray, val_y: np.ndarray, start: Head, end: Head, logit_scale: float,
                  alphas: tuple[float, ...]) -> tuple[float, float]:
-    """The alpha with the best validation top-1, and that top-1. On a tie the smaller alpha: the head closer
-    to zero-shot, which the few training images had less chance to overfit."""
-    scored = [(float(np.mean(predict(val_x, interpolate(start, end, a), logit_scale) == val_y)), a) for a in alphas]
-    top1, alpha = min(scored, key=lambda pair: (-pair[0], pair[1]))
-    return alpha, top1
+    """The alpha of the mix of ``start`` and ``end`` with the best validation top-1, and that top-1 (``best_alpha``)."""
+    return best_alpha({a: float(np.mean(predict(val_x, interpolate(start, end, a), logit_scale) == val_y))
+                       for a in alphas})
+
+
+class ZsinitRuns(NamedTuple):
+    """A point of the curve and its runs, one per seed: the trained heads, the alphas validation chose, and the
+    test predictions of the heads and of their mixes (runs, N)."""
+
+    point: dict[str, Any]
+    trained: list[Head]
+    alphas: list[float]
+    init_predictions: np.ndarray
+    mix_predictions: np.ndarray
 
 
 def zsinit_point(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
                  test: tuple[np.ndarray, np.ndarray], start: Head, logit_scale: float, k: int, label: str,
-                 seeds: list[int], training: HeadTraining, bootstrap: Bootstrap) -> dict[str, Any]:
+                 seeds: list[int], training: HeadTraining, bootstrap: Bootstrap) -> ZsinitRuns:
     """One point of the curve: per seed, k images per class of ``train`` (label "all": all of them), the head
     trained from ``start`` ("init") and its validation-chosen mix with ``start`` ("mix"), both tested on
-    ``test``: mean, spread and bootstrap interval of the mean over seeds."""
+    ``test``: mean, spread and bootstrap interval of the mean over seeds; with the runs' heads, kept so that
+    other images can be scored without training again."""
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = train, val, test
     num_classes = len(start[0])
     predictions: dict[str, list[np.ndarray]] = {"init": [], "mix": []}
-    alphas, val_top1 = [], []
+    alphas, val_top1, heads = [], [], []
     for seed in seeds:
         indices = np.arange(len(train_y)) if label == "all" else few_shot_indices(train_y, k, seed)
         trained = train_head(train_x[indices], train_y[indices], start, logit_scale, training, seed)
+        heads.append(trained)
         alpha, top1 = choose_alpha(val_x, val_y, start, trained, logit_scale, training.alphas)
         alphas.append(alpha)
         val_top1.append(top1)
@@ -137,4 +156,20 @@ def zsinit_point(train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np
                        "top1_low": interval["top1_low"], "top1_high": interval["top1_high"]}
     point["mix"] |= {"mean_alpha": round(float(np.mean(alphas)), 6), "alphas": alphas,
                      "mean_val_top1": round(float(np.mean(val_top1)), 6)}
-    return point
+    return ZsinitRuns(point, heads, alphas, *(np.stack(predictions[name]).astype(np.int64) for name in ("init", "mix")))
+
+
+def run_heads(runs: ZsinitRuns, seeds: list[int], start: Head, logit_scale: float, test_y: np.ndarray) -> Heads:
+    """The runs of a point as saved heads, the logit scale folded in: per seed the trained head
+    ("zsinit/k=<label>/seed=<seed>") and its validation-chosen mix ("zsinit_mix/..."), with their predictions on
+    the test images (labels ``test_y``)."""
+    k, label = int(runs.point["k"]), str(runs.point["label"])
+    heads, info, predictions = [], [], []
+    for seed, trained, alpha, *predicted in zip(seeds, runs.trained, runs.alphas, runs.init_predictions,
+                                                runs.mix_predictions):
+        heads += [as_linear_head(trained, logit_scale), as_linear_head(interpolate(start, trained, alpha), logit_scale)]
+        run = {"k": k, "label": label, "seed": int(seed)}
+        info += [{"name": f"zsinit/k={label}/seed={seed}", "classifier": "zsinit", **run},
+                 {"name": f"zsinit_mix/k={label}/seed={seed}", "classifier": "zsinit_mix", **run, "alpha": alpha}]
+        predictions += predicted
+    return Heads(heads, info, np.stack(predictions), test_y)

@@ -65,8 +65,8 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
 # stages that run once per (model, dataset) pair (``matrix``: extract@clip_b32-tiny_imagenet, ...) or (model, shift
 # set) pair (extract_shift@clip_b32-imagenet_r), once per dataset or shift set (``foreach``: fetch@tiny_imagenet,
 # fetch_shift@imagenet_r) and once per model (the demo's pretrain@clip); a shift set's short name has no '-' either
-PER_PAIR_STAGES = {"extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "summary",
-                   "report", "extract_shift", "shift"}
+PER_PAIR_STAGES = {"extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "wiseft",
+                   "summary", "report", "extract_shift", "shift"}
 PER_DATASET_STAGES = {"scan", "fetch", "fetch_shift"}
 PER_MODEL_STAGES = {"pretrain"}
 
