@@ -23,8 +23,10 @@ DEMO_MODELS = ("clip", "siglip")  # demo/params.yaml: the same small model train
 DEMO_DATASETS = ("shapes", "shape_only")  # the 49 colour-shape classes; the 7 shapes alone
 PER_PAIR = ("extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "wiseft", "summary",
             "report")
+DEMO_SHIFTS = {"outline": 49, "noisy": 49, "small": 21}  # the shift sets of shapes, and the classes each covers
 DEMO_STAGES = {"check", "generate", *per_model(DEMO_MODELS, "pretrain"), *(f"fetch@{d}" for d in DEMO_DATASETS),
-               *per_pair(DEMO_MODELS, *PER_PAIR, datasets=DEMO_DATASETS), "leaderboard"}
+               *per_pair(DEMO_MODELS, *PER_PAIR, datasets=DEMO_DATASETS), *(f"fetch_shift@{s}" for s in DEMO_SHIFTS),
+               *per_pair(DEMO_MODELS, "extract_shift", "shift", datasets=DEMO_SHIFTS), "leaderboard"}
 LONG_TEMPLATE = "beneath_the_fading_sunset_the_etc"
 
 
@@ -92,6 +94,26 @@ def test_demo_metrics_have_the_main_pipelines_structure(demo, pipeline_run, name
         for side in (demo_side, main_side):  # one entry per k, and k depends on the images per class
             assert list(side.pop("fewshot"))[-1] == "all" and list(side.pop("zsinit"))[-1] == "all"
     assert structure(demo_side) == structure(main_side)
+
+
+@pytest.mark.parametrize("shift", DEMO_SHIFTS)
+@pytest.mark.parametrize("model", DEMO_MODELS)
+def test_every_shift_set_is_scored_with_the_heads_fitted_on_shapes(demo, model, shift):
+    """The shift stage applies the source's own classifiers: their source top-1 is the source stages' test top-1,
+    the chosen zero-shot classifier is zeroshot's, and the small set's logits are restricted to its 21 classes."""
+    result = demo_metrics(demo, "shift.json", model, shift)
+    rows = {row["name"]: row for row in result["classifiers"]}
+    zeroshot = demo_metrics(demo, "zeroshot.json", model)
+    assert result["source"] == "shapes" and result["reference"] == f"zeroshot/{zeroshot['best']}"
+    source = {name: rows[name]["source"]["value"] for name in (result["reference"], "logreg", "probe")}
+    assert source == pytest.approx({result["reference"]: zeroshot["best_top1"],  # both rounded to 6 decimals
+                                    "logreg": demo_metrics(demo, "logreg.json", model)["top1"],
+                                    "probe": demo_metrics(demo, "probe.json", model)["top1"]}, abs=1e-6)
+    assert result["num_shift_classes"] == result["matched_source_classes"] == DEMO_SHIFTS[shift]
+    for row in rows.values():
+        assert row["drop"]["value"] == pytest.approx(row["source"]["value"] - row["shift"]["value"], abs=2e-6)
+    with Image.open(demo[0] / "demo" / "metrics" / "models" / model / shift / "figures" / "robustness.png") as image:
+        assert image.format == "PNG" and image.width > 100
 
 
 @pytest.mark.parametrize("model", DEMO_MODELS)
