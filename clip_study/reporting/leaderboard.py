@@ -18,7 +18,7 @@ from clip_study.metrics_files.leaderboard import (FEWSHOT_K, AcrossDatasets, Cho
 from clip_study.metrics_files.scores import CLASSIFIERS, PairedTest
 from clip_study.reporting.pairs import PairMetrics
 from clip_study.reporting.plotting import interval_spans, plt, save
-from clip_study.reporting.text import top1_text
+from clip_study.reporting.text import markdown_table, top1_text
 
 FULL_NAMES = dict(zip(CLASSIFIERS, ("zero-shot", "linear probe", "logistic probe")))
 """Each classifier's name on the front page, which sets models side by side (a model's report: SHORT_NAMES)."""
@@ -117,11 +117,6 @@ def build_leaderboard(pairs: dict[str, dict[str, PairMetrics]], predictions: dic
                        models=entries, datasets=boards)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(row) + " |" for row in rows), ""]
-
-
 def _parameters(count: int) -> str:
     return f"{count / 1e6:.1f} M" if count >= 1e5 else f"{count / 1e3:.0f} k"
 
@@ -142,7 +137,7 @@ def classifier_table(board: Leaderboard, classifier: str) -> list[str]:
                      *(top1_text(entry.datasets[dataset].top1(classifier)) for dataset in board.datasets),
                      top1_text(across.mean_interval()),
                      f"{across.average_rank:.2f} [{across.average_rank_low:.2f}, {across.average_rank_high:.2f}]"])
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def paired_section(board: Leaderboard) -> list[str]:
@@ -153,7 +148,7 @@ def paired_section(board: Leaderboard) -> list[str]:
     for dataset, dataset_board in board.datasets.items():
         out.append(f"### {dataset}: leader **{dataset_board.leader}** ({dataset_board.num_classes} classes, "
                    f"{dataset_board.num_test_images} test images)\n")
-        out += _table(["model", *FULL_NAMES.values()],
+        out += markdown_table(["model", *FULL_NAMES.values()],
                       [[model, *(tests.test(key).verdict for key in CLASSIFIERS)]
                        for model, tests in dataset_board.vs_leader.items()])
     return out
@@ -179,7 +174,7 @@ def details_section(board: Leaderboard, reports: dict[tuple[str, str], str]) -> 
                          top1_text(row.fewshot_16) if row.fewshot_16 else "-", f"{row.zeroshot_ece:.3f}",
                          row.device, _parameters(entry.parameters),
                          f"[report.md]({reports[entry.model, dataset]})"])
-        out += [f"### {dataset}\n", *_table(header, rows)]
+        out += [f"### {dataset}\n", *markdown_table(header, rows)]
     return out
 
 
