@@ -1,26 +1,33 @@
 """Stage leaderboard: every model of the params on every dataset of the params side by side (zero-shot with the
 best template and the ensembles, the linear and logistic probes, few-shot at 16 per class), each model's mean
 top-1 and average rank over the datasets with paired bootstrap intervals, each model compared with each
-dataset's leader on the same test images; every score of every pair in one table (results.csv); and the study's
-front page, metrics/report.md, with its figures and the study's own notes (``--notes``: a markdown file, shown
-under the tables)."""
+dataset's leader on the same test images; for each dataset with shift sets (params shifts), every model's
+classifiers on the average over all of them, rerun from the shift stage's predictions files
+(data/predictions/<model>/<shift>.npz) beside each set's shift.json; every score of every pair in one table
+(results.csv); and the study's front page, metrics/report.md, with its figures and the study's own notes
+(``--notes``: a markdown file, shown under the tables)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from clip_study.files import load_npz, read_text, write_json
+from clip_study.metrics_files.shift import FILES as SHIFT_FILES
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import load_params, section
 from clip_study.pipeline.sections.datasets import DATASETS
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.models import MODELS
+from clip_study.pipeline.sections.shifts import SHIFTS
 from clip_study.pipeline.stage import parse_args, rebuild, run
 from clip_study.reporting.leaderboard import build_leaderboard, leaderboard_report, plot_heatmap, plot_leaderboard
 from clip_study.reporting.pairs import read_pair
+from clip_study.evaluation.shift import AVERAGE
 from clip_study.reporting.results_table import results_table, write_results
+from clip_study.reporting.shift import load_predictions
+from clip_study.reporting.shift_board import ShiftInputs, build_shift_boards, plot_shift_average
 
 
 def relative(path: Path, start: Path) -> str:
@@ -33,11 +40,26 @@ def rebuild_pair(model: str, dataset: str) -> Callable[[str], str]:
     return lambda stage: rebuild(f"{stage}@{model}-{dataset}")
 
 
+def shift_sets(shifts: dict[str, dict[str, Any]], datasets: list[str]) -> dict[str, list[str]]:
+    """Each dataset with shift sets -> their short names, both in the params' order."""
+    found: dict[str, list[str]] = {}
+    for shift, entry in shifts.items():
+        found.setdefault(entry["of"], []).append(shift)
+    return {dataset: found[dataset] for dataset in datasets if dataset in found}
+
+
+def read_shift_inputs(metrics_dir: Path, predictions_dir: Path, model: str, shifts: list[str]) -> ShiftInputs:
+    """One model's shift.json and predictions file of each shift set of one dataset."""
+    fix = {shift: rebuild_pair(model, shift)("shift") for shift in shifts}
+    return {shift: (SHIFT_FILES[0].read(metrics_dir / model / shift / "shift.json", fix=fix[shift]),
+                    load_predictions(predictions_dir / model / f"{shift}.npz", fix=fix[shift])) for shift in shifts}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__, {"metrics_dir": "metrics/models", "predictions": "data/predictions",
                                 "out": "metrics/leaderboard.json", "results": "metrics/results.csv",
                                 "report": "metrics/report.md", "figures": "metrics/figures", "notes": ""}, argv)
-    params = load_params(args.params, MODELS, DATASETS, EVALUATION)
+    params = load_params(args.params, MODELS, DATASETS, SHIFTS, EVALUATION)  # `of` names a dataset: checked
     models = list(section(params, "models"))
     datasets = list(section(params, "datasets"))
     metrics_dir, predictions_dir = Path(args.metrics_dir), Path(args.predictions)
@@ -46,20 +68,35 @@ def main(argv: list[str] | None = None) -> None:
     predictions = {model: {dataset: load_npz(predictions_dir / model / f"{dataset}.npz",
                                              fix=rebuild_pair(model, dataset)("summary"))
                            for dataset in datasets} for model in models}
-    board = build_leaderboard(pairs, predictions, bootstrap_settings(params))
-    table = results_table({(model, dataset): pairs[model][dataset] for model in models for dataset in datasets})
+    shifts = shift_sets(section(params, "shifts") or {}, datasets)
+    shift_inputs = {model: {dataset: read_shift_inputs(metrics_dir, predictions_dir, model, names)
+                            for dataset, names in shifts.items()} for model in models}
+    bootstrap = bootstrap_settings(params)
+    shift_boards, averages = build_shift_boards(shift_inputs, bootstrap,
+                                                lambda model, shift: rebuild_pair(model, shift)("shift"))
+    board = build_leaderboard(pairs, predictions, bootstrap, shift_boards)
+    shift_rows = {(model, dataset): {**{shift: metrics.classifiers for shift, (metrics, _) in inputs.items()},
+                                     AVERAGE: averages[model, dataset]}
+                  for model, by_dataset in shift_inputs.items() for dataset, inputs in by_dataset.items()}
+    table = results_table({(model, dataset): pairs[model][dataset] for model in models for dataset in datasets},
+                          shift_rows)
 
     report, figures = Path(args.report), Path(args.figures)
-    drawn = [plot_heatmap(board, figures), plot_leaderboard(board, figures)]
+    drawn = [plot_heatmap(board, figures), plot_leaderboard(board, figures),
+             *(plot_shift_average(dataset, shift_board, figures) for dataset, shift_board in shift_boards.items())]
     links = {name: relative(figures / name, report.parent) for name in drawn}
     reports = {(model, dataset): relative(metrics_dir / model / dataset / "report.md", report.parent)
                for model in models for dataset in datasets}
+    robustness = {(model, shift): relative(metrics_dir / model / shift / "figures" / "robustness.png", report.parent)
+                  for model in models for names in shifts.values() for shift in names}
     write_json(args.out, board.to_json())
     write_results(table, args.results)
     notes = read_text(args.notes) if args.notes else ""
-    report.write_text(leaderboard_report(board, links, reports, notes))
+    report.write_text(leaderboard_report(board, links, reports, notes, robustness))
     print(f"leaderboard: {len(models)} model(s) on {len(datasets)} dataset(s), leader {board.leader} -> {args.out}, "
           f"{args.results}, {report}")
+    for dataset, shift_board in shift_boards.items():
+        print(f"  shift average of {dataset} over {', '.join(shift_board.shift_sets)}")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def study(tmp_path_factory):
             save_npz(root / "data" / "predictions" / model / f"{dataset}.npz", **predictions[model, dataset])
     params = {"models": {model: {"name": f"data/checkpoints/{model}", "family": f"hf_{model}"} for model in MODELS},
               "datasets": {dataset: one_dataset(f"data/{dataset}", dataset)[dataset] for dataset in DATASETS},
+              "shifts": {},
               "evaluation": {"val_fraction": 0.2, "resamples": BOOTSTRAP.resamples,
                              "confidence": BOOTSTRAP.confidence, "seed": BOOTSTRAP.seed, "calibration_bins": 15}}
     (root / "params.yaml").write_text(json.dumps(params))  # JSON is YAML
@@ -237,3 +238,29 @@ def test_the_studys_own_notes_come_under_the_tables(study):
     section = "## Reading these numbers\n\nBoth models were trained here.\n\n"
     assert section in noted and noted.replace(section, "") == plain
     assert noted.index(section) > noted.index("## Logistic probe")
+
+
+def test_without_shift_sets_the_outputs_are_those_of_a_study_without_them(study, tmp_path):
+    """No shift set: no shift entry in leaderboard.json, no section on the front page, no shift rows; an empty
+    shifts section writes the same bytes as none."""
+    root, _, _, _ = study
+    board = json.loads((root / "metrics" / "leaderboard.json").read_text())
+    assert "shift" not in board and "Distribution shift" not in (root / "metrics" / "report.md").read_text()
+    results = pd.read_csv(root / "metrics" / "results.csv", dtype=str, keep_default_na=False)
+    assert set(results["shift"]) == {""} and "distribution_shift" not in set(results["task"])
+    copy = tmp_path / "study"
+    shutil.copytree(root, copy)
+    params = json.loads((root / "params.yaml").read_text())
+    (copy / "params.yaml").write_text(json.dumps(params))
+    shutil.rmtree(copy / "metrics" / "figures")
+    stage.main(stage_args(copy))
+    for name in ("leaderboard.json", "results.csv", "report.md", "figures/heatmap.png", "figures/leaderboard.png"):
+        assert (copy / "metrics" / name).read_bytes() == (root / "metrics" / name).read_bytes(), name
+    assert sorted(path.name for path in (copy / "metrics" / "figures").iterdir()) == ["heatmap.png", "leaderboard.png"]
+
+
+def test_the_committed_demos_leaderboard_reads_and_writes_back_the_same_without_shift_sets():
+    """The demo has no shift set yet: its leaderboard.json is a Leaderboard as it was, the shift field absent."""
+    committed = json.loads((ROOT / "demo" / "metrics" / "leaderboard.json").read_text())
+    board = Leaderboard.from_json(committed)
+    assert board.shift is None and board.to_json() == committed

@@ -1,6 +1,6 @@
 """metrics/results.csv: every score of every (model, dataset) pair, on a metrics folder of 2 models x 2 datasets
-made of the demo's committed files; each value checked against the JSON it comes from, read here without the
-records, and the file read back by ``clip_study.load_results``."""
+made of the demo's committed files, and a constructed shift set's rows; each value checked against the JSON it
+comes from, read here without the records, and the file read back by ``clip_study.load_results``."""
 
 import json
 import math
@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import clip_study
+from clip_study.metrics_files.shift import DropComparison, Estimate, ShiftRow
 from clip_study.reporting.pairs import read_pair
 from clip_study.reporting.results_table import COLUMNS, load_results, results_table, write_results
 from tools.imports import ROOT
@@ -87,6 +88,7 @@ def test_every_value_is_its_metrics_files_and_every_score_is_there(metrics):
     written = pd.read_csv(folder / "results.csv", dtype=str, keep_default_na=False)  # the text, unparsed
     found = {}
     for row in written.to_dict("records"):
+        assert row["shift"] == ""  # no shift set here
         key = (row["model"], row["dataset"], row["task"], row["classifier"], row["prompt"] or None,
                int(row["fewshot_k"]) if row["fewshot_k"] else None, float(row["alpha"]) if row["alpha"] else None,
                row["metric"])
@@ -128,3 +130,59 @@ def test_the_columns_and_names_are_clip_benchmarks_where_it_has_them(metrics):
 def test_a_folder_without_the_table_says_how_to_make_it(tmp_path):
     with pytest.raises(clip_study.UserError, match=r"results.csv.*dvc repro leaderboard"):
         load_results(tmp_path)
+
+
+def estimate(value):
+    return Estimate(value=value, low=round(value - 0.02, 6), high=round(value + 0.03, 6))
+
+
+def shift_row(name, classifier, top1, chosen=False, k=None, alpha=None):
+    """A shift.json row whose source top-1 is 0.9, its shift top-1 ``top1``."""
+    return ShiftRow(name=name, classifier=classifier, chosen=chosen, k=k, alpha=alpha, runs=1, source=estimate(0.9),
+                    shift=estimate(top1), drop=estimate(round(0.9 - top1, 6)),
+                    effective_robustness=estimate(round(top1 - 0.5, 6)),
+                    drop_vs_zero_shot=DropComparison(value=0.01, low=-0.02, high=0.04, p_value=0.5))
+
+
+SHIFT_ROWS = [shift_row("zeroshot/a_picture_of_a", "zeroshot", 0.61, chosen=True),
+              shift_row("zeroshot/clip_80", "zeroshot", 0.62), shift_row("probe", "probe", 0.63),
+              shift_row("fewshot/k=all", "fewshot", 0.64, k="all"), shift_row("fewshot/k=4", "fewshot", 0.4, k="4"),
+              shift_row("zsinit_mix/k=all", "zsinit_mix", 0.65, k="all"),
+              shift_row("wiseft_logreg/alpha=0.3", "wiseft_logreg", 0.66, chosen=True, alpha=0.3)]
+
+
+def test_shift_rows_follow_their_pairs_rows_with_every_metric_of_each_classifier(metrics, tmp_path):
+    """A shift set of shapes for clip alone: per shift set and the average, every shift.json row as four metrics,
+    the prompt, k and alpha columns as the other tasks fill them."""
+    folder, plain = metrics
+    pairs = {(model, dataset): read_pair(folder / "models" / model / dataset) for model in MODELS
+             for dataset in DATASETS}
+    average = [shift_row(row.name, row.classifier, round(row.shift.value - 0.05, 6), row.chosen, row.k, row.alpha)
+               for row in SHIFT_ROWS]
+    table = results_table(pairs, {("clip", "shapes"): {"sketch": SHIFT_ROWS, "average": average}})
+    write_results(table, tmp_path / "results.csv")
+    loaded = load_results(tmp_path)
+    shift = loaded[loaded["task"] == "distribution_shift"]
+    pd.testing.assert_frame_equal(loaded[loaded["task"] != "distribution_shift"].reset_index(drop=True), plain)
+    clip_shapes = loaded.index[(loaded["model"] == "clip") & (loaded["dataset"] == "shapes")]
+    assert list(shift.index) == list(clip_shapes[-len(shift):])  # after the pair's own rows, before the next pair's
+    assert list(dict.fromkeys(shift["shift"])) == ["sketch", "average"]
+    zsinit = json.loads((folder / "models" / "clip" / "shapes" / "zsinit.json").read_text())
+    mix_alpha = next(point["mix"]["mean_alpha"] for point in zsinit["curve"] if point["label"] == "all")
+    written = pd.read_csv(tmp_path / "results.csv", dtype=str, keep_default_na=False)
+    written = written[written["task"] == "distribution_shift"]
+    found = [(r["shift"], r["classifier"], r["prompt"], r["fewshot_k"], r["alpha"], r["metric"],
+              float(r["value"]), float(r["low"]), float(r["high"])) for r in written.to_dict("records")]
+    expected = []
+    for name, rows in (("sketch", SHIFT_ROWS), ("average", average)):
+        columns = [("zeroshot", "a_picture_of_a", "", ""), ("template", "a_picture_of_a", "", ""),
+                   ("ensemble", "clip_80", "", ""), ("probe", "", "", ""), ("fewshot", "", "-1", ""),
+                   ("fewshot", "", "4", ""), ("zsinit_mix", "", "-1", str(mix_alpha)),
+                   ("wiseft_logreg", "", "", "0.3")]
+        for row, column in zip([rows[0], *rows], columns):
+            for metric, value in (("acc1", row.shift), ("acc1_source", row.source), ("drop", row.drop),
+                                  ("effective_robustness", row.effective_robustness)):
+                expected.append((name, *column, metric, value.value, value.low, value.high))
+    assert found == expected
+    assert set(written["pretrained"]) == {json.loads((folder / "models" / "clip" / "shapes" / "extract.json")
+                                                     .read_text())["checkpoint"]}

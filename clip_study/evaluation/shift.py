@@ -20,6 +20,8 @@ from clip_study.errors import UserError, shown
 from clip_study.evaluation.heads import LinearHead
 from clip_study.evaluation.intervals import Bootstrap, stratified_resamples
 
+AVERAGE = "average"
+"""The name of the mean over a dataset's shift sets (results.csv's shift column), so never a shift set's."""
 RESAMPLE_CHUNK = 64  # resamples turned into draw counts at once: (64, N) float64, 26 MB for N = 50,000
 
 

@@ -1,6 +1,7 @@
 """The file of the leaderboard stage: every model on every dataset side by side, each model's mean top-1 over the
-datasets and its average rank with paired bootstrap intervals, and on each dataset every model compared with
-that dataset's leader on the same test images."""
+datasets and its average rank with paired bootstrap intervals, on each dataset every model compared with that
+dataset's leader on the same test images, and, for a dataset with shift sets, its headline classifiers on their
+average (the CLIP paper's robustness question)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from clip_study.metrics_files.record import MetricsFile, Record, meaning
 from clip_study.metrics_files.scores import PairedTest, Top1Interval
+from clip_study.metrics_files.shift import CurveCheck, DropComparison, Estimate, LogitFit, ShiftAlphaRow
 
 FEWSHOT_K = "16"
 """The few-shot point of the leaderboard (the CLIP paper's 16 images per class): PairRow.fewshot_16."""
@@ -137,9 +139,62 @@ class Leaderboard(Record):
     models: list[LeaderboardModel] = meaning("one entry per model, in the params' order")
     datasets: dict[str, DatasetBoard] = meaning("each dataset's test set and paired tests, in the params' order",
                                                 keyed_by="dataset")
+    shift: dict[str, ShiftBoard] | None = meaning("each dataset with shift sets (params 'shifts'), in the params' "
+                                                  "order: its classifiers on their average; absent without shift "
+                                                  "sets", optional=True, keyed_by="dataset")
+
+
+HEADLINES = ("zeroshot", "probe", "logreg", "zsinit_mix", "wiseft_logreg", "wiseft_zsinit")
+"""The classifiers of the shift average, by role: the chosen zero-shot, the linear and logistic probes, the zsinit
+mix at k = all, and each WiSE-FT curve at its alpha chosen on validation (ModelShift.classifiers)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShiftHeadline(Record):
+    """One headline classifier of a model, fitted on a dataset, on the average over that dataset's shift sets."""
+
+    name: str = meaning("its row in shift.json: 'zeroshot/<key>', 'probe', 'logreg', 'zsinit_mix/k=all', "
+                        "'wiseft_logreg/alpha=<a>' or 'wiseft_zsinit/alpha=<a>'")
+    alpha: float | None = meaning("mixing weight of a WiSE-FT row: 0 zero-shot, 1 the fitted head", optional=True)
+    source: Estimate = meaning("top-1 on the dataset's test images")
+    shift: Estimate = meaning("top-1 averaged over the shift sets, each set weighing the same")
+    drop: Estimate = meaning("source top-1 minus the shift average: the accuracy lost to the shift")
+    effective_robustness: Estimate = meaning("the shift average above the fit's prediction from source top-1; its "
+                                             "interval refits the line on every resample")
+    drop_vs_zero_shot: DropComparison = meaning("drop minus the chosen zero-shot classifier's drop (positive: loses "
+                                                "more than zero-shot)")
+    shift_sets: dict[str, float] = meaning("top-1 on each shift set alone (its shift.json)", keyed_by="shift set")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelShift(Record):
+    """One model's classifiers fitted on a dataset, scored on the average over its shift sets: ``evaluate_shift``
+    over all of them at once, every classifier on the same resamples (the dataset's drawn with the evaluation seed,
+    shift set j's, params order from 0, with seed + 1 + j)."""
+
+    reference: str = meaning("the chosen zero-shot classifier every drop is compared with")
+    classifiers: dict[str, ShiftHeadline] = meaning("the headline classifiers the pair has, by role, in this order: "
+                                                    "zeroshot (the chosen one), probe, logreg, zsinit_mix (k = all), "
+                                                    "wiseft_logreg, wiseft_zsinit (each at its chosen alpha)",
+                                                    keyed_by="role")
+    fit: LogitFit = meaning("the logit-axis line through the probes fitted on the dataset alone, on the shift "
+                            "average (shift_clip: half an image of all the shift sets together)")
+    curves: list[CurveCheck] = meaning("each WiSE-FT curve: does an interior alpha beat both ends on the shift "
+                                       "average")
+    alpha_curves: list[ShiftAlphaRow] = meaning("every point of both WiSE-FT curves, shift_top1 the shift average")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShiftBoard(Record):
+    """A dataset with shift sets: what was averaged, and every model on the average."""
+
+    shift_sets: dict[str, int] = meaning("each shift set of the dataset, params order, with its test images (count)",
+                                         keyed_by="shift set")
+    num_source_images: int = meaning("the dataset's test images (count)")
+    models: dict[str, ModelShift] = meaning("every model, in the params' order", keyed_by="model")
 
 
 FILES = (MetricsFile(path="metrics/leaderboard.json", stage="leaderboard", record=Leaderboard,
                      about="Every model on every dataset side by side: mean top-1 and average rank over the "
-                           "datasets with paired bootstrap intervals, and each dataset's paired tests against its "
-                           "leader."),)
+                           "datasets with paired bootstrap intervals, each dataset's paired tests against its "
+                           "leader, and the headline classifiers on each dataset's shift average."),)

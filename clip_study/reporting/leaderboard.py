@@ -1,6 +1,7 @@
 """Models side by side over datasets: a row per (model, dataset) pair from its metrics files, each model's mean
 top-1 over the datasets and its average rank with paired bootstrap intervals (``evaluation.ranking``), paired
-tests against each dataset's leader on the same test images, the study's front page and its figures."""
+tests against each dataset's leader on the same test images, the study's front page and its figures (its
+distribution-shift part: ``reporting.shift_board``)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from clip_study.evaluation.metrics import chosen_key
 from clip_study.evaluation.ranking import across_datasets
 from clip_study.metrics_files.leaderboard import (FEWSHOT_K, AcrossDatasets, ChosenClassifier, ChosenTemplate,
                                                   ClassifiersAcrossDatasets, DatasetBoard, Leaderboard,
-                                                  LeaderboardModel, ModelComparison, PairedBootstrap, PairRow)
+                                                  LeaderboardModel, ModelComparison, PairedBootstrap, PairRow,
+                                                  ShiftBoard)
 from clip_study.metrics_files.scores import CLASSIFIERS, PairedTest
 from clip_study.reporting.pairs import PairMetrics
 from clip_study.reporting.plotting import interval_spans, plt, save
-from clip_study.reporting.text import top1_text
+from clip_study.reporting.shift_board import shift_section
+from clip_study.reporting.text import markdown_table, top1_text
 
 FULL_NAMES = dict(zip(CLASSIFIERS, ("zero-shot", "linear probe", "logistic probe")))
 """Each classifier's name on the front page, which sets models side by side (a model's report: SHORT_NAMES)."""
@@ -83,11 +86,11 @@ def correctness(predictions: dict[str, dict[str, Predictions]], classifier: str,
 
 
 def build_leaderboard(pairs: dict[str, dict[str, PairMetrics]], predictions: dict[str, dict[str, Predictions]],
-                      bootstrap: Bootstrap) -> Leaderboard:
+                      bootstrap: Bootstrap, shift: dict[str, ShiftBoard] | None = None) -> Leaderboard:
     """The leaderboard from every pair's metrics files and predictions (model -> dataset -> ..., in the params'
     order; every model on every dataset): each dataset's leader (best zero-shot top-1) and paired tests against
     it, each model's mean and average rank over the datasets, and the overall leader (best zero-shot average
-    rank)."""
+    rank); ``shift``: the datasets with shift sets (``shift_board.build_shift_boards``), None or empty: none."""
     models, datasets = list(pairs), list(next(iter(pairs.values())))
     rows = {model: {dataset: pair_row(pairs[model][dataset]) for dataset in datasets} for model in models}
     boards, labels = {}, []
@@ -114,12 +117,7 @@ def build_leaderboard(pairs: dict[str, dict[str, PairMetrics]], predictions: dic
                                              -entry.across_datasets.zeroshot.mean_top1)).model
     return Leaderboard(leader=leader, interval=PairedBootstrap(resamples=bootstrap.resamples,
                                                                confidence=bootstrap.confidence, seed=bootstrap.seed),
-                       models=entries, datasets=boards)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(row) + " |" for row in rows), ""]
+                       models=entries, datasets=boards, shift=shift or None)
 
 
 def _parameters(count: int) -> str:
@@ -142,7 +140,7 @@ def classifier_table(board: Leaderboard, classifier: str) -> list[str]:
                      *(top1_text(entry.datasets[dataset].top1(classifier)) for dataset in board.datasets),
                      top1_text(across.mean_interval()),
                      f"{across.average_rank:.2f} [{across.average_rank_low:.2f}, {across.average_rank_high:.2f}]"])
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def paired_section(board: Leaderboard) -> list[str]:
@@ -153,7 +151,7 @@ def paired_section(board: Leaderboard) -> list[str]:
     for dataset, dataset_board in board.datasets.items():
         out.append(f"### {dataset}: leader **{dataset_board.leader}** ({dataset_board.num_classes} classes, "
                    f"{dataset_board.num_test_images} test images)\n")
-        out += _table(["model", *FULL_NAMES.values()],
+        out += markdown_table(["model", *FULL_NAMES.values()],
                       [[model, *(tests.test(key).verdict for key in CLASSIFIERS)]
                        for model, tests in dataset_board.vs_leader.items()])
     return out
@@ -179,15 +177,16 @@ def details_section(board: Leaderboard, reports: dict[tuple[str, str], str]) -> 
                          top1_text(row.fewshot_16) if row.fewshot_16 else "-", f"{row.zeroshot_ece:.3f}",
                          row.device, _parameters(entry.parameters),
                          f"[report.md]({reports[entry.model, dataset]})"])
-        out += [f"### {dataset}\n", *_table(header, rows)]
+        out += [f"### {dataset}\n", *markdown_table(header, rows)]
     return out
 
 
 def leaderboard_report(board: Leaderboard, figures: dict[str, str], reports: dict[tuple[str, str], str],
-                       notes: str = "") -> str:
+                       notes: str = "", robustness: dict[tuple[str, str], str] | None = None) -> str:
     """The study's front page in markdown: ``figures`` (file name -> its relative path, as the plots name them),
     each pair's report link ((model, dataset) -> relative path) and the study's own ``notes`` (markdown: what the
-    numbers cannot say themselves, e.g. how the models were trained), under the tables."""
+    numbers cannot say themselves, e.g. how the models were trained), under the tables; with shift sets, the
+    distribution-shift section after them (``robustness``: (model, shift set) -> its robustness figure's path)."""
     models, datasets = len(board.models), len(board.datasets)
     confidence = round(100 * board.interval.confidence)
     out = [f"# CLIP study: {models} model{'s' if models > 1 else ''} on {datasets} dataset{'s' if datasets > 1 else ''}"
@@ -208,6 +207,9 @@ def leaderboard_report(board: Leaderboard, figures: dict[str, str], reports: dic
                                                              ("leaderboard.png", "mean top-1 over the datasets"))]
     if notes.strip():
         out += ["## Reading these numbers\n", notes.strip() + "\n"]
+    if board.shift:
+        out += shift_section(board.shift, figures, robustness or {}, board.interval.confidence,
+                             board.interval.resamples)
     if models > 1:
         out += paired_section(board)
     out += details_section(board, reports)

@@ -1,11 +1,13 @@
 """metrics/results.csv: every score of every (model, dataset) pair in one long table, one row per model, dataset,
-task, classifier (with its prompt, few-shot k and mixing weight where they apply) and metric, for pandas, a
-spreadsheet or a comparison with LAION's CLIP_benchmark, whose names it follows where it has them.
+shift set, task, classifier (with its prompt, few-shot k and mixing weight where they apply) and metric, for
+pandas, a spreadsheet or a comparison with LAION's CLIP_benchmark, whose names it follows where it has them.
 
 Columns (``COLUMNS``): ``model`` (the short name), ``pretrained`` (the checkpoint: hub id or local directory),
-``dataset`` (the short name), ``task``, ``classifier``, ``prompt`` (a template's or ensemble's key in
-zeroshot.json), ``fewshot_k`` (labelled train images per class; -1 for every train image, as CLIP_benchmark's
-``--fewshot_k -1``), ``alpha`` (zsinit's mixing weight chosen on validation, mean over runs), ``metric``,
+``dataset`` (the short name; for a shift row, the dataset the classifiers were fitted on), ``shift`` (empty but for
+``distribution_shift`` rows: the shift set's short name, or ``average`` for the mean over all the dataset's shift
+sets), ``task``, ``classifier``, ``prompt`` (a template's or ensemble's key in zeroshot.json), ``fewshot_k``
+(labelled train images per class; -1 for every train image, as CLIP_benchmark's ``--fewshot_k -1``), ``alpha``
+(zsinit's mixing weight chosen on validation, mean over runs; a WiSE-FT row's mixing weight), ``metric``,
 ``value``, and ``low`` and ``high`` (its bootstrap interval; empty where there is none).
 
 Tasks and classifiers (``TASKS``):
@@ -17,12 +19,20 @@ Tasks and classifiers (``TASKS``):
   logistic regression, C chosen on validation);
 - ``fewshot_linear_probe``: ``logreg`` on k images per class, mean over the seeded runs;
 - ``fewshot_zeroshot_init``: ``zsinit`` (the head trained from zero-shot) and ``zsinit_mix`` (its mix with
-  zero-shot), mean over the runs.
+  zero-shot), mean over the runs;
+- ``distribution_shift``: every classifier shift.json reports, fitted on ``dataset`` and scored on ``shift``:
+  ``zeroshot`` (the chosen one) and every ``template`` and ``ensemble``, ``probe``, ``logreg``, ``fewshot`` (the
+  logistic probe on k images per class) and ``zsinit``/``zsinit_mix`` per k (the runs averaged image by image),
+  and ``wiseft_logreg``/``wiseft_zsinit`` at each ``alpha`` (0: zero-shot, 1: the fitted head).
 
 Metrics: ``acc1``, ``acc5``, ``mean_per_class_recall`` (CLIP_benchmark's), ``macro_f1``, and for the three
 headline classifiers (zeroshot, probe, logreg) ``ece``, ``nll``, ``brier`` of their probabilities as predicted
 and ``ece_scaled``, ``nll_scaled``, ``brier_scaled`` after temperature scaling; few-shot rows have ``acc1``, the
-mean over the runs. Every value is the metrics file's, and the CSV writes it so that it reads back equal.
+mean over the runs. A ``distribution_shift`` row has ``acc1`` (top-1 on the shift set, or the mean over the shift
+sets), ``acc1_source`` (top-1 on the dataset's test images), ``drop`` (their difference) and
+``effective_robustness`` (above the logit-axis fit of the probes), each with its paired bootstrap interval: from
+``metrics/models/<model>/<shift>/shift.json`` per shift set, from the leaderboard's evaluation over all of them for
+``average``. Every value is the metrics file's, and the CSV writes it so that it reads back equal.
 """
 
 from __future__ import annotations
@@ -37,13 +47,16 @@ import pandas as pd
 from clip_study.errors import BadFileError
 from clip_study.files import read_text
 from clip_study.metrics_files.scores import Calibration, RunsTop1, Scores, Shots
+from clip_study.evaluation.shift import AVERAGE
+from clip_study.metrics_files.shift import Estimate, ShiftRow
 from clip_study.reporting.pairs import PairMetrics
 
-COLUMNS = {"model": "string", "pretrained": "string", "dataset": "string", "task": "string",
+COLUMNS = {"model": "string", "pretrained": "string", "dataset": "string", "shift": "string", "task": "string",
            "classifier": "string", "prompt": "string", "fewshot_k": "Int64", "alpha": "float64",
            "metric": "string", "value": "float64", "low": "float64", "high": "float64"}
 """The columns in order, with their pandas dtypes (``load_results``)."""
-TASKS = ("zeroshot_classification", "linear_probe", "fewshot_linear_probe", "fewshot_zeroshot_init")
+TASKS = ("zeroshot_classification", "linear_probe", "fewshot_linear_probe", "fewshot_zeroshot_init",
+         "distribution_shift")
 EVERY_TRAIN_IMAGE = -1
 """fewshot_k of a curve's 'all' point, as CLIP_benchmark writes a probe on the whole train set."""
 FILE = "results.csv"
@@ -78,15 +91,45 @@ def fewshot_k(shots: Shots) -> int:
     return EVERY_TRAIN_IMAGE if shots.label == "all" else shots.k
 
 
-def pair_rows(model: str, dataset: str, pair: PairMetrics) -> list[Row]:
-    """Every row of one model on one dataset, in the table's order: tasks as ``TASKS``, then each file's order."""
+def shift_metrics(row: ShiftRow) -> list[Row]:
+    """A classifier's numbers on a shift set (or the shift average), each with its interval."""
+    def estimate(name: str, value: Estimate) -> Row:
+        return _metric(name, value.value, value.low, value.high)
+
+    return [estimate("acc1", row.shift), estimate("acc1_source", row.source), estimate("drop", row.drop),
+            estimate("effective_robustness", row.effective_robustness)]
+
+
+def shift_rows(pair: PairMetrics, shift: str, rows: list[ShiftRow]) -> list[Row]:
+    """The distribution_shift rows of one shift set (or ``AVERAGE``) in shift.json's order, the prompt, k and alpha
+    columns as the other tasks fill them: a zero-shot row as every ``template``/``ensemble``, the chosen one also as
+    ``zeroshot`` (first); zsinit_mix's alpha from zsinit.json."""
+    mix_alpha = {point.shots.label: point.mix.mean_alpha for point in (pair.zsinit.curve if pair.zsinit else ())}
+    found: list[Row] = []
+    for row in rows:
+        columns = {"shift": shift, "task": "distribution_shift", "classifier": row.classifier, "prompt": None,
+                   "fewshot_k": None if row.k is None else (EVERY_TRAIN_IMAGE if row.k == "all" else int(row.k)),
+                   "alpha": row.alpha if row.classifier != "zsinit_mix" else mix_alpha.get(row.k)}
+        if row.classifier == "zeroshot":
+            key = row.name.split("/", 1)[1]
+            kinds = ["zeroshot"] if row.chosen else []
+            kinds.append("template" if key in pair.zeroshot.templates else "ensemble")
+            found += [{**columns, "classifier": kind, "prompt": key, **metric} for kind in kinds
+                      for metric in shift_metrics(row)]
+        else:
+            found += [{**columns, **metric} for metric in shift_metrics(row)]
+    return found
+
+
+def pair_rows(model: str, dataset: str, pair: PairMetrics, shifts: dict[str, list[ShiftRow]] | None = None) -> list[Row]:
+    """Every row of one model on one dataset, in the table's order: tasks as ``TASKS``, then each file's order;
+    ``shifts``: the dataset's shift sets (params order, then ``AVERAGE``) -> their rows."""
     rows: list[Row] = []
 
     def add(task: str, classifier: str, metrics: list[Row], prompt: str | None = None, k: int | None = None,
             alpha: float | None = None) -> None:
-        rows.extend({"model": model, "pretrained": pair.extract.checkpoint, "dataset": dataset, "task": task,
-                     "classifier": classifier, "prompt": prompt, "fewshot_k": k, "alpha": alpha, **metric}
-                    for metric in metrics)
+        rows.extend({"task": task, "classifier": classifier, "prompt": prompt, "fewshot_k": k, "alpha": alpha,
+                     **metric} for metric in metrics)
 
     zeroshot = pair.zeroshot
     chosen = zeroshot.results()[zeroshot.best].test
@@ -106,12 +149,18 @@ def pair_rows(model: str, dataset: str, pair: PairMetrics) -> list[Row]:
         k = fewshot_k(point.shots)
         add("fewshot_zeroshot_init", "zsinit", runs_metrics(point.init), k=k)
         add("fewshot_zeroshot_init", "zsinit_mix", runs_metrics(point.mix), k=k, alpha=point.mix.mean_alpha)
-    return rows
+    for shift, shift_table in (shifts or {}).items():
+        rows += shift_rows(pair, shift, shift_table)
+    return [{"model": model, "pretrained": pair.extract.checkpoint, "dataset": dataset, "shift": None, **row}
+            for row in rows]
 
 
-def results_table(pairs: dict[tuple[str, str], PairMetrics]) -> pd.DataFrame:
-    """The table of every (model, dataset) pair, in the order of ``pairs`` (the params' models, then datasets)."""
-    rows = [row for (model, dataset), pair in pairs.items() for row in pair_rows(model, dataset, pair)]
+def results_table(pairs: dict[tuple[str, str], PairMetrics],
+                  shifts: dict[tuple[str, str], dict[str, list[ShiftRow]]] | None = None) -> pd.DataFrame:
+    """The table of every (model, dataset) pair, in the order of ``pairs`` (the params' models, then datasets);
+    ``shifts``: (model, dataset) -> its shift sets' rows (``pair_rows``), for the pairs of a dataset with some."""
+    rows = [row for (model, dataset), pair in pairs.items()
+            for row in pair_rows(model, dataset, pair, (shifts or {}).get((model, dataset)))]
     return pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
 
 

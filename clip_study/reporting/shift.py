@@ -109,14 +109,21 @@ def score(heads: dict[str, Heads], features: np.ndarray, shift_labels: np.ndarra
     def averaged(correct: dict) -> np.ndarray:  # float32: what the predictions file stores, so both evaluate alike
         return np.stack([np.mean([correct[m] for m in row.heads], axis=0) for row in rows]).astype(np.float32)
 
-    curves = {}
-    for kind in CURVES:
-        members = sorted((row.alpha, i) for i, row in enumerate(rows) if row.kind == kind)
-        if len(members) >= 3 and members[0][0] == 0 and members[-1][0] == 1:
-            curves[kind] = [i for _, i in members]
     return ShiftScores(rows=rows, source=TestSet(averaged(on_source), heads["zeroshot"].labels),
                        shift=TestSet(averaged(on_shift), shift_labels), reference=zero_shots[0],
-                       fit_set=[i for i, row in enumerate(rows) if row.fit], curves=curves)
+                       fit_set=[i for i, row in enumerate(rows) if row.fit],
+                       curves=alpha_curves([row.kind for row in rows], [row.alpha for row in rows]))
+
+
+def alpha_curves(kinds: list[str], alphas: list[float | None]) -> dict[str, list[int]]:
+    """Each WiSE-FT curve's rows (indices), alpha ascending, where it has alpha 0, 1 and a point between: the
+    curves ``evaluate_shift`` checks."""
+    curves = {}
+    for kind in CURVES:
+        members = sorted((alpha, i) for i, (k, alpha) in enumerate(zip(kinds, alphas)) if k == kind)
+        if len(members) >= 3 and members[0][0] == 0 and members[-1][0] == 1:
+            curves[kind] = [i for _, i in members]
+    return curves
 
 
 def save_predictions(path: Path, scores: ShiftScores) -> None:
@@ -158,9 +165,39 @@ def load_predictions(path: str | Path, fix: str) -> ShiftPredictions:
         raise BadFileError(path, f"is not a shift predictions file ({error})", fix) from error
 
 
-def _estimate(estimate: Estimate, index: int | tuple = ()) -> EstimateRecord:
+def estimate_record(estimate: Estimate, index: int | tuple = ()) -> EstimateRecord:
+    """One entry of an evaluation's estimate as written (6 decimals)."""
     value, low, high = (round(v, 6) for v in estimate.at(index))
     return EstimateRecord(value=value, low=low, high=high)
+
+
+def drop_comparison(evaluation: ShiftEvaluation, index: int) -> DropComparison:
+    """A classifier's drop minus the reference's, with its p-value, as written."""
+    value, low, high = (round(v, 6) for v in evaluation.drop_vs_reference.at(index))
+    return DropComparison(value=value, low=low, high=high, p_value=round(float(evaluation.p_value[index]), 6))
+
+
+def fit_record(evaluation: ShiftEvaluation, names: list[str]) -> LogitFit:
+    """The evaluation's logit-axis fit and its points (``names``: every row's name), as written."""
+    fit = evaluation.fit
+    points = [FitPoint(name=names[i], source_top1=round(float(evaluation.source.value[i]), 6),
+                       shift_top1=round(float(evaluation.shift.value[i]), 6)) for i in fit.points]
+    return LogitFit(slope=estimate_record(fit.slope), intercept=estimate_record(fit.intercept), count=len(points),
+                    source_clip=round(fit.source_clip, 9), shift_clip=round(fit.shift_clip, 9), points=points)
+
+
+def curve_records(curves: dict[str, list[int]], alphas: list[float | None],
+                  evaluation: ShiftEvaluation) -> list[CurveCheck]:
+    """The check of each alpha curve (``curves`` as ``alpha_curves`` gives them, in the evaluation's order)."""
+    checks = []
+    for (kind, members), check in zip(curves.items(), evaluation.curves):
+        best, ends = members[check.best], (members[0], members[-1])
+        difference = estimate_record(check.difference)
+        checks.append(CurveCheck(curve=kind, best_alpha=alphas[best],
+                                 best_shift_top1=round(float(evaluation.shift.value[best]), 6),
+                                 ends_shift_top1=round(float(max(evaluation.shift.value[e] for e in ends)), 6),
+                                 difference=difference, beats_both_ends=difference.low > 0))
+    return checks
 
 
 def shift_metrics(shift: str, source: str, scores: ShiftScores, evaluation: ShiftEvaluation, bootstrap: Bootstrap,
@@ -170,37 +207,29 @@ def shift_metrics(shift: str, source: str, scores: ShiftScores, evaluation: Shif
     for i, row in enumerate(scores.rows):
         if row.fit:
             continue
-        value, low, high = (round(v, 6) for v in evaluation.drop_vs_reference.at(i))
         rows.append(ShiftRow(
             name=row.name, classifier=row.kind, chosen=row.chosen, k=row.k, alpha=row.alpha, runs=len(row.heads),
-            source=_estimate(evaluation.source, i), shift=_estimate(evaluation.shift, i),
-            drop=_estimate(evaluation.drop, i), effective_robustness=_estimate(evaluation.effective_robustness, i),
-            drop_vs_zero_shot=DropComparison(value=value, low=low, high=high,
-                                             p_value=round(float(evaluation.p_value[i]), 6))))
-    fit = evaluation.fit
-    points = [FitPoint(name=scores.rows[i].name, source_top1=round(float(evaluation.source.value[i]), 6),
-                       shift_top1=round(float(evaluation.shift.value[i]), 6)) for i in fit.points]
-    checks = []
-    for (kind, members), check in zip(scores.curves.items(), evaluation.curves):
-        best, ends = members[check.best], (members[0], members[-1])
-        difference = _estimate(check.difference)
-        checks.append(CurveCheck(curve=kind, best_alpha=scores.rows[best].alpha,
-                                 best_shift_top1=round(float(evaluation.shift.value[best]), 6),
-                                 ends_shift_top1=round(float(max(evaluation.shift.value[e] for e in ends)), 6),
-                                 difference=difference, beats_both_ends=difference.low > 0))
+            source=estimate_record(evaluation.source, i), shift=estimate_record(evaluation.shift, i),
+            drop=estimate_record(evaluation.drop, i),
+            effective_robustness=estimate_record(evaluation.effective_robustness, i),
+            drop_vs_zero_shot=drop_comparison(evaluation, i)))
+    names, alphas = [row.name for row in scores.rows], [row.alpha for row in scores.rows]
     return ShiftMetrics(
         shift=shift, source=source, num_images=len(scores.shift.labels), num_source_images=len(scores.source.labels),
         num_shift_classes=num_shift_classes, num_source_classes=num_source_classes,
         matched_source_classes=matched, resamples=bootstrap.resamples, confidence=bootstrap.confidence,
         seed=bootstrap.seed, reference=scores.rows[scores.reference].name, classifiers=rows,
-        fit=LogitFit(slope=_estimate(fit.slope), intercept=_estimate(fit.intercept), count=len(points),
-                     source_clip=round(fit.source_clip, 9), shift_clip=round(fit.shift_clip, 9), points=points),
-        curves=checks)
+        fit=fit_record(evaluation, names), curves=curve_records(scores.curves, alphas, evaluation))
+
+
+def curve_points(curves: dict[str, list[int]], alphas: list[float | None],
+                 evaluation: ShiftEvaluation) -> list[ShiftAlphaRow]:
+    """Every point of each alpha curve, alpha ascending, on source and shift."""
+    return [ShiftAlphaRow(curve=kind, alpha=alphas[i], source_top1=round(float(evaluation.source.value[i]), 6),
+                          shift_top1=round(float(evaluation.shift.value[i]), 6))
+            for kind, members in curves.items() for i in members]
 
 
 def alpha_rows(scores: ShiftScores, evaluation: ShiftEvaluation) -> list[ShiftAlphaRow]:
     """shift_alpha.json: every point of each alpha curve, alpha ascending."""
-    return [ShiftAlphaRow(curve=kind, alpha=scores.rows[i].alpha,
-                          source_top1=round(float(evaluation.source.value[i]), 6),
-                          shift_top1=round(float(evaluation.shift.value[i]), 6))
-            for kind, members in scores.curves.items() for i in members]
+    return curve_points(scores.curves, [row.alpha for row in scores.rows], evaluation)

@@ -22,3 +22,9 @@ def interval_text(point: float, low: float, high: float) -> str:
 def top1_text(result: WithTop1Interval) -> str:
     """A test top-1 with its interval, as ``interval_text`` writes it."""
     return interval_text(result.top1, result.top1_low, result.top1_high)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table's lines, a blank line after it (the front page's tables)."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows), ""]

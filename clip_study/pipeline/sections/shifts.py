@@ -9,6 +9,7 @@ from typing import Any
 
 from clip_study.errors import shown
 from clip_study.pipeline.keys import Section, existing_file, named_entries_problems, text
+from clip_study.evaluation.shift import AVERAGE
 from clip_study.pipeline.sections.datasets import DATASET_KEYS, SHORT_NAME, SHORT_NAME_RULE, missing_defaults
 
 # one entry of the shifts section: a dataset entry's keys for where the images are and how many are kept (the same
@@ -52,6 +53,9 @@ def shifts_across(params: dict[Any, Any]) -> list[str]:
         if short in names:
             found.append(f"shifts.{short}: the short name is also a dataset's; rename the shift set (both are "
                          "fetched into data/datasets/<short name>/)")
+        if short == AVERAGE:
+            found.append(f"shifts.{short}: results.csv names the mean over a dataset's shift sets {AVERAGE!r}; rename "
+                         "the shift set")
         if entry["of"] not in names:
             found.append(f"shifts.{short}.of: {shown(entry['of'])} is not an entry of datasets "
                          f"({', '.join(names) or 'none'}); name one of them")
