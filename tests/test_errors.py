@@ -91,7 +91,8 @@ def zeroshot_paths(tmp_path: Path) -> list[str]:
     (tmp_path / "templates.json").write_text('{"templates": null}')  # as fetch writes it for a folder
     return ["--subset", str(tmp_path), "--own-templates", str(tmp_path / "templates.json"), "--features", str(tmp_path),
             "--out", str(tmp_path / "zeroshot"),
-            "--metrics", str(tmp_path / "zeroshot.json"), "--confusion", str(tmp_path / "confusion.json")]
+            "--metrics", str(tmp_path / "zeroshot.json"), "--confusion", str(tmp_path / "confusion.json"),
+            "--heads", str(tmp_path / "heads.npz")]
 
 
 def test_template_without_placeholder(tmp_path, tiny_clip_dir):

@@ -422,3 +422,13 @@ def test_a_shift_stages_fix_names_the_stage_to_rerun(monkeypatch, running, stage
 
     monkeypatch.setenv("DVC_STAGE", running)
     assert rebuild(stage) == f"rebuild it with `dvc repro --force --single-item {target}`"
+
+
+def test_average_is_no_shift_sets_name_as_results_csv_names_the_mean():
+    from clip_study.pipeline.sections import shifts as section
+
+    assert section.AVERAGE == shift.AVERAGE
+    params = yaml.safe_load((ROOT / "demo" / "params.yaml").read_text())
+    params["shifts"] = {"average": params["shifts"]["outline"]}
+    assert section.shifts_across(params) == [f"shifts.average: results.csv names the mean over a dataset's shift "
+                                             "sets 'average'; rename the shift set"]

@@ -9,7 +9,6 @@ from typing import Any
 
 from clip_study.errors import shown
 from clip_study.pipeline.keys import Section, existing_file, named_entries_problems, text
-from clip_study.evaluation.shift import AVERAGE
 from clip_study.pipeline.sections.datasets import DATASET_KEYS, SHORT_NAME, SHORT_NAME_RULE, missing_defaults
 
 # one entry of the shifts section: a dataset entry's keys for where the images are and how many are kept (the same
@@ -31,6 +30,12 @@ SHIFT_KEYS = {
                                    "Unmatched shift classes are left out (docs/shift.md)"),
     "on_bad_image": DATASET_KEYS["on_bad_image"],
 }
+
+
+AVERAGE = "average"
+"""No shift set's name: results.csv's name for the mean over a dataset's shift sets. The same text as
+``clip_study.evaluation.shift.AVERAGE``, written here so that the params checks import no evaluation code (every
+heavy stage reads a params section); tests/test_shift_data.py checks that they agree."""
 
 
 def shifts_problems(shifts: dict[Any, Any]) -> list[str]:
