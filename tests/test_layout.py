@@ -215,6 +215,7 @@ def changed_stages(demo: Path) -> dict[str, object]:
     return changed
 
 
+@pytest.mark.slow  # runs DVC in a project copy
 def test_the_committed_demo_lock_records_the_code_and_params_in_the_tree(tmp_path):
     """demo/dvc.lock must be the record of a run of the committed code and params, so that a fresh clone
     sees the demo up to date (only its data, never committed, is missing) and its metrics are what this code
@@ -228,6 +229,7 @@ def test_the_committed_demo_lock_records_the_code_and_params_in_the_tree(tmp_pat
     assert locked == declared, f"demo/dvc.lock records stages dvc.yaml no longer has: {sorted(locked - declared)}"
 
 
+@pytest.mark.slow  # runs DVC in a project copy
 @pytest.mark.parametrize("edited", ["clip_study/evaluation/calibration.py", "clip_study/pipeline/sections/zeroshot.py"])
 def test_an_edit_to_the_calibration_or_the_zeroshot_checks_reruns_no_heavy_stage(tmp_path, edited):
     """What ``dvc status`` lists after an edit: the stages that score, never fetch, extract or pretraining."""
@@ -241,6 +243,7 @@ def test_an_edit_to_the_calibration_or_the_zeroshot_checks_reruns_no_heavy_stage
     assert not {stage.split("@")[0] for stage in changed} & HEAVY, sorted(changed)
 
 
+@pytest.mark.slow  # runs DVC in a project copy
 @pytest.mark.parametrize("added", ["dataset", "model"])
 def test_adding_a_dataset_or_a_model_reruns_its_own_stages_and_the_leaderboard_only(tmp_path, added):
     """A new entry of params datasets (or models) makes new stages of its own (fetch@<dataset>, every
@@ -279,6 +282,7 @@ def downstream(project: Path, stages: set[str]) -> set[str]:
         return {node.addressing.split(":")[-1] for start in found for node in nx.ancestors(graph, start)} | stages
 
 
+@pytest.mark.slow  # runs DVC in a project copy
 def test_adding_or_changing_a_shift_set_reruns_its_extraction_and_scoring_never_a_fit(tmp_path):
     """A new shift set (and a change to one) reruns its own fetch_shift, extract_shift and shift stages and the
     leaderboard: no probe or any other classifier is fitted again, no dataset fetched or extracted again, no other
