@@ -267,8 +267,11 @@ def test_the_documented_sweeps_and_way_back_keep_every_output(demo, tmp_path):
     assert "lr: 0.01" in (folder / "params.yaml").read_text()
     plots = json.loads(sh(folder, sys.executable, "-m", "dvc", "plots", "show", "--json"))["data"]
     stages = yaml.safe_load((folder / "dvc.yaml").read_text())["stages"]
-    declared = [plot for stage in stages.values() for plot in stage.get("do", stage).get("plots", [])]
-    assert len(plots) == len(declared) * len(DEMO_MODELS) * len(DEMO_DATASETS) > 0  # each pair's, each drawn once
+    pairs = {"dataset": len(DEMO_MODELS) * len(DEMO_DATASETS), "shift": len(DEMO_MODELS) * len(DEMO_SHIFTS)}
+    declared = {(name, axis): len(stage["plots"]) for name, stage in stages.items() if stage.get("plots")
+                for axis in pairs if axis in stage.get("matrix", {})}
+    assert {stage for stage, _ in declared} == {stage for stage, body in stages.items() if body.get("plots")}
+    assert len(plots) == sum(count * pairs[axis] for (_, axis), count in declared.items()) > 0  # each drawn once
     for words in way_back:
         sh(folder, *as_run(words))
     assert file_digests(folder) == before  # every output present, each as the run before the sweeps made it
