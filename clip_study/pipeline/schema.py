@@ -16,6 +16,7 @@ from typing import Any, Collection
 from clip_study.pipeline.keys import Key, Section, near_miss
 from clip_study.pipeline.params import read_params, sections_problems, stop_on
 from clip_study.pipeline.paths import HubAnswer, paths_problems
+from clip_study.pipeline.sections.captions import CAPTIONS
 from clip_study.pipeline.sections.datasets import DATASETS, RETIRED
 from clip_study.pipeline.sections.evaluation import EVALUATION
 from clip_study.pipeline.sections.extract import EXTRACT
@@ -26,14 +27,15 @@ from clip_study.pipeline.sections.model import MODEL
 from clip_study.pipeline.sections.models import MODELS
 from clip_study.pipeline.sections.pretrain import PRETRAIN
 from clip_study.pipeline.sections.probe import PROBE
+from clip_study.pipeline.sections.retrieval import RETRIEVAL
 from clip_study.pipeline.sections.shifts import SHIFTS
 from clip_study.pipeline.sections.zeroshot import ZEROSHOT
 from clip_study.pipeline.sections.zsinit import ZSINIT
 
 # Every section, in params-file order (generate and pretrain: the demo's). The stages reading each are in
 # dvc.yaml / demo/dvc.yaml, and in docs/params.md, which python -m tools.sync generates from this.
-ALL_SECTIONS: tuple[Section, ...] = (DATASETS, SHIFTS, MODELS, MODEL, EXTRACT, ZEROSHOT, PROBE, LOGREG, FEWSHOT,
-                                     ZSINIT, EVALUATION, GENERATE, PRETRAIN)
+ALL_SECTIONS: tuple[Section, ...] = (DATASETS, SHIFTS, CAPTIONS, MODELS, MODEL, EXTRACT, ZEROSHOT, PROBE, LOGREG,
+                                     FEWSHOT, ZSINIT, RETRIEVAL, EVALUATION, GENERATE, PRETRAIN)
 SECTIONS: dict[str, dict[str, Key]] = {section.name: section.keys for section in ALL_SECTIONS}
 RETIRED_SECTIONS = {"data": RETIRED}
 """Sections of an older params file, each with how to write it now."""

@@ -18,11 +18,12 @@ REQUIRED = None  # a path option without a default: no one path is right for eve
 
 
 def parse_args(description: str, paths: dict[str, str | None], argv: list[str] | None = None,
-               per_model: bool = False, per_dataset: bool = False, per_shift: bool = False) -> argparse.Namespace:
+               per_model: bool = False, per_dataset: bool = False, per_shift: bool = False,
+               per_caption_set: bool = False) -> argparse.Namespace:
     """Standard stage options: ``--params FILE`` plus one ``--NAME PATH`` per path, with its default (the path
     the pipelines use, relative to the folder they run in; '': none) or REQUIRED, and for a stage that runs once
     per model, ``--model SHORT_NAME`` (default: the only model listed), once per dataset, ``--dataset``, once per
-    shift set, ``--shift``."""
+    shift set, ``--shift``, once per caption dataset, ``--captions``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     if per_model:
@@ -34,6 +35,9 @@ def parse_args(description: str, paths: dict[str, str | None], argv: list[str] |
     if per_shift:
         parser.add_argument("--shift", default=None, help="the short name of one of the params' shifts "
                                                           "(default: the only one)")
+    if per_caption_set:
+        parser.add_argument("--captions", default=None, help="the short name of one of the params' caption "
+                                                             "datasets (default: the only one)")
     parser.add_argument("--verbose", action="store_true",
                         help="on an error, show the traceback (as CLIP_STUDY_DEBUG=1 does)")
     for name, default in paths.items():
@@ -64,10 +68,12 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
 
 # stages that run once per (model, dataset) pair (``matrix``: extract@clip_b32-tiny_imagenet, ...) or (model, shift
 # set) pair (extract_shift@clip_b32-imagenet_r), once per dataset or shift set (``foreach``: fetch@tiny_imagenet,
-# fetch_shift@imagenet_r) and once per model (the demo's pretrain@clip); a shift set's short name has no '-' either
+# fetch_shift@imagenet_r) and once per model (the demo's pretrain@clip); a shift set's or a caption dataset's
+# (fetch_captions@flickr30k, retrieval@clip_b32-flickr30k) short name has no '-' either
 PER_PAIR_STAGES = {"extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "wiseft",
-                   "summary", "report", "extract_shift", "shift"}
-PER_DATASET_STAGES = {"scan", "fetch", "fetch_shift"}
+                   "summary", "report", "extract_shift", "shift", "extract_captions", "embed_captions",
+                   "retrieval"}
+PER_DATASET_STAGES = {"scan", "fetch", "fetch_shift", "fetch_captions"}
 PER_MODEL_STAGES = {"pretrain"}
 
 
