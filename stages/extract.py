@@ -1,5 +1,6 @@
 """Stage extract: image embeddings (projected, unnormalised) of the train and test images, for one model (of a
-shift set's subset, its test images: the only ones it has).
+shift set's or a caption dataset's subset, its test images: the only ones it has; ``--fetched-by``: the stage that
+wrote the subset, named in the fix of a damaged one, when not fetch or fetch_shift).
 
 Images are decoded and preprocessed in DataLoader workers while the model encodes, and features go to
 resumable shards (see clip_study/models/extraction.py): an interrupted run loses at most one shard of work.
@@ -33,8 +34,8 @@ from clip_study.pipeline.stage import REQUIRED, parse_args, rebuild, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"subset": REQUIRED, "out": REQUIRED, "metrics": "", "speed": ""}, argv,
-                      per_model=True, per_dataset=True)  # the dataset: named in messages only (the subset is given)
+    args = parse_args(__doc__, {"subset": REQUIRED, "out": REQUIRED, "metrics": "", "speed": "", "fetched_by": ""},
+                      argv, per_model=True, per_dataset=True)  # the dataset: named in messages only (the subset is given)
     params = load_params(args.params, MODELS, MODEL, EXTRACT)
     short, checkpoint, family = model_entry(params, args.model)
     model_params, settings = section(params, "model"), section(params, "extract")  # checked by load_params
@@ -56,9 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     with for_param(f"models.{short}.name"):
         model = load_model(checkpoint, device, family)
         processor = load_image_processor(checkpoint)
-    names = split_names(args.subset)  # a shift set's subset: its test split alone
-    splits = {split: read_split(args.subset, split, fix=rebuild("fetch" if "train" in names else "fetch_shift"))
-              for split in names}
+    names = split_names(args.subset)  # a shift set's or a caption dataset's subset: its test split alone
+    fetched_by = args.fetched_by or ("fetch" if "train" in names else "fetch_shift")  # the stage that wrote it
+    splits = {split: read_split(args.subset, split, fix=rebuild(fetched_by)) for split in names}
     name = short + (f" on {args.dataset}" if args.dataset else "")
     log, shard_size = (lambda message: print(f"extract {name}: {message}")), settings["shard_size"]
     if engine == "ray":

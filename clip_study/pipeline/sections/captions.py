@@ -45,7 +45,8 @@ def captions_across(params: dict[Any, Any]) -> list[str]:
     taken = {str(name): section for section in ("datasets", "shifts")
              for name in (params.get(section) or {} if isinstance(params.get(section), dict) else {})}
     return [f"captions.{short}: the short name is also an entry of {taken[short]}; rename the caption dataset (both "
-            "are fetched into data/datasets/<short name>/)" for short in (params.get("captions") or {}) if short in taken]
+            "are fetched into data/datasets/<short name>/)"
+            for short in (params.get("captions") or {}) if short in taken]
 
 
 CAPTIONS = Section("captions", "caption datasets scored by retrieval (image to text and text to image): short name -> "
