@@ -1,6 +1,6 @@
 """Caption datasets, up to their subset: the four kinds of source (a hub dataset, a folder with a captions file,
 a parquet folder, a retrieval webdataset) read the same, every problem of a captions file one line naming it,
-fetch_captions' test-only subset with its captions.json."""
+fetch_captions' test-only subset with its captions.json, and the demo's generated caption set."""
 
 import csv
 import io
@@ -13,6 +13,7 @@ import yaml
 
 from clip_study.data import captions, sources, subset, webdataset
 from clip_study.data.captions import load_caption_source, read_captions
+from clip_study.demo import shapes
 from clip_study.errors import BadFileError, UserError
 from clip_study.pipeline import fetching
 from tests.test_images import corrupt_png, encoded, noise
@@ -441,3 +442,33 @@ def test_a_damaged_captions_json_names_the_file_and_the_fix(tmp_path, damage, pr
     with pytest.raises(BadFileError) as error:
         read_captions(out, fix="rebuild it")
     assert str(error.value).startswith(f"{path}: {problem}") and str(error.value).endswith("; rebuild it")
+
+
+# -- the demo's caption set -------------------------------------------------------------------------------------
+
+def test_the_demos_caption_set_is_deterministic_and_reads_back_as_a_caption_source(tmp_path):
+    assert shapes.write_caption_set(tmp_path / "a", per_class=2, captions_per_image=3, seed=0, size=16) == (98, 294)
+    shapes.write_caption_set(tmp_path / "b", per_class=2, captions_per_image=3, seed=0, size=16)
+    files = sorted(path.relative_to(tmp_path / "a") for path in (tmp_path / "a").rglob("*") if path.is_file())
+    assert len(files) == 99 and files == sorted(path.relative_to(tmp_path / "b")
+                                                for path in (tmp_path / "b").rglob("*") if path.is_file())
+    assert all((tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes() for file in files)
+    source = load_caption_source(str(tmp_path / "a"), "test")
+    classes = shapes.all_classes()
+    assert [e.class_id for e in source.examples] == [f"images/{shapes.folder_name(*pair)}/{index:04d}.png"
+                                                     for pair in classes for index in range(2)]
+    assert all(len(texts) == 3 for texts in source.captions) and source.ignored_files == []
+    for (colour, shape), texts in zip([pair for pair in classes for _ in range(2)], source.captions):
+        assert all(colour in text and shape in text for text in texts), texts
+    # a stream of its own: the evaluation set's images are not these
+    shapes.write_image_folder(tmp_path / "eval", per_class=1, seed=0, size=16)
+    assert (tmp_path / "eval" / "red_circle" / "0000.png").read_bytes() != \
+        (tmp_path / "a" / "images" / "red_circle" / "0000.png").read_bytes()
+    assert shapes.write_caption_set(tmp_path / "c", 1, 1, seed=1, size=16) == (49, 49)
+    assert (tmp_path / "c" / "images" / "red_circle" / "0000.png").read_bytes() != \
+        (tmp_path / "a" / "images" / "red_circle" / "0000.png").read_bytes()
+
+
+def test_the_demo_params_hold_the_caption_sets_sizes():
+    demo = yaml.safe_load((Path(__file__).resolve().parents[1] / "demo" / "params.yaml").read_text())
+    assert (demo["generate"]["captioned_per_class"], demo["generate"]["captions_per_image"]) == (4, 5)
