@@ -123,7 +123,7 @@ CASES = [
     (MAIN, "evaluation.confidence", 95, "evaluation.confidence", "95 must be a fraction between 0 and 1"),
     (MAIN, "evaluation.calibration_bins", 1, "evaluation.calibration_bins", "1 must be a whole number >= 2"),
     (MAIN, "evaluation.val_fraction", DROP, "evaluation.val_fraction", "missing; add a fraction between 0 and 1"),
-    (MAIN, "probes", {"epochs": 10}, "probes", "unknown section; did you mean probe? (sections: datasets, shifts, models, model"),
+    (MAIN, "probes", {"epochs": 10}, "probes", "unknown section; did you mean probe? (sections: datasets, shifts, captions, models, model"),
     # the models compared: short names that DVC stages, folders and metric keys can carry, each a checkpoint
     (MAIN, "model.name", "openai/clip-vit-base-patch32", "model.name", "the models compared are listed under "
      "'models' now, each by a short name: write 'models: {clip_b32: {name: openai/clip-vit-base-patch32}}'"),

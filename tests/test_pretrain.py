@@ -22,7 +22,7 @@ TINY_SIZES = {"vision_hidden": 32, "vision_layers": 1, "patch_size": 8, "text_hi
               "heads": 2, "projection_dim": 16, "max_text_length": 32}
 TINY_PARAMS = {
     "generate": {"seed": 0, "pretrain_images": 96, "eval_per_class": 2, "image_size": 16, "held_out": 7,
-                 "shape_only_per_class": 3, "shift_per_class": 2},
+                 "shape_only_per_class": 3, "shift_per_class": 2, "captioned_per_class": 1, "captions_per_image": 2},
     "pretrain": {"seed": 0, "steps": 4, "batch_size": 16, "lr": 0.002, "warmup_steps": 2, "weight_decay": 0.1,
                  "vocab_size": 300, **TINY_SIZES},
 }
@@ -168,7 +168,8 @@ def test_generate_and_pretrain_stages_end_to_end(tmp_path):
     npz, images, shape_only, held_out, out = (tmp_path / "pretrain.npz", tmp_path / "shapes",
                                               tmp_path / "shape_only", tmp_path / "held_out.json", tmp_path / "model")
     run_stage(generate.main, "--params", str(params), "--pretrain", str(npz), "--images", str(images),
-              "--shape-only", str(shape_only), "--held-out", str(held_out), "--shift-sets", str(tmp_path / "shifts"))
+              "--shape-only", str(shape_only), "--held-out", str(held_out), "--shift-sets", str(tmp_path / "shifts"),
+              "--captions", str(tmp_path / "captions"))
 
     with np.load(npz, allow_pickle=False) as data:
         assert data["images"].shape == (96, 16, 16, 3) and data["images"].dtype == np.uint8
@@ -194,6 +195,10 @@ def test_generate_and_pretrain_stages_end_to_end(tmp_path):
         expected = sorted(shapes.folder_name(*pair) for pair in shapes.shift_classes(shift))
         assert [path.name for path in shifted] == expected
         assert all(len(list(folder.glob("*.png"))) == 2 for folder in shifted)
+    # the caption set: one image a class, two captions each, listed in test.jsonl
+    lines = (tmp_path / "captions" / "test.jsonl").read_text().splitlines()
+    assert len(lines) == 49 and len(list((tmp_path / "captions" / "images").rglob("*.png"))) == 49
+    assert all(len(json.loads(line)["captions"]) == 2 for line in lines)
 
     run_stage(pretrain.main, "--params", str(params), "--pretrain", str(npz), "--out", str(out), "--family", "hf_clip")
     model = CLIPModel.from_pretrained(out)
@@ -214,13 +219,16 @@ def test_generate_and_pretrain_stages_end_to_end(tmp_path):
     ("eval_per_class", 1.5, "generate.eval_per_class"),
     ("shape_only_per_class", 1, "generate.shape_only_per_class"),
     ("shift_per_class", 0, "generate.shift_per_class"),
+    ("captioned_per_class", 0, "generate.captioned_per_class"),
+    ("captions_per_image", 1.5, "generate.captions_per_image"),
 ])
 def test_generate_rejects_bad_params(tmp_path, key, value, match):
     params = write_params(tmp_path / "params.yaml", {"generate": {**TINY_PARAMS["generate"], key: value}})
     with pytest.raises(UserError, match=match):
         run_stage(generate.main, "--params", str(params), "--pretrain", str(tmp_path / "p.npz"),
                   "--images", str(tmp_path / "shapes"), "--shape-only", str(tmp_path / "shape_only"),
-                  "--held-out", str(tmp_path / "held_out.json"), "--shift-sets", str(tmp_path / "shifts"))
+                  "--held-out", str(tmp_path / "held_out.json"), "--shift-sets", str(tmp_path / "shifts"),
+                  "--captions", str(tmp_path / "captions"))
     assert not (tmp_path / "p.npz").exists() and not (tmp_path / "shape_only").exists()
 
 

@@ -13,8 +13,8 @@ from clip_study.metrics_files.record import MetricsFile, Record, field_types, js
 from tools.sync import ROOT
 
 PATH = "docs/metrics.md"
-PIPELINE_ORDER = ("fetch", "fetch_shift", "extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot",
-                  "zsinit", "wiseft", "shift", "retrieval", "summary", "report", "leaderboard")
+PIPELINE_ORDER = ("fetch", "fetch_shift", "fetch_captions", "extract", "zeroshot", "similarity", "heldout", "probe",
+                  "logreg", "fewshot", "zsinit", "wiseft", "shift", "retrieval", "summary", "report", "leaderboard")
 """The stages whose files are documented, in the order the pipeline runs them (one definition module each)."""
 HOLDS = {"object": "one object with the fields below",
          "rows": "a list of objects, one per row (a DVC plot), each with the fields below",

@@ -181,6 +181,11 @@ def _visible(folder: Path) -> list[os.DirEntry]:
                         "fix its permissions or move it out of the dataset") from error
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (by suffix, any depth), as ``scan_folder`` finds a class folder's."""
+    return _image_files(folder, [], seen=set())
+
+
 def _image_files(folder: Path, ignored: list[Path], seen: set[tuple[int, int]]) -> list[Path]:
     """Image files under ``folder``, depth first in name order; other files go to ``ignored``.
     ``seen`` holds the real folders visited, so a symlink loop is entered once."""
@@ -204,9 +209,9 @@ def _suffix(name: str) -> str:
     return os.path.splitext(name)[1].lower()
 
 
-def load_hub_examples(dataset: str, split: str) -> list[Example]:
-    """A hub dataset's split as examples that reference its rows (its first Image column, its first
-    ClassLabel); only the label column is read here."""
+def load_hub_split(dataset: str, split: str) -> Any:
+    """One split of a hub dataset as a ``datasets.Dataset`` (memory-mapped: nothing is read yet), from the local
+    cache alone when the hub cannot be reached."""
     import datasets
 
     def load(local_only: bool) -> Any:
@@ -215,7 +220,15 @@ def load_hub_examples(dataset: str, split: str) -> list[Example]:
             datasets.config.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
         return datasets.load_dataset(dataset, split=split)
 
-    table = load_from_hub(load, "dataset", dataset)
+    return load_from_hub(load, "dataset", dataset)
+
+
+def load_hub_examples(dataset: str, split: str) -> list[Example]:
+    """A hub dataset's split as examples that reference its rows (its first Image column, its first
+    ClassLabel); only the label column is read here."""
+    import datasets
+
+    table = load_hub_split(dataset, split)
     image_column = next((k for k, v in table.features.items() if isinstance(v, datasets.Image)), None)
     label_column = next((k for k, v in table.features.items() if isinstance(v, datasets.ClassLabel)), None)
     if image_column is None or label_column is None:

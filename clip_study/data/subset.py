@@ -5,6 +5,8 @@ stratified train/test split, written once as
     <subset>/train.csv, test.csv   file,label  (file relative to <subset>)
     <subset>/images/<split>/...    the original image bytes, never re-encoded
     <subset>/class_map.json        a shift set's alone (its test split alone): see clip_study/data/class_map.py
+    <subset>/captions.json         a caption dataset's alone (its test split alone, each image its own class):
+                                   see clip_study/data/captions.py
 
 so every later step reads the same images whatever the source was. A local image file is hard-linked
 where the filesystem allows (no bytes copied); a hub image's bytes, staged in ``<subset>/.staging`` while
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 IMAGENET_CLASSES = Path(__file__).resolve().parents[1] / "assets" / "imagenet_classes.tsv"
 STAGING = ".staging"  # inside the subset: the same filesystem, so moving a staged image is a rename
 CLASS_MAP = "class_map.json"  # a shift set's subset: its classes' match to another dataset's (data/class_map.py)
+CAPTIONS = "captions.json"  # a caption dataset's subset: each image's captions (data/captions.py)
 
 
 def class_names(class_ids: list[str], names_file: str | None = None) -> dict[str, str]:
@@ -201,8 +204,10 @@ def link_or_copy(source: Path, target: Path | str) -> None:
 
 
 def split_names(subset: str | Path) -> tuple[str, ...]:
-    """The splits of a written subset: a shift set's (it holds a class_map.json) has its test split alone."""
-    return ("test",) if (Path(subset) / CLASS_MAP).is_file() else ("train", "test")
+    """The splits of a written subset: a shift set's (it holds a class_map.json) and a caption dataset's (a
+    captions.json) have their test split alone."""
+    test_only = any((Path(subset) / name).is_file() for name in (CLASS_MAP, CAPTIONS))
+    return ("test",) if test_only else ("train", "test")
 
 
 def read_split(subset: str | Path, split: str, fix: str | None = None) -> tuple[list[Path], np.ndarray]:

@@ -11,16 +11,19 @@ LAION's CLIP_benchmark publishes its datasets (``clip-benchmark/wds_*`` on the h
 A sample is the consecutive tar members that share a key (the member's name up to the first dot of its
 file name): ``<key>.cls`` holds the class index as text, ``<key>.webp``, ``.png``, ``.jpg`` or ``.jpeg``
 the encoded image (the first of those, in that order, is the image; other members are ignored), as the
-``webdataset`` package groups them.
+``webdataset`` package groups them. A retrieval dataset (``dataset_type.txt``: retrieval, no class names) holds
+captions instead of a class: ``<key>.txt``, one caption a line (blank lines skipped; a caption's own newline
+written as the two characters ``\\n``); read with ``kind=RETRIEVAL``, each row is its own label, named by its key.
 
 Shards are streamed (``tarfile`` mode ``r|*``), never unpacked to disk: one pass reads the labels (only
-``.cls`` members' bytes), another the images of the rows asked for. Memory stays flat whatever the number
-of shards and samples: one sample's bytes at a time, and ``tarfile``'s list of members is emptied as it goes.
+``.cls`` members' bytes, or ``.txt``), another the images of the rows asked for. Memory stays flat whatever
+the number of shards and samples: one sample's bytes at a time, and ``tarfile``'s list of members is emptied
+as it goes.
 
 Damage does not stop reading (a download cut short is the common case, and a folder source with a bad
 image is read too): a shard that is missing, unreadable, not a tar or cut short, and a sample without an
-image, without a ``.cls`` or with a bad one, each become one line in ``WebdatasetTable.damaged``, naming
-the shard and the sample or member; the samples before the damage in that shard are kept. The caller
+image, without a ``.cls`` (``.txt``) or with a bad one, each become one line in ``WebdatasetTable.damaged``,
+naming the shard and the sample or member; the samples before the damage in that shard are kept. The caller
 decides what damage means (stage fetch: warn under ``on_bad_image: skip``, stop under ``fail``). Image
 bytes that do not decode are not damage here: checking images is the caller's (``check_examples``).
 """
@@ -49,6 +52,9 @@ NSHARDS = "nshards.txt"
 IMAGE_EXTENSIONS = ("webp", "png", "jpg", "jpeg")  # CLIP_benchmark's, in the order it picks a sample's image
 CLASS_EXTENSION = "cls"
 MAX_CLASS_BYTES = 64  # a .cls member larger than this is not a class index (and is not read)
+CAPTIONS_EXTENSION = "txt"  # a retrieval dataset's: the sample's captions, one a line
+MAX_CAPTIONS_BYTES = 1_000_000  # a .txt member larger than this is not an image's captions (and is not read)
+CLASSIFICATION, RETRIEVAL = "classification", "retrieval"  # the dataset types read here
 KEY_DIGITS = 7        # write_webdataset's keys: s0000000, as CLIP_benchmark's converter names them
 TEMPLATES_FIX = "write one template a line with '{c}' where the class name goes"
 
@@ -177,13 +183,25 @@ def benchmark_template(template: str) -> str:
     return "{c}".join(part.replace("{", "{{").replace("}", "}}") for part in template.split("{}"))
 
 
-def _check_classification(root: Path) -> None:
-    """Refuse a retrieval or multi-label dataset: its samples hold captions or label vectors, not a class."""
+def dataset_type(root: Path) -> str:
+    """What ``dataset_type.txt`` says the dataset is, in lower case (without the file: classification)."""
     path = root / DATASET_TYPE
-    kind = read_text(path).strip().lower() if path.exists() else "classification"
-    if kind != "classification":
-        raise UserError(f"{path} says {shown(kind)}: only classification webdatasets (a class index in each "
-                        "sample's .cls) can be read; use a zero-shot classification dataset")
+    return read_text(path).strip().lower() if path.exists() else CLASSIFICATION
+
+
+def _check_type(root: Path, kind: str) -> None:
+    """Refuse a dataset of another type than ``kind``: a retrieval one's samples hold captions, a classification
+    one's a class index, a multi-label one's label vectors."""
+    path, found = root / DATASET_TYPE, dataset_type(root)
+    if found == kind:
+        return
+    if kind == CLASSIFICATION:
+        raise UserError(f"{path} says {shown(found)}: only classification webdatasets (a class index in each "
+                        "sample's .cls) can be read; use a zero-shot classification dataset (a retrieval one: list "
+                        "it under captions)")
+    says = f"{path} says {shown(found)}" if path.exists() else f"{root} has no {DATASET_TYPE} (so: classification)"
+    raise UserError(f"{says}: a caption dataset is a retrieval webdataset (a .txt of captions in each sample, "
+                    f"{DATASET_TYPE} saying 'retrieval'); use one (a classification one: list it under datasets)")
 
 
 class _BadHeader(tarfile.ReadError):
@@ -246,37 +264,48 @@ class _Wanted:
 
 
 class WebdatasetTable(Table):
-    """One split of a webdataset folder as a table: row i is the i-th usable sample in shard order."""
+    """One split of a webdataset folder as a table: row i is the i-th usable sample in shard order. Of a
+    retrieval dataset (``kind=RETRIEVAL``), row i's label is i, named by the sample's key, and ``captions`` holds
+    each row's captions (a sample whose .txt holds none: an empty list)."""
 
-    def __init__(self, root: Path, split: str) -> None:
-        _check_classification(root)
-        self.root, self.split = root, split
+    def __init__(self, root: Path, split: str, kind: str = CLASSIFICATION) -> None:
+        _check_type(root, kind)
+        self.root, self.split, self.kind = root, split, kind
+        self.label_extension = CLASS_EXTENSION if kind == CLASSIFICATION else CAPTIONS_EXTENSION
         self.shards = shard_files(root, split)
-        self.classnames = read_classnames(root)
+        self.classnames = read_classnames(root) if kind == CLASSIFICATION else None
         self.damaged: list[str] = []  # one line per damaged shard or sample, filled by the labels pass
+        self.captions: list[list[str]] = []  # a retrieval dataset's, per row, filled by the labels pass
         self._labels: np.ndarray | None = None
         self._members: list[str] = []  # per row: its image member, for messages
         self._shard_of: np.ndarray | None = None
         self._stats: list[tuple[int, int] | None] = []  # per shard at the labels pass: (bytes, mtime_ns)
         names = self.classnames
-        if names is None:  # the class index as its name: how many there are is known after reading
+        if kind == RETRIEVAL:  # each row its own label, named by its key
+            self.labels()
+            names = [_key_and_extension(member)[0] for member in self._members]
+        elif names is None:  # the class index as its name: how many there are is known after reading
             labels = self.labels()
             names = [str(index) for index in range(int(labels.max()) + 1 if len(labels) else 0)]
-        super().__init__(f"{root} {split}", "/".join(IMAGE_EXTENSIONS), CLASS_EXTENSION, names)
+        super().__init__(f"{root} {split}", "/".join(IMAGE_EXTENSIONS), self.label_extension, names)
 
     def labels(self) -> np.ndarray:
-        """The class index of every row: one streaming pass over the shards (read once, then kept), which
-        also fills ``damaged``."""
+        """The class index of every row (of a retrieval dataset: the row itself): one streaming pass over the
+        shards (read once, then kept), which also fills ``damaged`` and ``captions``."""
         if self._labels is None:
             self._stats = [_stat(shard) for shard in self.shards]
-            labels, shard_of, members, damaged = [], [], [], []
-            for _, label, shard, member, _ in self._walk(None, damaged):
-                labels.append(label)
+            labels, shard_of, members, damaged, captions = [], [], [], [], []
+            for row, value, shard, member, _ in self._walk(None, damaged):
+                if self.kind == RETRIEVAL:
+                    labels.append(row)
+                    captions.append(value)
+                else:
+                    labels.append(value)
                 shard_of.append(shard)
                 members.append(member)
             self._labels = np.array(labels, dtype=np.int64)
             self._shard_of = np.array(shard_of, dtype=np.int32)
-            self._members, self.damaged = members, damaged
+            self._members, self.damaged, self.captions = members, damaged, captions
         return self._labels
 
     def row_name(self, row: int) -> str:
@@ -305,9 +334,9 @@ class WebdatasetTable(Table):
                         "a shard changed: run again")
 
     def _walk(self, rows: Sequence[int] | None, damaged: list[str],
-              ) -> Iterator[tuple[int, int, int, str, bytes | None]]:
-        """(row, label, shard index, image member, image bytes if the row is in ``rows``) of each usable
-        sample, in order, shard by shard; a damaged shard or sample adds a line to ``damaged``."""
+              ) -> Iterator[tuple[int, Any, int, str, bytes | None]]:
+        """(row, label or captions, shard index, image member, image bytes if the row is in ``rows``) of each
+        usable sample, in order, shard by shard; a damaged shard or sample adds a line to ``damaged``."""
         wanted, row = _Wanted(rows), 0
         for index, shard in enumerate(self.shards):
             if rows is not None and _stat(shard) != self._stats[index]:
@@ -328,9 +357,9 @@ class WebdatasetTable(Table):
                             sample = _Sample(key)
                         sample.extensions.append(extension)
                         sample.names[extension] = member.name
-                        if extension == CLASS_EXTENSION and member.size > MAX_CLASS_BYTES:
+                        if extension == self.label_extension and member.size > self._max_label_bytes():
                             sample.too_large[extension] = member.size
-                        elif extension == CLASS_EXTENSION or (extension in IMAGE_EXTENSIONS and row in wanted):
+                        elif extension == self.label_extension or (extension in IMAGE_EXTENSIONS and row in wanted):
                             sample.data[extension] = tar.extractfile(member).read()
                 if sample is not None:
                     row = yield from self._finish(sample, shard, index, row, wanted, damaged)
@@ -339,7 +368,7 @@ class WebdatasetTable(Table):
                                              sample.key if sample is not None else None, len(self.shards)))
 
     def _finish(self, sample: _Sample, shard: Path, index: int, row: int, wanted: _Wanted, damaged: list[str],
-                ) -> Iterator[tuple[int, int, int, str, bytes | None]]:
+                ) -> Iterator[tuple[int, Any, int, str, bytes | None]]:
         """Yield a complete sample as the next row if usable, else record why not; return the next row."""
         problem, label, image = self._judge(sample)
         if problem is not None:
@@ -348,12 +377,17 @@ class WebdatasetTable(Table):
         yield row, label, index, sample.names[image], sample.data.get(image) if row in wanted else None
         return row + 1
 
-    def _judge(self, sample: _Sample) -> tuple[str | None, int, str]:
-        """(why the sample is unusable or None, its class index, its image extension)."""
+    def _max_label_bytes(self) -> int:
+        return MAX_CLASS_BYTES if self.kind == CLASSIFICATION else MAX_CAPTIONS_BYTES
+
+    def _judge(self, sample: _Sample) -> tuple[str | None, Any, str]:
+        """(why the sample is unusable or None, its class index or captions, its image extension)."""
         image = next((extension for extension in IMAGE_EXTENSIONS if extension in sample.extensions), "")
         has = ", ".join(f".{extension}" for extension in sample.extensions)
         if not image:
             return f"no image member (.webp, .png, .jpg or .jpeg; it has {has})", 0, image
+        if self.kind == RETRIEVAL:
+            return (*_captions(sample, has), image)
         if CLASS_EXTENSION not in sample.extensions:
             return f"no .cls member with its class index (it has {has})", 0, image
         member = f"member {sample.names[CLASS_EXTENSION]}"
@@ -367,6 +401,21 @@ class WebdatasetTable(Table):
             return (f"{member} holds class {label}, but {CLASSNAMES} lists {len(self.classnames)} classes "
                     f"(0 to {len(self.classnames) - 1})"), 0, image
         return None, label, image
+
+
+def _captions(sample: _Sample, has: str) -> tuple[str | None, list[str]]:
+    """(why the sample's captions cannot be read or None, its captions): its .txt's non-blank lines, each with
+    the two characters \\n turned back into the newline they stand for."""
+    if CAPTIONS_EXTENSION not in sample.extensions:
+        return f"no .txt member with its captions (it has {has})", []
+    member = f"member {sample.names[CAPTIONS_EXTENSION]}"
+    if CAPTIONS_EXTENSION in sample.too_large:
+        return f"{member} holds {sample.too_large[CAPTIONS_EXTENSION]} bytes, not an image's captions", []
+    try:
+        text = sample.data[CAPTIONS_EXTENSION].decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return f"{member} is not UTF-8 text (byte {error.start})", []
+    return None, [line.rstrip("\r").replace("\\n", "\n") for line in text.split("\n") if line.strip()]
 
 
 def _stat(path: Path) -> tuple[int, int] | None:

@@ -7,6 +7,7 @@ Everything is generated deterministically from a seed with numpy and PIL only.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +250,25 @@ def write_shift_sets(root: Path, per_class: int, seed: int, size: int = 32) -> d
                 render(colour, shape, rng, size, shift).save(folder / f"{index:04d}.png")
         counts[shift] = per_class * len(classes)
     return counts
+
+
+def write_caption_set(root: Path, per_class: int, captions_per_image: int, seed: int, size: int = 32,
+                      ) -> tuple[int, int]:
+    """The demo's caption dataset, a folder with a captions file that fetch_captions reads: images
+    root/images/<folder_name>/<index:04d>.png of all classes (held-out ones included), each with
+    ``captions_per_image`` captions drawn as the pretraining captions are, listed in root/test.jsonl (one line an
+    image). From a seed stream of its own, so that no other generated image changes with it; (images, captions)."""
+    rng = np.random.default_rng([seed, 7])  # streams 1-6: the evaluation sets, the held-out pairs, the shift sets
+    lines = []
+    for colour, shape in all_classes():
+        folder = Path(root) / "images" / folder_name(colour, shape)
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            render(colour, shape, rng, size).save(folder / f"{index:04d}.png")
+            texts = [caption(colour, shape, rng) for _ in range(captions_per_image)]
+            lines.append(json.dumps({"image": f"images/{folder.name}/{index:04d}.png", "captions": texts}))
+    (Path(root) / "test.jsonl").write_text("".join(f"{line}\n" for line in lines))
+    return len(lines), len(lines) * captions_per_image
 
 
 def held_out_record(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:

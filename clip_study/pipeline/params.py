@@ -81,9 +81,9 @@ def section(params: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def named_entry(params: dict[str, Any], name: str, short: str | None) -> tuple[str, dict[str, Any]]:
-    """(short name, entry) of the entry of section ``name`` (models, datasets) a stage runs for: ``short`` (its
-    ``--model`` / ``--dataset``), or the only entry when there is one."""
-    entries, option = section(params, name), f"--{name.removesuffix('s')}"
+    """(short name, entry) of the entry of section ``name`` (models, datasets, shifts, captions) a stage runs for:
+    ``short`` (its ``--model`` / ``--dataset`` / ``--shift`` / ``--captions``), or the only entry when there is one."""
+    entries, option = section(params, name), "--captions" if name == "captions" else f"--{name.removesuffix('s')}"
     if short is None:
         if len(entries) != 1:
             raise UserError(f"{option}: several {name} are listed ({', '.join(entries)}): name one")

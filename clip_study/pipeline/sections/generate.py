@@ -17,4 +17,8 @@ GENERATE = Section("generate", "the demo's generated images of coloured shapes a
                                          "alone (each image in a random colour)"),
     "shift_per_class": whole(1, doc="images per class of each shift set (outline, noisy, small: test-only, "
                                     "docs/shift.md)"),
+    "captioned_per_class": whole(1, doc="images per class of the caption dataset (all 49 classes), scored by "
+                                        "retrieval"),
+    "captions_per_image": whole(1, doc="captions of each image of the caption dataset, drawn as the pretraining "
+                                       "captions are"),
 })
