@@ -28,11 +28,14 @@ it as any dataset's image; its captions come beside it. A caption dataset's subs
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from clip_study.data import sources, tables, webdataset
 from clip_study.data.sources import Example
@@ -289,3 +292,29 @@ def read_captions(subset: str | Path, fix: str | None = None) -> list[list[str]]
             raise BadFileError(path, f"'captions' entry {index} is {shown(texts, 40)}, not a non-empty list of "
                                      "non-empty texts", fix or CORRECT)
     return captions
+
+
+def prompted_captions(captions: list[list[str]], template: str | None) -> tuple[list[str], np.ndarray]:
+    """Every caption in image order, put in ``template`` (``{}`` where the caption goes; None: as given), and the
+    image index of each: what embed_captions encodes, and the right answers of retrieval."""
+    texts = [caption if template is None else template.replace("{}", caption)
+             for image in captions for caption in image]
+    return texts, np.repeat(np.arange(len(captions)), [len(image) for image in captions]).astype(np.int64)
+
+
+def folder_listing(root: Path) -> dict[str, dict[str, Any]]:
+    """Per entry of a caption folder (its captions files, its image folders): how many files, their bytes and a
+    digest of their names, sizes and modification times, with no file opened: it changes whenever an image or a
+    caption does, so that the main pipeline's fetch_captions can depend on it (as ``sources.folder_listing``)."""
+    listing = {}
+    for entry in sorted(path for path in root.iterdir() if not path.name.startswith(".")):
+        files = [entry] if entry.is_file() else sorted(
+            path for path in entry.rglob("*") if path.is_file()
+            and not any(part.startswith(".") for part in path.relative_to(root).parts))
+        digest = hashlib.blake2b(digest_size=16)
+        for file in files:
+            stat = file.stat()
+            digest.update(f"{file.relative_to(root).as_posix()}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        listing[entry.name] = {"files": len(files), "bytes": sum(file.stat().st_size for file in files),
+                               "digest": digest.hexdigest()}
+    return listing
