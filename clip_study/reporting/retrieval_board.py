@@ -76,7 +76,7 @@ def read_retrieval(metrics_dir: Path, models: list[str], caption_sets: list[str]
                    fix: Fix) -> dict[str, dict[str, RetrievalMetrics]]:
     """Every model's retrieval.json on each caption set (``<metrics_dir>/<model>/<caption set>/retrieval.json``):
     caption set -> model -> it, in the orders given, each caption set's checked side by side."""
-    found = {}
+    found: dict[str, dict[str, RetrievalMetrics]] = {}
     for caption_set in caption_sets:
         found[caption_set] = {model: FILES[0].read(Path(metrics_dir) / model / caption_set / "retrieval.json",
                                                    fix=fix(model, caption_set)) for model in models}
