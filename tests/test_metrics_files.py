@@ -178,7 +178,7 @@ READS = {  # stage -> the stages whose metrics files it reads
     "similarity": {"zeroshot"}, "fewshot": {"logreg"}, "zsinit": {"zeroshot"}, "heldout": {"zeroshot"},
     "summary": {"zeroshot", "similarity", "probe", "logreg", "fewshot", "heldout", "zsinit"},
     "report": {"zeroshot", "similarity", "probe", "logreg", "fewshot", "heldout", "zsinit", "summary"},
-    "leaderboard": {"extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "shift"},
+    "leaderboard": {"extract", "zeroshot", "similarity", "probe", "logreg", "fewshot", "zsinit", "shift", "retrieval"},
 }
 
 

@@ -1,15 +1,18 @@
 """The file of the leaderboard stage: every model on every dataset side by side, each model's mean top-1 over the
 datasets and its average rank with paired bootstrap intervals, on each dataset every model compared with that
 dataset's leader on the same test images, and, for a dataset with shift sets, its headline classifiers on their
-average (the CLIP paper's robustness question)."""
+average (the CLIP paper's robustness question); for each caption set, every model's retrieval both ways against the
+leader of each direction and recall@k."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from clip_study.metrics_files.record import MetricsFile, Record, meaning
+from clip_study.metrics_files.retrieval import Direction
 from clip_study.metrics_files.scores import PairedTest, Top1Interval
 from clip_study.metrics_files.shift import CurveCheck, DropComparison, Estimate, LogitFit, ShiftAlphaRow
+from clip_study.metrics_files.zeroshot import IntervalSettings
 
 FEWSHOT_K = "16"
 """The few-shot point of the leaderboard (the CLIP paper's 16 images per class): PairRow.fewshot_16."""
@@ -142,6 +145,9 @@ class Leaderboard(Record):
     shift: dict[str, ShiftBoard] | None = meaning("each dataset with shift sets (params 'shifts'), in the params' "
                                                   "order: its classifiers on their average; absent without shift "
                                                   "sets", optional=True, keyed_by="dataset")
+    retrieval: dict[str, RetrievalBoard] | None = meaning("each caption set (params 'captions'), in the params' "
+                                                          "order: every model's retrieval both ways; absent without "
+                                                          "caption sets", optional=True, keyed_by="caption set")
 
 
 HEADLINES = ("zeroshot", "probe", "logreg", "zsinit_mix", "wiseft_logreg", "wiseft_zsinit")
@@ -194,7 +200,64 @@ class ShiftBoard(Record):
     models: dict[str, ModelShift] = meaning("every model, in the params' order", keyed_by="model")
 
 
+@dataclass(frozen=True, kw_only=True)
+class RecallComparison(Record):
+    """A model's recall@k minus the leader's at that k, on the same bootstrap draws of the caption set's images (each
+    drawn with all its captions)."""
+
+    difference: float = meaning("this model's recall@k minus the leader's (fraction of queries; negative: behind)")
+    low: float = meaning("lower bound of its paired bootstrap interval")
+    high: float = meaning("upper bound of its paired bootstrap interval")
+    p_value: float = meaning("two-sided paired bootstrap p-value of 'the recalls are equal'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersusLeader(Record):
+    """A model against the leader of each direction and recall@k; a k this model leads is absent."""
+
+    image_to_text: dict[str, RecallComparison] = meaning("image to text, against each k's leader; a k this model "
+                                                         "leads is absent", keyed_by="recall@<k>")
+    text_to_image: dict[str, RecallComparison] = meaning("text to image, against each k's leader; a k this model "
+                                                         "leads is absent", keyed_by="recall@<k>")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrievalLeaders(Record):
+    """The leader of each direction and recall@k: the model with the highest recall (the first in the params' order
+    on a tie)."""
+
+    image_to_text: dict[str, str] = meaning("image to text: each k's leader (a model's short name)",
+                                            keyed_by="recall@<k>")
+    text_to_image: dict[str, str] = meaning("text to image: each k's leader (a model's short name)",
+                                            keyed_by="recall@<k>")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRetrieval(Record):
+    """One model on one caption set: its retrieval.json both ways, and each (direction, recall@k) against its
+    leader."""
+
+    image_to_text: Direction = meaning("each image a query for its captions (the model's retrieval.json)")
+    text_to_image: Direction = meaning("each caption a query for its image (the model's retrieval.json)")
+    vs_leader: VersusLeader = meaning("this model minus the leader of each direction and recall@k, on the same "
+                                      "draws of the images (the leaderboard's interval settings)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetrievalBoard(Record):
+    """A caption set: what every model retrieved from, the leaders, and every model."""
+
+    template: str | None = meaning("the text around each caption, '{}' where it goes (null: the captions as given)")
+    images: int = meaning("images of the caption set's subset, the same for every model (count)")
+    captions: int = meaning("captions of those images, the same for every model (count)")
+    intervals: IntervalSettings = meaning("how each retrieval.json's intervals are drawn (images resampled, each "
+                                          "with every caption it has)")
+    leaders: RetrievalLeaders = meaning("the leader of each direction and recall@k")
+    models: dict[str, ModelRetrieval] = meaning("every model, in the params' order", keyed_by="model")
+
+
 FILES = (MetricsFile(path="metrics/leaderboard.json", stage="leaderboard", record=Leaderboard,
                      about="Every model on every dataset side by side: mean top-1 and average rank over the "
                            "datasets with paired bootstrap intervals, each dataset's paired tests against its "
-                           "leader, and the headline classifiers on each dataset's shift average."),)
+                           "leader, the headline classifiers on each dataset's shift average, and every model's "
+                           "retrieval on each caption set against the leaders."),)

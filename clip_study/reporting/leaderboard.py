@@ -1,7 +1,7 @@
 """Models side by side over datasets: a row per (model, dataset) pair from its metrics files, each model's mean
 top-1 over the datasets and its average rank with paired bootstrap intervals (``evaluation.ranking``), paired
 tests against each dataset's leader on the same test images, the study's front page and its figures (its
-distribution-shift part: ``reporting.shift_board``)."""
+distribution-shift part: ``reporting.shift_board``; its retrieval part: ``reporting.retrieval_board``)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from clip_study.evaluation.ranking import across_datasets
 from clip_study.metrics_files.leaderboard import (FEWSHOT_K, AcrossDatasets, ChosenClassifier, ChosenTemplate,
                                                   ClassifiersAcrossDatasets, DatasetBoard, Leaderboard,
                                                   LeaderboardModel, ModelComparison, PairedBootstrap, PairRow,
-                                                  ShiftBoard)
+                                                  RetrievalBoard, ShiftBoard)
 from clip_study.metrics_files.scores import CLASSIFIERS, PairedTest
 from clip_study.reporting.pairs import PairMetrics
 from clip_study.reporting.plotting import interval_spans, plt, save
+from clip_study.reporting.retrieval_board import retrieval_section
 from clip_study.reporting.shift_board import shift_section
 from clip_study.reporting.text import markdown_table, top1_text
 
@@ -86,11 +87,13 @@ def correctness(predictions: dict[str, dict[str, Predictions]], classifier: str,
 
 
 def build_leaderboard(pairs: dict[str, dict[str, PairMetrics]], predictions: dict[str, dict[str, Predictions]],
-                      bootstrap: Bootstrap, shift: dict[str, ShiftBoard] | None = None) -> Leaderboard:
+                      bootstrap: Bootstrap, shift: dict[str, ShiftBoard] | None = None,
+                      retrieval: dict[str, RetrievalBoard] | None = None) -> Leaderboard:
     """The leaderboard from every pair's metrics files and predictions (model -> dataset -> ..., in the params'
     order; every model on every dataset): each dataset's leader (best zero-shot top-1) and paired tests against
     it, each model's mean and average rank over the datasets, and the overall leader (best zero-shot average
-    rank); ``shift``: the datasets with shift sets (``shift_board.build_shift_boards``), None or empty: none."""
+    rank); ``shift``: the datasets with shift sets (``shift_board.build_shift_boards``), ``retrieval``: the caption
+    sets (``retrieval_board.build_retrieval_boards``); None or empty: none."""
     models, datasets = list(pairs), list(next(iter(pairs.values())))
     rows = {model: {dataset: pair_row(pairs[model][dataset]) for dataset in datasets} for model in models}
     boards, labels = {}, []
@@ -117,7 +120,7 @@ def build_leaderboard(pairs: dict[str, dict[str, PairMetrics]], predictions: dic
                                              -entry.across_datasets.zeroshot.mean_top1)).model
     return Leaderboard(leader=leader, interval=PairedBootstrap(resamples=bootstrap.resamples,
                                                                confidence=bootstrap.confidence, seed=bootstrap.seed),
-                       models=entries, datasets=boards, shift=shift or None)
+                       models=entries, datasets=boards, shift=shift or None, retrieval=retrieval or None)
 
 
 def _parameters(count: int) -> str:
@@ -182,11 +185,14 @@ def details_section(board: Leaderboard, reports: dict[tuple[str, str], str]) -> 
 
 
 def leaderboard_report(board: Leaderboard, figures: dict[str, str], reports: dict[tuple[str, str], str],
-                       notes: str = "", robustness: dict[tuple[str, str], str] | None = None) -> str:
+                       notes: str = "", robustness: dict[tuple[str, str], str] | None = None,
+                       retrieval_examples: dict[tuple[str, str], str] | None = None) -> str:
     """The study's front page in markdown: ``figures`` (file name -> its relative path, as the plots name them),
     each pair's report link ((model, dataset) -> relative path) and the study's own ``notes`` (markdown: what the
     numbers cannot say themselves, e.g. how the models were trained), under the tables; with shift sets, the
-    distribution-shift section after them (``robustness``: (model, shift set) -> its robustness figure's path)."""
+    distribution-shift section after them (``robustness``: (model, shift set) -> its robustness figure's path); with
+    caption sets, the retrieval section after that (``retrieval_examples``: (model, caption set) -> its example
+    figure's path)."""
     models, datasets = len(board.models), len(board.datasets)
     confidence = round(100 * board.interval.confidence)
     out = [f"# CLIP study: {models} model{'s' if models > 1 else ''} on {datasets} dataset{'s' if datasets > 1 else ''}"
@@ -210,6 +216,9 @@ def leaderboard_report(board: Leaderboard, figures: dict[str, str], reports: dic
     if board.shift:
         out += shift_section(board.shift, figures, robustness or {}, board.interval.confidence,
                              board.interval.resamples)
+    if board.retrieval:
+        out += retrieval_section(board.retrieval, retrieval_examples or {}, board.interval.confidence,
+                                 board.interval.resamples)
     if models > 1:
         out += paired_section(board)
     out += details_section(board, reports)

@@ -1,11 +1,13 @@
-"""metrics/results.csv: every score of every (model, dataset) pair in one long table, one row per model, dataset,
-shift set, task, classifier (with its prompt, few-shot k and mixing weight where they apply) and metric, for
-pandas, a spreadsheet or a comparison with LAION's CLIP_benchmark, whose names it follows where it has them.
+"""metrics/results.csv: every score of every (model, dataset) pair and (model, caption set) pair in one long table,
+one row per model, dataset, shift set, task, classifier (with its prompt, few-shot k and mixing weight where they
+apply) and metric, for pandas, a spreadsheet or a comparison with LAION's CLIP_benchmark, whose names it follows
+where it has them.
 
 Columns (``COLUMNS``): ``model`` (the short name), ``pretrained`` (the checkpoint: hub id or local directory),
-``dataset`` (the short name; for a shift row, the dataset the classifiers were fitted on), ``shift`` (empty but for
-``distribution_shift`` rows: the shift set's short name, or ``average`` for the mean over all the dataset's shift
-sets), ``task``, ``classifier``, ``prompt`` (a template's or ensemble's key in zeroshot.json), ``fewshot_k``
+``dataset`` (the short name; for a shift row, the dataset the classifiers were fitted on; for a retrieval row, the
+caption set's), ``shift`` (empty but for ``distribution_shift`` rows: the shift set's short name, or ``average`` for
+the mean over all the dataset's shift sets), ``task``, ``classifier``, ``prompt`` (a template's or ensemble's key in
+zeroshot.json; for a retrieval row, the template around each caption, empty for the captions as given), ``fewshot_k``
 (labelled train images per class; -1 for every train image, as CLIP_benchmark's ``--fewshot_k -1``), ``alpha``
 (zsinit's mixing weight chosen on validation, mean over runs; a WiSE-FT row's mixing weight), ``metric``,
 ``value``, and ``low`` and ``high`` (its bootstrap interval; empty where there is none).
@@ -23,7 +25,9 @@ Tasks and classifiers (``TASKS``):
 - ``distribution_shift``: every classifier shift.json reports, fitted on ``dataset`` and scored on ``shift``:
   ``zeroshot`` (the chosen one) and every ``template`` and ``ensemble``, ``probe``, ``logreg``, ``fewshot`` (the
   logistic probe on k images per class) and ``zsinit``/``zsinit_mix`` per k (the runs averaged image by image),
-  and ``wiseft_logreg``/``wiseft_zsinit`` at each ``alpha`` (0: zero-shot, 1: the fitted head).
+  and ``wiseft_logreg``/``wiseft_zsinit`` at each ``alpha`` (0: zero-shot, 1: the fitted head);
+- ``zeroshot_retrieval`` (CLIP_benchmark's name): the direction, ``image_to_text`` (each image a query for its
+  captions) or ``text_to_image`` (each caption a query for its image), on a caption set (``dataset``).
 
 Metrics: ``acc1``, ``acc5``, ``mean_per_class_recall`` (CLIP_benchmark's), ``macro_f1``, and for the three
 headline classifiers (zeroshot, probe, logreg) ``ece``, ``nll``, ``brier`` of their probabilities as predicted
@@ -32,7 +36,12 @@ mean over the runs. A ``distribution_shift`` row has ``acc1`` (top-1 on the shif
 sets), ``acc1_source`` (top-1 on the dataset's test images), ``drop`` (their difference) and
 ``effective_robustness`` (above the logit-axis fit of the probes), each with its paired bootstrap interval: from
 ``metrics/models/<model>/<shift>/shift.json`` per shift set, from the leaderboard's evaluation over all of them for
-``average``. Every value is the metrics file's, and the CSV writes it so that it reads back equal.
+``average``. A ``zeroshot_retrieval`` row has ``<benchmark name>_recall@<k>`` per k of the retrieval params,
+CLIP_benchmark's names (``text_retrieval_recall@<k>`` on an ``image_to_text`` row, ``image_retrieval_recall@<k>``
+on a ``text_to_image`` one: the fraction of queries with a right result among the first k), then ``mean_rank``
+(of the first right result, 1: first), each with its bootstrap interval over the images, and ``median_rank``: from
+``metrics/models/<model>/<caption set>/retrieval.json``. A model's retrieval rows follow all its dataset rows, caption
+sets in the params' order. Every value is the metrics file's, and the CSV writes it so that it reads back equal.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ import pandas as pd
 
 from clip_study.errors import BadFileError
 from clip_study.files import read_text
+from clip_study.metrics_files.retrieval import RetrievalMetrics
 from clip_study.metrics_files.scores import Calibration, RunsTop1, Scores, Shots
 from clip_study.evaluation.shift import AVERAGE
 from clip_study.metrics_files.shift import Estimate, ShiftRow
@@ -56,7 +66,7 @@ COLUMNS = {"model": "string", "pretrained": "string", "dataset": "string", "shif
            "metric": "string", "value": "float64", "low": "float64", "high": "float64"}
 """The columns in order, with their pandas dtypes (``load_results``)."""
 TASKS = ("zeroshot_classification", "linear_probe", "fewshot_linear_probe", "fewshot_zeroshot_init",
-         "distribution_shift")
+         "distribution_shift", "zeroshot_retrieval")
 EVERY_TRAIN_IMAGE = -1
 """fewshot_k of a curve's 'all' point, as CLIP_benchmark writes a probe on the whole train set."""
 FILE = "results.csv"
@@ -155,12 +165,40 @@ def pair_rows(model: str, dataset: str, pair: PairMetrics, shifts: dict[str, lis
             for row in rows]
 
 
+def retrieval_rows(model: str, checkpoint: str, metrics: RetrievalMetrics) -> list[Row]:
+    """The zeroshot_retrieval rows of one model on one caption set: per direction, image_to_text first, each
+    recall@k under CLIP_benchmark's name, then the mean and the median rank."""
+    rows: list[Row] = []
+    for classifier, direction in (("image_to_text", metrics.image_to_text), ("text_to_image", metrics.text_to_image)):
+        found = [_metric(f"{direction.benchmark_name}_{key}", value.value, value.low, value.high)
+                 for key, value in direction.recall.items()]
+        found += [_metric("mean_rank", direction.mean_rank.value, direction.mean_rank.low, direction.mean_rank.high),
+                  _metric("median_rank", direction.median_rank)]
+        rows += [{"task": "zeroshot_retrieval", "classifier": classifier, "prompt": metrics.template,
+                  "fewshot_k": None, "alpha": None, **metric} for metric in found]
+    return [{"model": model, "pretrained": checkpoint, "dataset": metrics.caption_set, "shift": None, **row}
+            for row in rows]
+
+
 def results_table(pairs: dict[tuple[str, str], PairMetrics],
-                  shifts: dict[tuple[str, str], dict[str, list[ShiftRow]]] | None = None) -> pd.DataFrame:
+                  shifts: dict[tuple[str, str], dict[str, list[ShiftRow]]] | None = None,
+                  retrieval: dict[str, dict[str, RetrievalMetrics]] | None = None) -> pd.DataFrame:
     """The table of every (model, dataset) pair, in the order of ``pairs`` (the params' models, then datasets);
-    ``shifts``: (model, dataset) -> its shift sets' rows (``pair_rows``), for the pairs of a dataset with some."""
-    rows = [row for (model, dataset), pair in pairs.items()
-            for row in pair_rows(model, dataset, pair, (shifts or {}).get((model, dataset)))]
+    ``shifts``: (model, dataset) -> its shift sets' rows (``pair_rows``), for the pairs of a dataset with some;
+    ``retrieval``: caption set -> model -> its retrieval.json (params order), each model's rows after its datasets'
+    (its checkpoint: its pairs')."""
+    checkpoints: dict[str, str] = {}
+    for (model, _), pair in pairs.items():
+        checkpoints.setdefault(model, pair.extract.checkpoint)
+    missing = [model for by_model in (retrieval or {}).values() for model in by_model if model not in checkpoints]
+    if missing:
+        raise ValueError(f"retrieval rows of {missing[0]}, a model with no (model, dataset) pair")
+    rows: list[Row] = []
+    for model in checkpoints:
+        rows += [row for (name, dataset), pair in pairs.items() if name == model
+                 for row in pair_rows(model, dataset, pair, (shifts or {}).get((model, dataset)))]
+        rows += [row for by_model in (retrieval or {}).values() if model in by_model
+                 for row in retrieval_rows(model, checkpoints[model], by_model[model])]
     return pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
 
 

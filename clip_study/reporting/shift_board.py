@@ -20,12 +20,13 @@ from clip_study.errors import UserError
 from clip_study.evaluation.intervals import Bootstrap
 from clip_study.evaluation.shift import ShiftEvaluation, evaluate_shift
 from clip_study.metrics_files.leaderboard import HEADLINES, ModelShift, ShiftBoard, ShiftHeadline
+from clip_study.metrics_files.shift import FILES as SHIFT_FILES
 from clip_study.metrics_files.shift import CurveCheck, Estimate, ShiftMetrics, ShiftRow
 from clip_study.reporting.plotting import BLUE, GREEN, ORANGE, plt, save
 from clip_study.reporting.shift import (ShiftPredictions, alpha_curves, curve_points, curve_records, drop_comparison,
-                                        estimate_record, fit_record)
+                                        estimate_record, fit_record, load_predictions)
 from clip_study.reporting.shift_figure import draw_robustness
-from clip_study.reporting.text import interval_text, markdown_table
+from clip_study.reporting.text import interval_text, markdown_table, p_text, points
 
 Fix = Callable[[str, str], str]
 """(model, shift set) -> how to rebuild that pair's shift files (the shift stage's rerun line)."""
@@ -37,6 +38,23 @@ HEADLINE_NAMES = {"zeroshot": "zero-shot", "probe": "linear probe", "logreg": "l
 """Each headline role on the front page."""
 PROBES = ("logreg", "probe")
 """The fitted probes whose drop the front page compares with zero-shot's, in words."""
+
+
+def shift_sets(sources: dict[str, str], datasets: list[str]) -> dict[str, list[str]]:
+    """Each dataset with shift sets -> their short names, both in the params' order (``sources``: each shift set ->
+    the dataset whose classifiers it is scored with)."""
+    found: dict[str, list[str]] = {}
+    for shift, source in sources.items():
+        found.setdefault(source, []).append(shift)
+    return {dataset: found[dataset] for dataset in datasets if dataset in found}
+
+
+def read_shift_inputs(metrics_dir: Path, predictions_dir: Path, model: str, shifts: list[str], fix: Fix) -> ShiftInputs:
+    """One model's shift.json and predictions file of each shift set of one dataset (the shift stage's files under
+    ``<metrics_dir>/<model>/<shift>/`` and ``<predictions_dir>/<model>/<shift>.npz``)."""
+    return {shift: (SHIFT_FILES[0].read(metrics_dir / model / shift / "shift.json", fix=fix(model, shift)),
+                    load_predictions(predictions_dir / model / f"{shift}.npz", fix=fix(model, shift)))
+            for shift in shifts}
 
 
 def headline_rows(rows: list[ShiftRow]) -> dict[str, ShiftRow]:
@@ -157,39 +175,27 @@ def build_shift_boards(inputs: dict[str, dict[str, ShiftInputs]], bootstrap: Boo
 # the front page
 
 
-def _points(value: float, signed: bool = False) -> str:
-    """A fraction in points (percent of the images), one decimal, no '-0.0'."""
-    points = round(100 * value, 1) + 0.0
-    return f"{points:+.1f}" if signed else f"{points:.1f}"
-
-
-def _p_text(p_value: float, resamples: int) -> str:
-    """A bootstrap p-value as the front page writes it: its smallest value is a bound, not an estimate."""
-    smallest = 2 / (resamples + 1)
-    return f"p ≤ {smallest:.3f}" if p_value <= smallest + 1e-9 else f"p = {p_value:.3f}"
-
-
 def drop_words(name: str, probe: ShiftHeadline, zero_shot: ShiftHeadline, source: str, resamples: int) -> str:
     """Whether a probe's gain over zero-shot survives the shift, in words from its drop against zero-shot's."""
-    comparison, p = probe.drop_vs_zero_shot, _p_text(probe.drop_vs_zero_shot.p_value, resamples)
-    gains = (f"{_points(probe.source.value - zero_shot.source.value, True)} points against zero-shot on {source}, "
-             f"{_points(probe.shift.value - zero_shot.shift.value, True)} on the shift average")
+    comparison, p = probe.drop_vs_zero_shot, p_text(probe.drop_vs_zero_shot.p_value, resamples)
+    gains = (f"{points(probe.source.value - zero_shot.source.value, True)} points against zero-shot on {source}, "
+             f"{points(probe.shift.value - zero_shot.shift.value, True)} on the shift average")
     if comparison.low > 0:
-        return (f"the {name} loses {_points(comparison.value)} points more than zero-shot under shift "
-                f"[{_points(comparison.low)}, {_points(comparison.high)}], {p} ({gains})")
+        return (f"the {name} loses {points(comparison.value)} points more than zero-shot under shift "
+                f"[{points(comparison.low)}, {points(comparison.high)}], {p} ({gains})")
     if comparison.high < 0:
-        return (f"the {name} loses {_points(-comparison.value)} points less than zero-shot under shift "
-                f"[{_points(-comparison.high)}, {_points(-comparison.low)}], {p} ({gains})")
-    return (f"the {name}'s drop is not distinguishable from zero-shot's ({_points(comparison.value, True)} points "
-            f"[{_points(comparison.low, True)}, {_points(comparison.high, True)}], {p}; {gains})")
+        return (f"the {name} loses {points(-comparison.value)} points less than zero-shot under shift "
+                f"[{points(-comparison.high)}, {points(-comparison.low)}], {p} ({gains})")
+    return (f"the {name}'s drop is not distinguishable from zero-shot's ({points(comparison.value, True)} points "
+            f"[{points(comparison.low, True)}, {points(comparison.high, True)}], {p}; {gains})")
 
 
 def curve_words(check: CurveCheck) -> str:
     """Whether an interior alpha of a WiSE-FT curve beats both ends on the shift average, in words."""
     name = HEADLINE_NAMES[check.curve]
     difference = check.difference
-    interval = (f"{_points(difference.value, True)} points [{_points(difference.low, True)}, "
-                f"{_points(difference.high, True)}]")
+    interval = (f"{points(difference.value, True)} points [{points(difference.low, True)}, "
+                f"{points(difference.high, True)}]")
     if check.beats_both_ends:
         return f"{name}: alpha {check.best_alpha:g} beats both ends on the shift average ({interval})"
     return f"{name}: no interior alpha beats both ends distinguishably (the best, alpha {check.best_alpha:g}: {interval})"

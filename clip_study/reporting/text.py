@@ -24,6 +24,19 @@ def top1_text(result: WithTop1Interval) -> str:
     return interval_text(result.top1, result.top1_low, result.top1_high)
 
 
+def points(value: float, signed: bool = False) -> str:
+    """A fraction in points (percent of the images or queries), one decimal, no '-0.0'."""
+    rounded = round(100 * value, 1) + 0.0
+    return f"{rounded:+.1f}" if signed else f"{rounded:.1f}"
+
+
+def p_text(p_value: float, resamples: int) -> str:
+    """A bootstrap p-value as the front page writes it: its smallest value, 2 / (resamples + 1), is a bound, not an
+    estimate."""
+    smallest = 2 / (resamples + 1)
+    return f"p ≤ {smallest:.3f}" if p_value <= smallest + 1e-9 else f"p = {p_value:.3f}"
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A markdown table's lines, a blank line after it (the front page's tables)."""
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
