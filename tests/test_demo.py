@@ -24,9 +24,13 @@ DEMO_DATASETS = ("shapes", "shape_only")  # the 49 colour-shape classes; the 7 s
 PER_PAIR = ("extract", "zeroshot", "similarity", "heldout", "probe", "logreg", "fewshot", "zsinit", "wiseft", "summary",
             "report")
 DEMO_SHIFTS = {"outline": 49, "noisy": 49, "small": 21}  # the shift sets of shapes, and the classes each covers
+DEMO_CAPTIONS = {"shape_captions": (196, 980)}  # the caption dataset: its images and captions (4 x 49, 5 each)
 DEMO_STAGES = {"check", "generate", *per_model(DEMO_MODELS, "pretrain"), *(f"fetch@{d}" for d in DEMO_DATASETS),
                *per_pair(DEMO_MODELS, *PER_PAIR, datasets=DEMO_DATASETS), *(f"fetch_shift@{s}" for s in DEMO_SHIFTS),
-               *per_pair(DEMO_MODELS, "extract_shift", "shift", datasets=DEMO_SHIFTS), "leaderboard"}
+               *per_pair(DEMO_MODELS, "extract_shift", "shift", datasets=DEMO_SHIFTS),
+               *(f"fetch_captions@{c}" for c in DEMO_CAPTIONS),
+               *per_pair(DEMO_MODELS, "extract_captions", "embed_captions", "retrieval", datasets=DEMO_CAPTIONS),
+               "leaderboard"}
 LONG_TEMPLATE = "beneath_the_fading_sunset_the_etc"
 
 
@@ -114,6 +118,28 @@ def test_every_shift_set_is_scored_with_the_heads_fitted_on_shapes(demo, model, 
         assert row["drop"]["value"] == pytest.approx(row["source"]["value"] - row["shift"]["value"], abs=2e-6)
     with Image.open(demo[0] / "demo" / "metrics" / "models" / model / shift / "figures" / "robustness.png") as image:
         assert image.format == "PNG" and image.width > 100
+
+
+@pytest.mark.parametrize("model", DEMO_MODELS)
+def test_retrieval_finds_each_images_captions_well_above_chance_and_its_ranks_give_its_recall(demo, model):
+    """Both ways on the caption dataset: recall@k from the ranks kept for the leaderboard, the counts of the set,
+    and far above chance (a model that knew nothing: k of 196 images, about 5k of 980 captions)."""
+    import numpy as np
+
+    from clip_study.evaluation.retrieval import Ranks
+
+    (captions, (images, texts)), = DEMO_CAPTIONS.items()
+    result = demo_metrics(demo, "retrieval.json", model, captions)
+    ranks = Ranks.load(demo[0] / "demo" / "data" / "predictions" / model / f"{captions}.npz")
+    assert (result["images"], result["captions"]) == (images, texts) == (len(ranks.image_to_text), len(ranks.text_to_image))
+    for direction, found in (("image_to_text", ranks.image_to_text), ("text_to_image", ranks.text_to_image)):
+        recall = result[direction]["recall"]
+        assert list(recall) == ["recall@1", "recall@5", "recall@10"]
+        for k in (1, 5, 10):
+            assert recall[f"recall@{k}"]["value"] == pytest.approx(float(np.mean(found <= k)), abs=1e-6)
+        assert recall["recall@10"]["value"] >= 0.5 > 10 * 5 / texts  # chance at 10: about 0.05 image to text
+    with Image.open(demo[0] / "demo" / "metrics" / "models" / model / captions / "figures" / "retrieval.png") as image:
+        assert image.format == "PNG" and image.width > 300
 
 
 @pytest.mark.parametrize("model", DEMO_MODELS)

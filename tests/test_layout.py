@@ -69,7 +69,8 @@ def test_no_edit_of_the_evaluation_or_reporting_code_reruns_a_heavy_stage(dvc_ya
             assert not HEAVY & set(stages), f"an edit to {module} reruns {sorted(HEAVY & set(stages))}"
     checks = {module.removeprefix("clip_study/pipeline/sections/").removesuffix(".py"): set(stages)
               for module, stages in rerun.items() if module.startswith("clip_study/pipeline/sections/")}
-    reads = {"scan": {"datasets", "shifts", "captions"}, "fetch": {"datasets"}, "extract": {"models", "model", "extract"}, "generate": {"generate"},
+    reads = {"scan": {"datasets", "shifts", "captions"}, "fetch": {"datasets"}, "extract": {"models", "model", "extract"},
+             "generate": {"generate"},
              "pretrain": {"pretrain"}}  # a heavy stage depends on the checks of the sections it reads, no other
     for stage, sections in reads.items():
         if stage in yaml.safe_load(dvc_yaml.read_text())["stages"]:
@@ -302,3 +303,18 @@ def test_adding_or_changing_a_shift_set_reruns_its_extraction_and_scoring_never_
     assert reruns == new | {"leaderboard"} | {"fetch_shift@outline"} | {
         f"{stage}@{model}-outline" for stage in ("extract_shift", "shift") for model in ("clip", "siglip")}
     assert not {stage.split("@")[0] for stage in reruns} & (FITTING | HEAVY)
+
+
+@pytest.mark.slow  # runs DVC in a project copy
+def test_a_retrieval_prompt_sweep_reruns_the_caption_embeddings_and_scoring_never_an_image_encoding(tmp_path):
+    """``dvc exp run -S retrieval.template=...`` changes embed_captions and retrieval (and the leaderboard) only: the
+    images of the caption dataset are not encoded again, and nothing of classification reruns."""
+    repo = project_copy(tmp_path, *DEMO_FILES, "demo/dvc.lock")
+    params = yaml.safe_load((repo / "demo" / "params.yaml").read_text())
+    params["retrieval"]["template"] = "a photo of {}"
+    (repo / "demo" / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = set(changed_stages(repo / "demo"))
+    pairs = {f"{stage}@{model}-shape_captions" for stage in ("embed_captions", "retrieval")
+             for model in ("clip", "siglip")}
+    assert changed == pairs, sorted(changed)
+    assert downstream(repo / "demo", changed) == pairs | {"leaderboard"}
