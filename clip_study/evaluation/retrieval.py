@@ -148,8 +148,10 @@ def rank_all(image_features: np.ndarray, text_features: np.ndarray, text_image: 
         owners_on = on(owners)
         from tqdm import tqdm
         tiles = math.ceil(n_img / rows) * math.ceil(n_txt / cols)
-        tile = torch.empty(rows * cols, device=device)  # reused: no fresh pages per tile
-        mask = torch.empty(rows * cols, dtype=torch.bool, device=device)
+        # a text block's columns padded to whole 8-byte words of the bool masks (_count_true), the padding -inf
+        padded = -(-cols // 8) * 8
+        tile = torch.empty(rows * padded, device=device)  # reused: no fresh pages per tile
+        masks = torch.empty((2, rows * padded), dtype=torch.bool, device=device)
         with tqdm(total=tiles, desc="retrieval ranks", unit="tile", disable=not progress) as bar:
             for i0 in range(0, n_img, rows):
                 i1 = min(i0 + rows, n_img)
@@ -157,37 +159,46 @@ def rank_all(image_features: np.ndarray, text_features: np.ndarray, text_image: 
                 for t0 in range(0, n_txt, cols):
                     t1 = min(t0 + cols, n_txt)
                     text_block = _block(texts, text_scale, t0, t1, device)
-                    scores = torch.mm(image_block, text_block.T, out=tile[:(i1 - i0) * (t1 - t0)].view(i1 - i0, -1))
+                    width = -(-(t1 - t0) // 8) * 8
+                    if width > t1 - t0:
+                        text_block = torch.cat([text_block, text_block.new_zeros((width - (t1 - t0), dim))])
+                    scores = torch.mm(image_block, text_block.T, out=tile[:(i1 - i0) * width].view(i1 - i0, width))
+                    scores[:, t1 - t0:] = -math.inf
                     block_owners = owners_on[t0:t1]
                     mine = torch.nonzero((block_owners >= i0) & (block_owners < i1)).squeeze(1)
                     # the positives never count (the exact comparison would not count them either: belt and braces)
                     scores[block_owners[mine] - i0, mine] = -math.inf
-                    tile_mask = mask[:scores.numel()].view(scores.shape)
-                    image_queries.count(scores, 1, i0, t0, image_block, text_block, tile_mask)
-                    text_queries.count(scores, 0, t0, i0, text_block, image_block, tile_mask)
+                    tile_masks = masks[:, :scores.numel()].view(2, *scores.shape)
+                    image_queries.count(scores, 1, i0, t0, image_block, text_block, tile_masks)
+                    text_queries.count(scores, 0, t0, i0, text_block, image_block, tile_masks)
                     bar.update()
     return Ranks(image_queries.ranks(), text_queries.ranks(), owners)
 
 
 class _Queries:
     """One direction's queries during the pass: each one's positive score (float64) and index, the float32 band
-    [low, high] around the score outside which a float32 tile entry decides alone, and the count so far."""
+    [low, high] around the score outside which a float32 tile entry decides alone, and the count so far. The band
+    and the count have 8 more entries, +inf and ignored: the padding columns of a tile are queries of nothing."""
 
     def __init__(self, positive: torch.Tensor, best: torch.Tensor, low: torch.Tensor, high: torch.Tensor, count: int,
                  device: torch.device) -> None:
         import torch
-        self.positive, self.best, self.low, self.high = positive, best, low, high
-        self.beaten = torch.zeros(count, dtype=torch.int64, device=device)
+        padding = torch.full((8,), math.inf, dtype=low.dtype, device=device)
+        self.positive, self.best = positive, best
+        self.low, self.high = torch.cat([low, padding]), torch.cat([high, padding])
+        self.beaten = torch.zeros(count + 8, dtype=torch.int64, device=device)
+        self.queries = count
 
     def count(self, scores: torch.Tensor, along: int, q0: int, c0: int, queries: torch.Tensor,
-              candidates: torch.Tensor, mask: torch.Tensor) -> None:
+              candidates: torch.Tensor, masks: torch.Tensor) -> None:
         """Count the candidates beating each query of a tile: its rows are queries q0.. when ``along`` is 1 (count
-        along each row), its columns when 0; ``mask`` is a bool buffer of the tile's shape."""
+        along each row), its columns when 0; ``masks``: two bool buffers of the tile's shape."""
         import torch
         across = 1 - along
         stop = q0 + scores.shape[across]
         shape = (-1, 1) if along == 1 else (1, -1)
         low, high = self.low[q0:stop].view(shape), self.high[q0:stop].view(shape)
+        mask = masks[0]
         above = _count_true(torch.gt(scores, high, out=mask), along)
         within = _count_true(torch.ge(scores, low, out=mask), along) - above
         self.beaten[q0:stop] += above
@@ -195,7 +206,7 @@ class _Queries:
         if not len(near):
             return
         if 8 * len(near) > len(within):  # many queries have a near entry: mark the band in the whole tile
-            band = mask & torch.le(scores, high)  # mask: scores >= low
+            band = mask.logical_and_(torch.le(scores, high, out=masks[1]))  # mask: scores >= low
             first, second = torch.nonzero(band, as_tuple=True)
             local, other = (first, second) if along == 1 else (second, first)
         else:  # a few: in their rows (columns) only
@@ -210,7 +221,7 @@ class _Queries:
         self.beaten.index_add_(0, query, beats.to(torch.int64))
 
     def ranks(self) -> np.ndarray:
-        return (self.beaten + 1).cpu().numpy()
+        return (self.beaten[:self.queries] + 1).cpu().numpy()
 
 
 WORD_GROUP = 127  # int64 words summed at once by _count_true: each byte lane stays <= 127, the sign bit clear
@@ -501,7 +512,8 @@ def _unit_rows(rows: np.ndarray, scale: np.ndarray, device: torch.device) -> tor
     """Float32 rows times their float32 1 / norm, on ``device``: elementwise, so a row has the same bits in every
     block and gather it is read in."""
     import torch
-    return torch.from_numpy(rows).to(device) * torch.from_numpy(np.ascontiguousarray(scale)).to(device)[:, None]
+    unit = torch.from_numpy(rows).to(device)  # on the cpu: ``rows`` itself, a copy the caller made
+    return unit.mul_(torch.from_numpy(np.ascontiguousarray(scale)).to(device)[:, None])
 
 
 def _positive_scores(images: np.ndarray, texts: np.ndarray, image_scale: np.ndarray, text_scale: np.ndarray,
