@@ -122,8 +122,8 @@ class Ranks:
 def rank_all(image_features: np.ndarray, text_features: np.ndarray, text_image: np.ndarray, *,
              device: str | torch.device = "cpu", tile_scores: int = TILE_SCORES, progress: bool = True) -> Ranks:
     """The rank of every image's first right caption and of every caption's image (the module's definitions), in
-    one pass over (image block x text block) tiles of at most ``tile_scores`` scores on ``device`` (about 5 bytes
-    a score: the float32 tile and a bool mask); a tqdm bar over the tiles unless ``progress`` is False."""
+    one pass over (image block x text block) tiles of at most ``tile_scores`` scores on ``device`` (some 6 bytes
+    a score: the float32 tile and two bool masks); a tqdm bar over the tiles unless ``progress`` is False."""
     import torch
 
     images, texts = _features(image_features, "image_features"), _features(text_features, "text_features")
@@ -138,13 +138,13 @@ def rank_all(image_features: np.ndarray, text_features: np.ndarray, text_image: 
         # an image's positive: its best caption, the lowest index among equal maxima
         order = np.lexsort((np.arange(n_txt), -caption_scores, owners))
         first_caption = order[np.r_[0, np.flatnonzero(np.diff(owners[order])) + 1]]
-        width = _width(dim)
+        rounding = _width(dim)
         on = lambda array: torch.from_numpy(np.ascontiguousarray(array)).to(device)  # noqa: E731
         image_scores = caption_scores[first_caption]
         image_queries = _Queries(on(image_scores), on(first_caption),
-                                 *(on(bound) for bound in _bounds(image_scores, width)), n_img, device)
+                                 *(on(bound) for bound in _bounds(image_scores, rounding)), n_img, device)
         text_queries = _Queries(on(caption_scores), on(owners),
-                                *(on(bound) for bound in _bounds(caption_scores, width)), n_txt, device)
+                                *(on(bound) for bound in _bounds(caption_scores, rounding)), n_txt, device)
         owners_on = on(owners)
         from tqdm import tqdm
         tiles = math.ceil(n_img / rows) * math.ceil(n_txt / cols)
@@ -159,7 +159,7 @@ def rank_all(image_features: np.ndarray, text_features: np.ndarray, text_image: 
                 for t0 in range(0, n_txt, cols):
                     t1 = min(t0 + cols, n_txt)
                     text_block = _block(texts, text_scale, t0, t1, device)
-                    width = -(-(t1 - t0) // 8) * 8
+                    width = -(-(t1 - t0) // 8) * 8  # the block's columns, padded
                     if width > t1 - t0:
                         text_block = torch.cat([text_block, text_block.new_zeros((width - (t1 - t0), dim))])
                     scores = torch.mm(image_block, text_block.T, out=tile[:(i1 - i0) * width].view(i1 - i0, width))
@@ -251,7 +251,8 @@ def top_k(queries: np.ndarray, candidates: np.ndarray, k: int, *, device: str | 
           tile_scores: int = TILE_SCORES) -> tuple[np.ndarray, np.ndarray]:
     """The k best candidates of each query by cosine, in the ranking order (descending score, ties by index): (Q, k)
     int64 indices and (Q, k) float64 scores (the unit vectors of ``rank_all``, products summed in float64). Computed
-    over candidate blocks with a running merge, so showing a few queries' top results costs no score matrix."""
+    over candidate blocks with a running merge, so showing a few queries' top results costs no score matrix: a
+    float64 tile of at most ``tile_scores`` scores (some 10 bytes a score with its masks)."""
     import torch
 
     queries, candidates = _features(queries, "queries"), _features(candidates, "candidates")
@@ -510,7 +511,7 @@ def _block(features: np.ndarray, scale: np.ndarray, start: int, stop: int, devic
 
 def _unit_rows(rows: np.ndarray, scale: np.ndarray, device: torch.device) -> torch.Tensor:
     """Float32 rows times their float32 1 / norm, on ``device``: elementwise, so a row has the same bits in every
-    block and gather it is read in."""
+    block or gather that reads it."""
     import torch
     unit = torch.from_numpy(rows).to(device)  # on the cpu: ``rows`` itself, a copy the caller made
     return unit.mul_(torch.from_numpy(np.ascontiguousarray(scale)).to(device)[:, None])
