@@ -2,9 +2,10 @@
 
 - README.md, ``demo-results``: the offline demo's models x datasets, from ``demo/metrics/leaderboard.json`` and
   each pair's committed metrics files (``demo/metrics/models/<model>/<dataset>/``).
-- docs/performance.md, ``bench-extract``, ``bench-fetch``, ``bench-ray``: the benchmarks' figures, from the
-  result files they write (``bench/results.json``, ``bench/fetch_results.json``, ``bench/ray_results.json``),
-  each with the machine and date the file records, and saying so where it records none.
+- docs/performance.md, ``bench-extract``, ``bench-fetch``, ``bench-ray``, ``bench-retrieval``: the benchmarks'
+  figures, from the result files they write (``bench/results.json``, ``bench/fetch_results.json``,
+  ``bench/ray_results.json``, ``bench/retrieval_results.json``), each with the machine and date the file records,
+  and saying so where it records none.
 
 Plain JSON in, markdown out: nothing here imports torch, so ``python -m tools.sync --check`` runs in a second.
 """
@@ -267,6 +268,22 @@ def ray_bench(data: dict[str, Any], path: str) -> str:
                                        f"{large} images"], rows)])
 
 
+def retrieval_bench(data: dict[str, Any], path: str) -> str:
+    command = "python -m bench.retrieval" + (f" --device {data['device']}" if data["device"] != "cpu" else "")
+    load = max(row["other_processes_cores"] for row in data["sizes"])
+    head = (f"From [`{path}`](../{path}), written by `{command}`: {provenance(data, ('device', 'torch'))}; "
+            f"{data['features']}, D = {data['dim']}; tiles of at most {data['tile_scores']:,} scores; each size in a "
+            f"fresh process; other processes used at most {load} cores.")
+    rows = [[f"{row['images']:,} x {row['captions']:,}", f"{row['rank_all_seconds']} s",
+             f"{row['queries_per_second']:,}", f"{row['inputs_rss_mb']:,} MB", f"{row['peak_rss_mb']:,} MB",
+             f"{row['working_mb']:,} MB", f"{row['full_matrix_mb']:,} MB", f"{row['evaluate_seconds']} s"]
+            for row in data["sizes"]]
+    columns = ["images x captions", "`rank_all`", "queries/s", "RSS with the inputs", "peak RSS",
+               "working memory (peak - inputs)", "the full score matrix (float32)",
+               f"bootstrap ({data['bootstrap_resamples']:,} resamples)"]
+    return "\n".join([head, "", table(columns, rows)])
+
+
 def performance(text: str, root: Path = ROOT) -> str:
     extract = [extract_bench(read_json(root, path), path) for path in ("bench/results.json", "bench/results_cuda.json")
                if (root / path).exists()]
@@ -279,8 +296,15 @@ def performance(text: str, root: Path = ROOT) -> str:
     text = replace_between(text, "bench-extract", "\n\n".join(extract))
     text = replace_between(text, "bench-fetch", fetch_bench(read_json(root, "bench/fetch_results.json"),
                                                              "bench/fetch_results.json"))
-    return replace_between(text, "bench-ray", ray_bench(read_json(root, "bench/ray_results.json"),
+    text = replace_between(text, "bench-ray", ray_bench(read_json(root, "bench/ray_results.json"),
                                                          "bench/ray_results.json"))
+    retrieval = [retrieval_bench(read_json(root, path), path) for path in ("bench/retrieval_results.json",
+                                                                           "bench/retrieval_results_cuda.json")
+                 if (root / path).exists()]
+    if not (root / "bench/retrieval_results_cuda.json").exists():
+        retrieval.append("No GPU run is recorded (`bench/retrieval_results_cuda.json`, which `python -m "
+                         "bench.retrieval --device cuda` writes, is absent).")
+    return replace_between(text, "bench-retrieval", "\n\n".join(retrieval))
 
 
 # -- docs/stages.md: what each stage reads and writes, from dvc.yaml ------------------------------------------
