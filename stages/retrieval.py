@@ -23,7 +23,7 @@ from clip_study.errors import BadFileError
 from clip_study.evaluation.retrieval import evaluate_retrieval, rank_all, top_k
 from clip_study.files import write_json
 from clip_study.metrics_files.retrieval import Direction, RetrievalMetrics
-from clip_study.metrics_files.zeroshot import IntervalSettings
+from clip_study.metrics_files.scores import IntervalSettings
 from clip_study.models.loading import pick_device
 from clip_study.pipeline.evaluation import bootstrap_settings
 from clip_study.pipeline.params import for_param, load_params, model_entry, named_entry, section

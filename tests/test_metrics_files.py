@@ -22,6 +22,7 @@ DEMO_METRICS = ROOT / "demo" / "metrics"
 DEMO_DATASETS = ("shapes", "shape_only")
 DEMO_MODELS = ("clip", "siglip")
 DEMO_SHIFTS = ("outline", "noisy", "small")
+DEMO_CAPTIONS = ("shape_captions",)
 DEFINITIONS = sorted(path.stem for path in (ROOT / "clip_study" / "metrics_files").glob("*.py")
                      if path.stem not in ("__init__", "record", "scores"))  # one module per stage
 FILES: list[MetricsFile] = [file for name in DEFINITIONS
@@ -31,7 +32,8 @@ FILES: list[MetricsFile] = [file for name in DEFINITIONS
 def demo_paths(file: MetricsFile) -> list[Path]:
     """The demo's committed copies of ``file`` (one per model, dataset or pair for such a file)."""
     relative = [file.path.removeprefix("metrics/")]
-    for name, values in (("<model>", DEMO_MODELS), ("<dataset>", DEMO_DATASETS), ("<shift>", DEMO_SHIFTS)):
+    for name, values in (("<model>", DEMO_MODELS), ("<dataset>", DEMO_DATASETS), ("<shift>", DEMO_SHIFTS),
+                         ("<captions>", DEMO_CAPTIONS)):
         relative = [path.replace(name, value) for path in relative for value in values] if any(name in path for path in relative) \
             else relative
     return [DEMO_METRICS / path for path in relative]

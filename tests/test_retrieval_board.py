@@ -24,8 +24,8 @@ from clip_study.files import read_json, save_npz, write_json
 from clip_study.metrics_files.leaderboard import Leaderboard
 from clip_study.metrics_files.retrieval import Direction, RetrievalMetrics
 from clip_study.metrics_files.scores import CLASSIFIERS
-from clip_study.metrics_files.shift import Estimate
-from clip_study.metrics_files.zeroshot import IntervalSettings
+from clip_study.metrics_files.scores import Estimate
+from clip_study.metrics_files.scores import IntervalSettings
 from clip_study.reporting.results_table import TASKS, load_results, retrieval_rows
 from clip_study.reporting.retrieval_board import (build_retrieval_boards, check_retrieval_files, leader_comparisons,
                                                   retrieval_section)

@@ -40,6 +40,7 @@ def params(tmp_path, checkpoint=None, source="unused", template=None, resamples=
     values["retrieval"] = {"template": template, "recall_at": KS, "batch_size": 4}
     values["evaluation"].update(resamples=resamples, seed=5, confidence=0.9)
     path = tmp_path / "params.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(values))
     return str(path)
 
@@ -90,7 +91,6 @@ def run_all(tmp_path, source, checkpoint, template=None):
     return out
 
 
-@pytest.mark.slow
 def test_a_captions_file_folder_and_the_same_data_as_parquet_give_identical_results(tmp_path, tiny_clip_dir):
     by_file = run_all(tmp_path / "file", captions_folder(tmp_path / "file_source"), tiny_clip_dir)
     by_parquet = run_all(tmp_path / "parquet", parquet_folder(tmp_path / "parquet_source"), tiny_clip_dir)

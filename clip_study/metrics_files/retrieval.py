@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clip_study.metrics_files.record import MetricsFile, Record, meaning
-from clip_study.metrics_files.shift import Estimate
-from clip_study.metrics_files.zeroshot import IntervalSettings
+from clip_study.metrics_files.scores import Estimate, IntervalSettings
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -137,3 +137,24 @@ class ConfusionRow(Record):
 
     actual: str = meaning("the name of the image's class")
     predicted: str = meaning("the name of the class the classifier predicted")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntervalSettings(Record):
+    """How every bootstrap interval of the model's study is drawn (the evaluation params)."""
+
+    confidence: float = meaning("coverage of the intervals, 0-1 (0.95: the 2.5th to the 97.5th percentile)")
+    resamples: int = meaning("bootstrap resamples of the test images (count)")
+    stratified_by: str = meaning("what every resample keeps: 'class', each class's count of test images; 'image' "
+                                 "(retrieval): images drawn with replacement, each with every caption it has")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Estimate(Record):
+    """A number on all the test images with its percentile bootstrap interval (shift: paired, every classifier
+    scored on the same resamples of the source and of the shift, drawn with the seeds the stage's docstring gives;
+    retrieval: over images, each with its captions)."""
+
+    value: float = meaning("the statistic on all the test images, in the unit its field gives (6 decimals)")
+    low: float = meaning("lower bound of its bootstrap interval")
+    high: float = meaning("upper bound of its bootstrap interval")

@@ -7,16 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clip_study.metrics_files.record import MetricsFile, Record, meaning
-
-
-@dataclass(frozen=True, kw_only=True)
-class Estimate(Record):
-    """A number on all the test images with its percentile bootstrap interval (paired: every classifier is scored
-    on the same resamples of the source and of the shift, drawn with the seeds the stage's docstring gives)."""
-
-    value: float = meaning("the statistic on all the test images, in the unit its field gives (6 decimals)")
-    low: float = meaning("lower bound of its bootstrap interval")
-    high: float = meaning("upper bound of its bootstrap interval")
+from clip_study.metrics_files.scores import Estimate
 
 
 @dataclass(frozen=True, kw_only=True)

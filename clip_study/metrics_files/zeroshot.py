@@ -6,16 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clip_study.metrics_files.record import MetricsFile, Record, meaning
-from clip_study.metrics_files.scores import Calibration, ConfusionRow, PairedTest, Scores
-
-
-@dataclass(frozen=True, kw_only=True)
-class IntervalSettings(Record):
-    """How every bootstrap interval of the model's study is drawn (the evaluation params)."""
-
-    confidence: float = meaning("coverage of the intervals, 0-1 (0.95: the 2.5th to the 97.5th percentile)")
-    resamples: int = meaning("bootstrap resamples of the test images (count)")
-    stratified_by: str = meaning("what every resample keeps: 'class', each class's count of test images")
+from clip_study.metrics_files.scores import Calibration, ConfusionRow, IntervalSettings, PairedTest, Scores
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ from clip_study.errors import UserError
 from clip_study.metrics_files.leaderboard import (ModelRetrieval, RecallComparison, RetrievalBoard, RetrievalLeaders,
                                                   VersusLeader)
 from clip_study.metrics_files.retrieval import FILES, Direction, RetrievalMetrics
-from clip_study.metrics_files.shift import Estimate
+from clip_study.metrics_files.scores import Estimate
 from clip_study.reporting.text import interval_text, markdown_table, p_text, points
 
 DIRECTIONS = {"image_to_text": "image → text", "text_to_image": "text → image"}
