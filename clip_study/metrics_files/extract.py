@@ -52,7 +52,10 @@ class ExtractSpeed(Record):
 FILES = (MetricsFile(path="metrics/models/<model>/<dataset>/extract.json", stage="extract", record=ExtractMetrics,
                      about="The model one extract run encoded the images with, and how."),
          MetricsFile(path="metrics/models/<model>/<shift>/extract.json", stage="extract", record=ExtractMetrics,
-                     about="The same for a shift set's test images (the extract_shift stage runs extract on them)."))
+                     about="The same for a shift set's test images (the extract_shift stage runs extract on them)."),
+         MetricsFile(path="metrics/models/<model>/<captions>/extract.json", stage="extract", record=ExtractMetrics,
+                     about="The same for a caption dataset's images (the extract_captions stage runs extract on "
+                           "them)."))
 
 LOGS = (MetricsFile(path="data/speed/<model>/<dataset>.json", stage="extract", record=ExtractSpeed,
                     about="The speed one extract run measured and the machine it ran on; tracked by neither DVC "
