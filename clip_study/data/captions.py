@@ -282,7 +282,7 @@ def read_captions(subset: str | Path, fix: str | None = None) -> list[list[str]]
     """Each image's captions, in label order, checked against the subset's test.csv (``fix``: what to say when
     the file is damaged)."""
     path = Path(subset) / CAPTIONS
-    captions = read_json(path, expect=dict, fix=fix).get("captions")
+    captions = read_json(path, expect=dict, fix=fix)["captions"]
     images = len(read_table(Path(subset) / "test.csv", ["file", "label"], fix=fix))
     if not isinstance(captions, list) or len(captions) != images:
         raise BadFileError(path, f"'captions' is not a list of one list of captions per image of test.csv ({images})",
