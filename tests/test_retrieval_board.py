@@ -173,8 +173,9 @@ def test_the_front_page_says_who_is_behind_from_the_intervals():
         "p = 0.500); R@10 the leader. Text → image: R@1 the leader; R@5 the leader; R@10 not distinguishable from "
         "**siglip** (-2.0 points [-6.0, +2.0], p = 0.500).")
     assert ("Example queries, both ways, with each one's top results: "
-            "[clip](models/clip/flickr/figures/retrieval.png), [siglip](models/siglip/flickr/figures/retrieval.png)."
-            in text)
+            "[clip](models/clip/flickr/figures/retrieval.png), [siglip](models/siglip/flickr/figures/retrieval.png); "
+            "clip's:\n\n![clip on flickr: image queries with their top captions, caption queries with their top images]"
+            "(models/clip/flickr/figures/retrieval.png)" in text)  # the leader at image -> text R@1 shown
 
 
 def lowered(side: Direction, by: float) -> Direction:

@@ -226,6 +226,15 @@ def retrieval_section(boards: dict[str, RetrievalBoard], examples: dict[tuple[st
         out += [f"### {caption_set}: {board.images} images, {board.captions} captions\n",
                 f"{board.images} image queries, {board.captions} caption queries; {prompt}.\n",
                 *caption_set_table(board), *lines, *([""] if lines else []),
-                "Example queries, both ways, with each one's top results: " + ", ".join(
-                    f"[{model}]({examples[model, caption_set]})" for model in board.models) + ".\n"]
+                *example_figures(caption_set, board, examples)]
     return out
+
+
+def example_figures(caption_set: str, board: RetrievalBoard, examples: dict[tuple[str, str], str]) -> list[str]:
+    """A few queries both ways with their top results, where a reader would rather look than read: the figure of the
+    leader at image -> text recall@(first k) shown, every model's linked."""
+    shown = next(iter(board.leaders.image_to_text.values()))
+    return ["Example queries, both ways, with each one's top results: " + ", ".join(
+                f"[{model}]({examples[model, caption_set]})" for model in board.models) + f"; {shown}'s:\n",
+            f"![{shown} on {caption_set}: image queries with their top captions, caption queries with their top "
+            f"images]({examples[shown, caption_set]})\n"]
