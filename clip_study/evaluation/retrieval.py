@@ -39,7 +39,8 @@ w[i] times, a caption query w[text_image[t]] times (once per draw of its image):
 w-weighted mean over the image queries, or over the caption queries with caption t weighted w[text_image[t]].
 The interval is ``np.percentile`` (linear) of the resampled statistic at (1 - confidence) / 2 and its complement.
 Two models compared on the same queries share every resample (paired); the p-value of a difference is the one
-``shift.evaluate_shift`` gives: min(1, 2 (m + 1) / (resamples + 1)), m the resamples on the rarer side of 0.
+``shift.bootstrap_p_values`` gives (as for the shift stage's drops): min(1, 2 (m + 1) / (resamples + 1)), m the
+resamples on the rarer side of 0.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ import numpy as np
 
 from clip_study.errors import BadFileError, UserError, shown
 from clip_study.evaluation.intervals import Bootstrap, percentile_interval
-from clip_study.evaluation.shift import TestSet, resampled_accuracies
+from clip_study.evaluation.shift import TestSet, bootstrap_p_values, resampled_accuracies
 from clip_study.files import load_npz, save_npz
 
 if TYPE_CHECKING:
@@ -352,7 +353,7 @@ def compare_retrieval(a: Ranks, b: Ranks, ks: list[int],
             low, high = percentile_interval(spread[key], bootstrap.confidence)
             result[direction][f"recall@{k}"] = {"difference": _round(point[key][0]), "low": _round(low),
                                                 "high": _round(high),
-                                                "p_value": _round(bootstrap_p_value(spread[key]))}
+                                                "p_value": _round(float(bootstrap_p_values(spread[key])))}
     return result
 
 
@@ -393,15 +394,6 @@ def _resampled_means(values: np.ndarray, bootstrap: Bootstrap) -> np.ndarray:
     scale[scale == 0] = 1
     one_class = TestSet((values / scale).T, np.zeros(len(values), dtype=np.int64))
     return resampled_accuracies(one_class, bootstrap.resamples, bootstrap.seed) * scale
-
-
-def bootstrap_p_value(differences: np.ndarray) -> float:
-    """The two-sided bootstrap p-value of "no difference" from a difference's values on R paired resamples:
-    min(1, 2 (m + 1) / (R + 1)), m the resamples on the rarer side of 0 (a 0 counts on both sides), as
-    ``shift.evaluate_shift`` computes it (inline there: moving it would change the shift stage's code hash)."""
-    differences = np.asarray(differences)
-    rarer = min(int((differences <= 0).sum()), int((differences >= 0).sum()))
-    return min(1.0, 2 * (rarer + 1) / (len(differences) + 1))
 
 
 def _round(value: float) -> float:

@@ -185,6 +185,14 @@ class ShiftEvaluation:
     curves: list[CurveCheck]
 
 
+def bootstrap_p_values(differences: np.ndarray) -> np.ndarray:
+    """Two-sided bootstrap p-values of "no difference", one per column of ``differences`` (its R paired resamples
+    down the first axis): min(1, 2 (m + 1) / (R + 1)), m the resamples on the rarer side of 0 (a 0 counts on both)."""
+    differences = np.asarray(differences)
+    rarer = np.minimum((differences <= 0).sum(0), (differences >= 0).sum(0))
+    return np.minimum(1.0, 2 * (rarer + 1) / (len(differences) + 1))
+
+
 def evaluate_shift(source: TestSet, shifts: Sequence[TestSet], bootstrap: Bootstrap, *, reference: int,
                    fit_set: Sequence[int], curves: Sequence[Sequence[int]] = ()) -> ShiftEvaluation:
     """Score H classifiers on their source test set and one or more shift sets (their shift top-1 is the plain mean
@@ -244,12 +252,10 @@ def evaluate_shift(source: TestSet, shifts: Sequence[TestSet], bootstrap: Bootst
         low, high = _percentiles(resampled[name], bootstrap.confidence)
         return Estimate(point[name], low, high)
 
-    differences = resampled["drop_vs_reference"]
-    rarer = np.minimum((differences <= 0).sum(0), (differences >= 0).sum(0))
     return ShiftEvaluation(
         source=estimate("source"), shift=estimate("shift"), drop=estimate("drop"),
         effective_robustness=estimate("effective_robustness"), drop_vs_reference=estimate("drop_vs_reference"),
-        p_value=np.minimum(1.0, 2 * (rarer + 1) / (bootstrap.resamples + 1)),
+        p_value=bootstrap_p_values(resampled["drop_vs_reference"]),
         fit=LogitFit(slope=estimate("slope"), intercept=estimate("intercept"), points=fit, source_clip=clips[0],
                      shift_clip=clips[1]),
         curves=[CurveCheck(best=int(np.argmax(point["shift"][curve[1:-1]])) + 1, difference=estimate(f"curve{j}"))

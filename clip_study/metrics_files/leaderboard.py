@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 from clip_study.metrics_files.record import MetricsFile, Record, meaning
 from clip_study.metrics_files.retrieval import Direction
-from clip_study.metrics_files.scores import PairedTest, Top1Interval
-from clip_study.metrics_files.shift import CurveCheck, DropComparison, Estimate, LogitFit, ShiftAlphaRow
-from clip_study.metrics_files.zeroshot import IntervalSettings
+from clip_study.metrics_files.scores import Estimate, IntervalSettings, PairedTest, Top1Interval
+from clip_study.metrics_files.shift import CurveCheck, DropComparison, LogitFit, ShiftAlphaRow
 
 FEWSHOT_K = "16"
 """The few-shot point of the leaderboard (the CLIP paper's 16 images per class): PairRow.fewshot_16."""
