@@ -101,10 +101,10 @@ def test_paths_the_pipeline_writes_may_be_absent_and_existing_ones_pass(tmp_path
     (tmp_path / "small_classes.tsv").write_text("red_circle\tred_circle\n")  # a file of the user's, beside the params
     named = ["datasets.shapes.source", "datasets.shapes.class_names", "datasets.shape_only.source",
              "datasets.shape_only.templates", "shifts.outline.source", "shifts.noisy.source", "shifts.small.source",
-             "models.clip.name", "models.siglip.name"]
+             "captions.shape_captions.source", "models.clip.name", "models.siglip.name"]
     assert [line.split(":")[0] for line in schema.problems(params, written=[])] == named
     folders = ("data/shapes", "data/shape_only", *(f"data/shift_sets/{name}" for name in ("outline", "noisy", "small")),
-               "data/checkpoints/clip", "data/checkpoints/siglip")
+               "data/shape_captions", "data/checkpoints/clip", "data/checkpoints/siglip")
     written = [str(tmp_path / folder) for folder in folders]
     assert schema.problems(params, written=written) == []  # names.tsv and templates.txt too: inside an output
     for folder in folders:
